@@ -1,0 +1,64 @@
+"""The `kgrec` command: a thin layer over the Python API.
+
+Each layer's commands live in their own module here and register on :data:`app`. Errors from
+kgrec exit non-zero with one clear line; ``-v`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from kgrec.errors import KgrecError
+
+app = typer.Typer(name="kgrec", help="Knowledge-graph-augmented recommendations.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+state = {"verbose": False}
+
+
+@app.callback()
+def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more and show tracebacks.")) -> None:
+    state["verbose"] = verbose
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # Third-party chatter stays quiet unless -v.
+    for name in ("httpx", "neo4j", "urllib3", "transformers", "filelock"):
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def _register() -> None:
+    # Imported for their side effect: each module adds its commands to `app`.
+    import importlib
+
+    for module in ("kg", "text", "train", "serve"):
+        try:
+            importlib.import_module(f"kgrec.cli.{module}")
+        except ModuleNotFoundError as e:
+            if e.name != f"kgrec.cli.{module}":
+                raise
+
+
+def main() -> None:
+    """Entry point of the `kgrec` script."""
+    _register()
+    try:
+        app(standalone_mode=False)
+    except KgrecError as e:
+        if state["verbose"]:
+            raise
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except Exception as e:  # click usage errors and the like
+        import click
+
+        if isinstance(e, click.exceptions.Exit):
+            sys.exit(e.exit_code)
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        raise
