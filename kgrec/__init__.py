@@ -1,13 +1,58 @@
-"""kgrec: knowledge-graph-augmented recommendations with text-featured GNNs and explanations."""
+"""kgrec: knowledge-graph-augmented recommendations with text-featured GNNs and explanations.
 
+The public API, imported lazily so that ``import kgrec`` stays fast::
+
+    import kgrec
+    kg = kgrec.load_dataset("lastfm")                     # KnowledgeGraph
+    store = kgrec.open_store()                            # embedded FalkorDB
+    store.write(kg)
+    run = kgrec.train(kg, kgrec.TrainConfig(epochs=50))   # Run: metrics, vectors, save()/load()
+    rec = kgrec.Recommender.load(run.path, store=store)
+    for r in rec.recommend("2", k=10, explain=True):
+        print(r.item.name, r.score, r.explanations[0].sentence, r.explanations[0].cypher)
+"""
+
+from __future__ import annotations
+
+import importlib
 from importlib.metadata import PackageNotFoundError, version
 
 from kgrec.errors import KgrecError
-from kgrec.kg import KnowledgeGraph, Schema
 
 try:
     __version__ = version("kgrec")
-except PackageNotFoundError:  # running from a source tree without an install
+except PackageNotFoundError:  # a source tree without an install
     __version__ = "0+unknown"
 
-__all__ = ["KgrecError", "KnowledgeGraph", "Schema", "__version__"]
+# public name -> module that defines it
+_LAZY = {
+    "KnowledgeGraph": "kgrec.kg",
+    "Schema": "kgrec.kg",
+    "load_dataset": "kgrec.kg.sources",
+    "list_datasets": "kgrec.kg.sources",
+    "synthetic": "kgrec.kg.sources",
+    "open_store": "kgrec.kg.stores",
+    "TextEncoder": "kgrec.text",
+    "embed_graph": "kgrec.text",
+    "TrainConfig": "kgrec.gnn",
+    "train": "kgrec.gnn",
+    "Run": "kgrec.gnn",
+    "Recommender": "kgrec.serving",
+    "Recommendation": "kgrec.serving",
+    "Explanation": "kgrec.serving",
+}
+
+__all__ = ["KgrecError", "__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kgrec' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
