@@ -1,0 +1,170 @@
+"""Vectors for new users and new items without retraining, the way each model scores.
+
+A trained model hands over two small recipes, saved in the run directory:
+
+- :class:`FoldIn` — a user vector from a few interactions. For the propagation models it is one
+  propagation layer run for a new user node: each interacted item contributes its precomputed
+  *basis* row (the item's per-layer states, scaled by its degree and the layer weights), and the sum
+  is normalised by the square root of the user's degree, as LightGCN's symmetric normalisation
+  does. Other models: a ridge solve against the item vectors (BPR-MF), a sum (ItemKNN), a mean
+  (text kNN), or a constant (most popular).
+- :class:`ColdStart` — an item vector from its text vector and its KG neighbours: the model's text
+  projection gives the item's own layer-0 state, and the neighbours' basis rows carry the rest of the
+  propagation, normalised by the new item's degree.
+
+Both are numpy-only, so serving needs no torch model to use them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from kgrec.errors import InputError, KgrecError
+
+FoldInKind = Literal["propagate", "ridge", "sum", "mean", "constant"]
+
+
+class NotSupportedError(KgrecError, NotImplementedError):
+    """The model of this run cannot do what was asked (e.g. an item from text for BPR-MF)."""
+
+
+def _weights(items: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+    if weights is None:
+        return np.ones(len(items), dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64).reshape(-1)
+    if len(w) != len(items):
+        raise InputError(f"{len(w)} weights for {len(items)} items")
+    if (w < 0).any() or not np.isfinite(w).all():
+        raise InputError("weights must be finite and non-negative")
+    return w
+
+
+@dataclass(frozen=True, eq=False)
+class FoldIn:
+    """A user vector from interacted items.
+
+    Args:
+        kind: ``propagate`` (``Σ w·basis / sqrt(Σ w)``), ``ridge`` (``(Σ w·basis) @ post``),
+            ``sum``, ``mean`` or ``constant``.
+        basis: ``[num_items, d_basis]`` rows combined per interacted item.
+        post: ``[d_basis, d]`` matrix applied after the sum (``ridge``) (default: None).
+        constant: the vector of ``constant`` (default: None).
+    """
+
+    kind: FoldInKind
+    basis: np.ndarray
+    post: np.ndarray | None = None
+    constant: np.ndarray | None = None
+
+    def apply(self, items: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """The user vector (float32 ``[d]``) of someone who interacted with ``items``."""
+        if self.kind == "constant":
+            return np.asarray(self.constant, dtype=np.float32).copy()
+        items = np.asarray(items, dtype=np.int64).reshape(-1)
+        if len(items) and (items.min() < 0 or items.max() >= len(self.basis)):
+            raise InputError(f"item index out of range 0..{len(self.basis) - 1}")
+        w = _weights(items, weights)
+        total = (w[:, None] * self.basis[items].astype(np.float64)).sum(0) if len(items) else \
+            np.zeros(self.basis.shape[1])
+        if self.kind == "propagate":
+            total = total / np.sqrt(w.sum()) if w.sum() > 0 else total
+        elif self.kind == "mean":
+            total = total / w.sum() if w.sum() > 0 else total
+        elif self.kind == "ridge":
+            total = total @ self.post
+        return total.astype(np.float32)
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        out = {"basis": self.basis}
+        if self.post is not None:
+            out["post"] = self.post
+        if self.constant is not None:
+            out["constant"] = self.constant
+        return out
+
+    @classmethod
+    def from_tensors(cls, kind: str, tensors: Mapping[str, np.ndarray]) -> FoldIn:
+        return cls(kind, tensors["basis"], tensors.get("post"), tensors.get("constant"))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, eq=False)
+class ColdStart:
+    """An item vector from its text vector and KG neighbours.
+
+    ``vector = self_coef · (text_weight @ text + text_bias) + Σ_label w_label Σ_n basis[label][n]
+    / sqrt(Σ_label w_label · |neighbours[label]|)``.
+
+    Args:
+        text_weight: ``[d, text_dim]``.
+        text_bias: ``[d]`` or None.
+        self_coef: the weight of the item's own layer-0 state in the final vector.
+        basis: label → ``[num_nodes(label), d]`` neighbour rows (default: none).
+        weights: label → the weight of messages from that label to items (default: 1 each).
+        normalize: L2-normalise the result (the text kNN model) (default: False).
+    """
+
+    text_weight: np.ndarray
+    text_bias: np.ndarray | None = None
+    self_coef: float = 1.0
+    basis: Mapping[str, np.ndarray] = field(default_factory=dict)
+    weights: Mapping[str, float] = field(default_factory=dict)
+    normalize: bool = False
+
+    @property
+    def text_dim(self) -> int:
+        return int(self.text_weight.shape[1])
+
+    def apply(self, text_vector: np.ndarray | None,
+              neighbours: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+        """The vector (float32 ``[d]``) of a new item."""
+        d = self.text_weight.shape[0]
+        out = np.zeros(d, dtype=np.float64)
+        if text_vector is not None:
+            x = np.asarray(text_vector, dtype=np.float64).reshape(-1)
+            if len(x) != self.text_dim:
+                raise InputError(f"text vector has {len(x)} dimensions; this run's model takes {self.text_dim}")
+            own = self.text_weight.astype(np.float64) @ x
+            if self.text_bias is not None:
+                own = own + self.text_bias
+            out += self.self_coef * own
+        total, degree = np.zeros(d), 0.0
+        for label, idx in (neighbours or {}).items():
+            idx = np.asarray(idx, dtype=np.int64).reshape(-1)
+            if not len(idx):
+                continue
+            if label not in self.basis:
+                raise InputError(f"this run has no {label} nodes to link a new item to; "
+                                 f"labels: {', '.join(self.basis) or 'none'}")
+            rows = self.basis[label]
+            if idx.min() < 0 or idx.max() >= len(rows):
+                raise InputError(f"{label} index out of range 0..{len(rows) - 1}")
+            w = float(self.weights.get(label, 1.0))
+            total += w * rows[idx].astype(np.float64).sum(0)
+            degree += w * len(idx)
+        if degree > 0:
+            out += total / np.sqrt(degree)
+        if self.normalize:
+            n = np.linalg.norm(out)
+            out = out / n if n > 0 else out
+        return out.astype(np.float32)
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        out = {"text_weight": self.text_weight}
+        if self.text_bias is not None:
+            out["text_bias"] = self.text_bias
+        for label, rows in self.basis.items():
+            out[f"basis.{label}"] = rows
+        return out
+
+    def meta(self) -> dict:
+        return {"self_coef": self.self_coef, "weights": dict(self.weights), "normalize": self.normalize}
+
+    @classmethod
+    def from_tensors(cls, meta: Mapping, tensors: Mapping[str, np.ndarray]) -> ColdStart:
+        basis = {k[len("basis."):]: v for k, v in tensors.items() if k.startswith("basis.")}
+        return cls(tensors["text_weight"], tensors.get("text_bias"), float(meta.get("self_coef", 1.0)), basis,
+                   {k: float(v) for k, v in meta.get("weights", {}).items()}, bool(meta.get("normalize", False)))
