@@ -1,0 +1,175 @@
+"""Dataset sources: the registered public datasets, generic files, RecBole atomic files, synthetic data.
+
+Example::
+
+    from kgrec.kg.sources import load_dataset, list_datasets
+    kg = load_dataset("lastfm")                       # hetrec Last.fm + Satori KG + DBpedia
+    kg = load_dataset("MovieLens_Small")              # names ignore case, dashes and underscores
+    kg = load_dataset("path/to/folder")               # interactions.csv [+ items.csv, triples.csv] or RecBole files
+    kg = load_dataset("generic", interactions="ratings.csv", items="movies.csv", triples="kg.ttl")
+    kg = load_dataset("synthetic", num_users=1000, seed=1)
+
+Files are found in ``$KGREC_DATA_HOME/<folder>``, then ``kgrec_home()/datasets/<folder>``, then
+downloaded from the publisher (checked against published sha256) when ``download=True`` (the
+default); see :mod:`kgrec.kg.sources.resolve`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from kgrec.errors import ConfigError, DatasetNotFoundError
+
+from ..graph import KnowledgeGraph
+from . import lastfm, lastfm_kgcn, movielens
+from .resolve import DatasetSpec
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DatasetInfo", "list_datasets", "load_dataset"]
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A registered dataset.
+
+    Attributes:
+        name: the name to pass to :func:`load_dataset`.
+        description: what it holds.
+        license: its terms of use, as the publisher states them.
+        path: the local folder that holds the dataset's folders, or ``None`` when it would have
+            to be downloaded (or, for generated data, when there are no files).
+        files: the files it needs, relative to ``path`` (``folder/file``).
+        aliases: other names that :func:`load_dataset` accepts.
+    """
+
+    name: str
+    description: str
+    license: str
+    path: Path | None
+    files: tuple[str, ...]
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Entry:
+    spec: DatasetSpec | None
+    name: str
+    description: str
+    license: str
+    target: Callable[[], Callable[..., KnowledgeGraph]]  # returns the loader (imported on first use)
+    aliases: tuple[str, ...] = ()
+
+
+def _from(module: str, function: str) -> Callable[[], Callable[..., KnowledgeGraph]]:
+    return lambda: getattr(importlib.import_module(f"{__name__}.{module}"), function)
+
+
+def _dataset(module) -> _Entry:
+    spec = module.SPEC
+    return _Entry(spec, spec.name, spec.description, spec.license, lambda: module.load, spec.aliases)
+
+
+_DATASETS: tuple[_Entry, ...] = (
+    _dataset(lastfm),
+    _dataset(lastfm_kgcn),
+    _dataset(movielens),
+    _Entry(None, "synthetic", "generated users with latent tastes, items with topic mixtures, interactions, "
+           "names, texts, tags and genres; any size, deterministic from a seed", "generated data (no terms)",
+           _from("synthetic", "synthetic"), ("synth",)),
+)
+_FORMATS: tuple[_Entry, ...] = (
+    _Entry(None, "generic", "interactions CSV/TSV + optional items file + optional triples (CSV/TSV or RDF)",
+           "", _from("generic", "load_generic")),
+    _Entry(None, "recbole", "a folder of RecBole atomic files (.inter, .item, .kg, .link)", "",
+           _from("recbole", "load_recbole")),
+)
+
+
+def _key(name: str) -> str:
+    return name.lower().replace("-", "").replace("_", "").replace(" ", "")
+
+
+def _lookup(name: str) -> _Entry | None:
+    key = _key(name)
+    for entry in (*_DATASETS, *_FORMATS):
+        if key in {_key(entry.name), *(_key(a) for a in entry.aliases)}:
+            return entry
+    return None
+
+
+def _choices() -> str:
+    return ", ".join(e.name for e in (*_DATASETS, *_FORMATS))
+
+
+def list_datasets() -> list[DatasetInfo]:
+    """The registered datasets, with where each is found locally (``path=None``: not local)."""
+    out = []
+    for entry in _DATASETS:
+        path = entry.spec.local_root() if entry.spec is not None else None
+        files = entry.spec.files() if entry.spec is not None else ()
+        out.append(DatasetInfo(entry.name, entry.description, entry.license, path, files, entry.aliases))
+    return out
+
+
+def load_dataset(name_or_path: str | os.PathLike, **options) -> KnowledgeGraph:
+    """Load a registered dataset, a format, or a file/folder as a validated :class:`KnowledgeGraph`.
+
+    Args:
+        name_or_path: a dataset name (``"lastfm"``, ``"lastfm-kgcn"``, ``"movielens-small"``,
+            ``"synthetic"``; case, dashes and underscores ignored), a format (``"generic"``,
+            ``"recbole"``, whose files are then given as options), or a path: a folder of RecBole
+            atomic files (``NAME.inter`` ...), a folder with ``interactions.csv``/``.tsv`` (and
+            optionally ``items.*``, ``triples.*``), or one interactions file.
+        **options: passed to the dataset's loader (e.g. ``download=False``, ``dbpedia=False``,
+            ``num_users=1000``); an option the loader does not take is a :class:`ConfigError`.
+
+    Raises:
+        DatasetNotFoundError: an unknown name (the message lists every choice), a path that does
+            not exist, or a dataset that is neither local nor downloadable.
+        InputError: a file that does not parse; the message names the file, line and value.
+    """
+    if isinstance(name_or_path, os.PathLike):
+        return _load_path(Path(name_or_path), options)
+    if not isinstance(name_or_path, str):
+        raise ConfigError(f"load_dataset expects a name or a path, got {type(name_or_path).__name__}")
+    entry = _lookup(name_or_path)
+    if entry is not None:
+        return _call(entry.target(), entry.name, options)
+    path = Path(name_or_path).expanduser()
+    if path.exists() or os.sep in name_or_path or "/" in name_or_path or path.suffix:
+        return _load_path(path, options)
+    raise DatasetNotFoundError(f"unknown dataset {name_or_path!r}; choose one of: {_choices()} "
+                               f"(or give the path to a file or folder)")
+
+
+def _call(loader: Callable[..., KnowledgeGraph], name: str, options: dict) -> KnowledgeGraph:
+    params = inspect.signature(loader).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(set(options) - set(params))
+        if unknown:
+            allowed = ", ".join(p for p in params if params[p].kind is not inspect.Parameter.VAR_POSITIONAL)
+            raise ConfigError(f"dataset {name!r} takes no option {', '.join(map(repr, unknown))}; "
+                              f"its options: {allowed or 'none'}")
+    logger.debug("loading dataset %s with %s", name, options)
+    return loader(**options)
+
+
+def _load_path(path: Path, options: dict) -> KnowledgeGraph:
+    from .generic import find_generic_files, load_generic
+    from .recbole import is_recbole_dir, load_recbole
+
+    if not path.exists():
+        raise DatasetNotFoundError(f"{path}: no such file or folder; a dataset name is one of: {_choices()}")
+    if path.is_dir():
+        if is_recbole_dir(path):
+            return _call(load_recbole, "recbole", {"path": path, **options})
+        files = find_generic_files(path)
+        return _call(load_generic, "generic", {**files, "name": options.pop("name", path.name), **options})
+    return _call(load_generic, "generic", {"interactions": path, **options})
