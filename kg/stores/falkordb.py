@@ -301,3 +301,36 @@ class FalkorDBStore(CypherStore):
         name = self._graph(graph)
         res = self._execute(name, cypher, self._check_params(params), read_only=True, timeout=self.query_timeout_ms)
         return self._result(res)
+
+    # -- vectors (written by kgrec.text.write_vectors) -------------------------------------------
+    def write_vectors(self, label: str, ids, matrix, *, property: str = "embedding", graph: str | None = None) -> int:
+        """Set ``property`` of the ``label`` nodes ``ids`` to the rows of ``matrix`` (``vecf32``) and
+        keep a cosine vector index on it (recreated when the vector size changes). Returns nodes set.
+
+        Query it with ``CALL db.idx.vector.queryNodes('<label>', '<property>', k, vecf32($v))
+        YIELD node, score`` (score: cosine distance)."""
+        import numpy as np
+
+        from ..schema import check_label, check_property
+
+        name = self._graph(graph)
+        label, prop = check_label(label), check_property(property)
+        matrix = np.asarray(matrix, dtype=np.float32)
+        ids = [str(i) for i in ids]
+        if matrix.ndim != 2 or len(matrix) != len(ids):
+            raise InputError(f"write_vectors({label}): {len(ids)} ids but a matrix of shape {matrix.shape}")
+        dim = int(matrix.shape[1])
+        indexes = self._run(name, "CALL db.indexes() YIELD label, options RETURN label, options").rows
+        current = next((opts.get(prop) for lab, opts in indexes if lab == label and prop in (opts or {})), None)
+        if current is not None and int(current.get("dimension", dim)) != dim:
+            self._run(name, f"DROP VECTOR INDEX FOR (n:{label}) ON (n.{prop})", write=True)
+            current = None
+        if current is None:
+            self._run(name, f"CREATE VECTOR INDEX FOR (n:{label}) ON (n.{prop}) "
+                            f"OPTIONS {{dimension: {dim}, similarityFunction: 'cosine'}}", write=True)
+        query = f"UNWIND $rows AS r MATCH (n:{label} {{id: r.id}}) SET n.{prop} = vecf32(r.v) RETURN count(n)"
+        written, step = 0, max(1, min(self.batch_size, 1000))
+        for start in range(0, len(ids), step):
+            rows = [{"id": i, "v": v} for i, v in zip(ids[start:start + step], matrix[start:start + step].tolist())]
+            written += int(self._run(name, query, {"rows": rows}, write=True).scalar() or 0)
+        return written

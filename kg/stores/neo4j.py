@@ -39,6 +39,7 @@ from typing import Any
 
 from kgrec.errors import (
     ConfigError,
+    InputError,
     MissingExtraError,
     ReadOnlyQueryError,
     StoreError,
@@ -135,7 +136,7 @@ class Neo4jStore(CypherStore):
         self._owns_driver = driver is None
         self._opened = False
         self.edition: str = "unknown"
-        self.capabilities = StoreCapabilities(cypher=True, sparql=False, vectors=False, persistent=True,
+        self.capabilities = StoreCapabilities(cypher=True, sparql=False, vectors=True, persistent=True,
                                               named_graphs=False)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -168,7 +169,7 @@ class Neo4jStore(CypherStore):
         except neo4j.exceptions.Neo4jError as e:
             logger.debug("dbms.components() failed (%s); treating the server as single-database", e)
             self.edition = "unknown"
-        self.capabilities = StoreCapabilities(cypher=True, sparql=False, vectors=False, persistent=True,
+        self.capabilities = StoreCapabilities(cypher=True, sparql=False, vectors=True, persistent=True,
                                               named_graphs=self.multi_database)
         self._opened = True
         logger.debug("connected to %s (edition %s)", self.url, self.edition)
@@ -306,3 +307,38 @@ class Neo4jStore(CypherStore):
         except Exception as e:
             raise self._error(e, f"query on graph {name!r}") from e
         return QueryResult(keys, rows)
+
+    # -- vectors (written by kgrec.text.write_vectors) -------------------------------------------
+    def write_vectors(self, label: str, ids, matrix, *, property: str = "embedding", graph: str | None = None) -> int:
+        """Set ``property`` of the ``label`` nodes ``ids`` to the rows of ``matrix`` with
+        ``db.create.setNodeVectorProperty`` and keep a cosine vector index ``kgrec_<label>_<property>``
+        on it (Neo4j 5.13+). Returns nodes set.
+
+        Query it with ``CALL db.index.vector.queryNodes('kgrec_<label>_<property>', k, $v) YIELD node,
+        score`` (score: (1 + cosine) / 2)."""
+        import numpy as np
+
+        from ..schema import check_label, check_property
+
+        name = self._graph(graph)
+        label, prop = check_label(label), check_property(property)
+        matrix = np.asarray(matrix, dtype=np.float32)
+        ids = [str(i) for i in ids]
+        if matrix.ndim != 2 or len(matrix) != len(ids):
+            raise InputError(f"write_vectors({label}): {len(ids)} ids but a matrix of shape {matrix.shape}")
+        dim, index = int(matrix.shape[1]), f"kgrec_{label}_{prop}"
+        found = self._run(name, "SHOW VECTOR INDEXES YIELD name, options WHERE name = $name RETURN options",
+                          {"name": index}).rows
+        config = (found[0][0] or {}).get("indexConfig", {}) if found else {}
+        if found and int(config.get("vector.dimensions", dim)) != dim:
+            self._run(name, f"DROP INDEX {index} IF EXISTS", write=True)
+        self._run(name, f"CREATE VECTOR INDEX {index} IF NOT EXISTS FOR (n:{label}) ON (n.{prop}) OPTIONS "
+                        f"{{indexConfig: {{`vector.dimensions`: {dim}, `vector.similarity_function`: 'cosine'}}}}",
+                  write=True)
+        query = (f"UNWIND $rows AS r MATCH (n:{label} {{id: r.id}}) "
+                 f"CALL db.create.setNodeVectorProperty(n, '{prop}', r.v) RETURN count(n)")
+        written, step = 0, max(1, min(self.batch_size, 1000))
+        for start in range(0, len(ids), step):
+            rows = [{"id": i, "v": v} for i, v in zip(ids[start:start + step], matrix[start:start + step].tolist())]
+            written += int(self._run(name, query, {"rows": rows}, write=True).scalar() or 0)
+        return written
