@@ -28,11 +28,14 @@ from kgrec.errors import ConfigError, DatasetNotFoundError
 
 from ..graph import KnowledgeGraph
 from . import lastfm, lastfm_kgcn, movielens
+from .generic import load_generic
+from .recbole import load_recbole
 from .resolve import DatasetSpec
+from .synthetic import synthetic
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DatasetInfo", "list_datasets", "load_dataset"]
+__all__ = ["DatasetInfo", "list_datasets", "load_dataset", "load_generic", "load_recbole", "synthetic"]
 
 
 @dataclass(frozen=True)
@@ -162,8 +165,8 @@ def _call(loader: Callable[..., KnowledgeGraph], name: str, options: dict) -> Kn
 
 
 def _load_path(path: Path, options: dict) -> KnowledgeGraph:
-    from .generic import find_generic_files, load_generic
-    from .recbole import is_recbole_dir, load_recbole
+    from .generic import find_generic_files
+    from .recbole import is_recbole_dir
 
     if not path.exists():
         raise DatasetNotFoundError(f"{path}: no such file or folder; a dataset name is one of: {_choices()}")

@@ -1,0 +1,516 @@
+"""The generic loader: an interactions file, an optional items file and optional triples.
+
+Files (CSV or TSV, UTF-8 unless ``encoding`` says otherwise; the separator is guessed from the
+suffix, then from the header)::
+
+    interactions.csv   user_id,item_id[,rating][,timestamp]          one row per interaction
+    items.csv          item_id[,name][,text][,<attribute>...]        one row per item
+    triples.csv        head,relation,tail[,head_label][,tail_label]  or any RDF file (rdflib)
+
+- Other header names: ``columns={"user_id": "userId", "item_id": "movieId"}`` (canonical → header).
+- Every other column of the items file is an *attribute*: its values become nodes (label = the
+  column in PascalCase, ``genre`` → ``Genre``) linked by ``HAS_<COLUMN>`` (``HAS_GENRE``); a cell
+  holds several values separated by ``|``. Columns named in ``item_properties`` become typed
+  properties of the item instead.
+- A triple's endpoint is the item when its id is an item id, else a node of ``entity_label``; the
+  optional ``head_label``/``tail_label`` columns name the label explicitly (then a user or item id
+  must exist). The relation text becomes an UPPER_SNAKE relation name (``film.genre`` → ``FILM_GENRE``).
+- RDF (``.ttl``, ``.nt``, ``.rdf``, ``.xml``, ``.jsonld``, ``.n3``, ``.nq``, ``.trig``, ``.owl``): an IRI
+  equal to ``item_namespace + item id`` is that item; other IRIs are entities with the IRI as id;
+  literal objects of ``rdfs:label``/``schema:name``/``foaf:name``/``skos:prefLabel`` name their
+  subject; other literals are skipped.
+
+Ids, names and texts load verbatim (a name that looks like Cypher is data: it travels as a query
+parameter); an empty id, a NUL character or a value over the limits of :mod:`kgrec.kg.graph` is an
+:class:`InputError` naming the file and line.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from kgrec.errors import DatasetNotFoundError, InputError, SchemaError
+
+from ..graph import KnowledgeGraph
+from ..schema import EdgeType, NodeType, PropertyType, RelationType, Schema, check_label, to_relation_name
+from . import _io
+
+logger = logging.getLogger(__name__)
+
+OnDuplicate = Literal["error", "first", "last"]
+
+CANONICAL = ("user_id", "item_id", "rating", "timestamp", "name", "text", "head", "relation", "tail",
+             "head_label", "tail_label")
+RDF_SUFFIXES = (".ttl", ".nt", ".rdf", ".xml", ".jsonld", ".json-ld", ".n3", ".nq", ".trig", ".owl", ".trix")
+NAME_PREDICATES = ("http://www.w3.org/2000/01/rdf-schema#label", "http://schema.org/name", "https://schema.org/name",
+                   "http://xmlns.com/foaf/0.1/name", "http://www.w3.org/2004/02/skos/core#prefLabel")
+_STEMS = {"interactions": ("interactions", "ratings", "inter"), "items": ("items", "item"),
+          "triples": ("triples", "kg", "knowledge_graph")}
+_TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".tab")
+
+
+@dataclass
+class Parts:
+    """What a loader read, before it becomes a graph (shared by the generic and RecBole loaders).
+
+    Tables carry ``_line``; each ``*_path`` names the file for error messages.
+    """
+
+    interactions: pd.DataFrame  # src, dst, [rating], [timestamp], _line
+    interactions_path: Path
+    items: pd.DataFrame | None = None  # id, [name], [text], [properties...], _line
+    items_path: Path | None = None
+    item_property_types: dict[str, PropertyType] = field(default_factory=dict)
+    attributes: dict[str, pd.DataFrame] = field(default_factory=dict)  # column -> src, dst, _line
+    triples: pd.DataFrame | None = None  # head, relation, tail, [head_label], [tail_label], _line
+    triples_path: Path | None = None
+    entity_names: pd.DataFrame | None = None  # id, name (entities named by RDF literals)
+    extra_items: pd.Series | None = None  # item ids known from elsewhere (RecBole .link) when no items file
+
+
+def find_generic_files(folder: Path) -> dict[str, Path]:
+    """``interactions``/``items``/``triples`` files in a folder (``interactions.csv`` etc.)."""
+    found: dict[str, Path] = {}
+    for role, stems in _STEMS.items():
+        suffixes = _TABLE_SUFFIXES + (RDF_SUFFIXES if role == "triples" else ())
+        for stem in stems:
+            for suffix in suffixes:
+                path = folder / f"{stem}{suffix}"
+                if path.is_file() and role not in found:
+                    found[role] = path
+    if "interactions" not in found:
+        raise DatasetNotFoundError(
+            f"{folder}: neither RecBole atomic files (NAME.inter) nor an interactions file "
+            f"(interactions.csv or .tsv, with optional items.csv and triples.csv) in this folder")
+    return found
+
+
+def load_generic(
+    interactions: str | PathLike,
+    *,
+    items: str | PathLike | None = None,
+    triples: str | PathLike | None = None,
+    name: str | None = None,
+    columns: Mapping[str, str] | None = None,
+    delimiter: str | None = None,
+    encoding: str = "utf-8",
+    user_label: str = "User",
+    item_label: str = "Item",
+    interaction: str = "INTERACTED",
+    entity_label: str = "Entity",
+    item_properties: Mapping[str, PropertyType] | None = None,
+    separator: str = "|",
+    on_duplicate: OnDuplicate = "error",
+    rdf_format: str | None = None,
+    item_namespace: str = "",
+) -> KnowledgeGraph:
+    """Load interactions (+ items, + triples) files as a validated :class:`KnowledgeGraph`.
+
+    Args:
+        interactions: the interactions file (header ``user_id,item_id[,rating][,timestamp]``).
+        items: an items file (header ``item_id[,name][,text][,<attribute>...]``) (default: none;
+            then the items are the ids in the interactions).
+        triples: a triples file, CSV/TSV ``head,relation,tail`` or RDF (default: none).
+        name: the graph's name (default: the interactions file's stem).
+        columns: canonical column → header in the files, e.g. ``{"user_id": "userId"}``
+            (canonical: ``user_id item_id rating timestamp name text head relation tail head_label
+            tail_label``) (default: the canonical names).
+        delimiter: the field separator of the table files (default: from the suffix or the header).
+        encoding: the files' encoding (default: ``"utf-8"``).
+        user_label: label of the users (default: ``"User"``).
+        item_label: label of the items (default: ``"Item"``).
+        interaction: relation name of the interactions (default: ``"INTERACTED"``).
+        entity_label: label of triple endpoints that are not items (default: ``"Entity"``).
+        item_properties: items-file columns kept as typed item properties rather than attribute
+            nodes, e.g. ``{"year": "integer"}`` (default: none).
+        separator: separator of several values in one attribute cell (default: ``"|"``).
+        on_duplicate: a repeated (user, item) pair is an ``"error"``, or keeps the ``"first"`` or
+            ``"last"`` row (default: ``"error"``).
+        rdf_format: rdflib format name for the triples file (default: guessed from the suffix).
+        item_namespace: an RDF IRI ``item_namespace + id`` is the item ``id`` (default: ``""``, the IRI
+            itself must equal the item id).
+
+    Raises:
+        InputError: a file that does not parse or breaks a rule; the message names file, line, value.
+    """
+    cols = _column_map(columns)
+    f_inter = Path(interactions)
+    parts = Parts(interactions=_read_interactions(f_inter, cols, delimiter, encoding, on_duplicate),
+                  interactions_path=f_inter)
+    if items is not None:
+        parts.items_path = Path(items)
+        parts.items, parts.item_property_types, parts.attributes = _read_items(
+            parts.items_path, cols, delimiter, encoding, dict(item_properties or {}), separator)
+    elif item_properties:
+        raise InputError("item_properties needs an items file", path=str(f_inter))
+    if triples is not None:
+        parts.triples_path = Path(triples)
+        if parts.triples_path.suffix.lower() in RDF_SUFFIXES or rdf_format is not None:
+            parts.triples, parts.entity_names = _read_rdf(parts.triples_path, rdf_format)
+            if item_namespace:
+                known = parts.items["id"] if parts.items is not None else parts.interactions["dst"]
+                _strip_namespace(parts, item_namespace, known)
+        else:
+            parts.triples = _read_triples(parts.triples_path, cols, delimiter, encoding)
+    return assemble(parts, name=name or f_inter.stem, user_label=user_label, item_label=item_label,
+                    interaction=interaction, entity_label=entity_label,
+                    metadata={"format": "generic", "files": {k: str(v) for k, v in
+                              (("interactions", f_inter), ("items", items), ("triples", triples)) if v}})
+
+
+# -- reading ----------------------------------------------------------------------------------------
+def _column_map(columns: Mapping[str, str] | None) -> dict[str, str]:
+    out = {c: c for c in CANONICAL}
+    for key, header in (columns or {}).items():
+        if key not in CANONICAL:
+            raise InputError(f"columns: unknown canonical column {key!r}; allowed: {', '.join(CANONICAL)}")
+        out[key] = header
+    return out
+
+
+def _rename(df: pd.DataFrame, cols: dict[str, str], wanted: tuple[str, ...]) -> pd.DataFrame:
+    """File headers → canonical names for the ``wanted`` canonical columns that the file has."""
+    mapping = {cols[c]: c for c in wanted if cols[c] in df.columns and cols[c] != c}
+    return df.rename(columns=mapping)
+
+
+def _read_interactions(path: Path, cols: dict[str, str], sep: str | None, encoding: str,
+                       on_duplicate: OnDuplicate) -> pd.DataFrame:
+    expected = f"a header {cols['user_id']},{cols['item_id']}[,{cols['rating']}][,{cols['timestamp']}]"
+    df = _io.read_table(path, sep=sep, encoding=encoding, expected=expected)
+    _io.require_columns(df, [cols["user_id"], cols["item_id"]], path, expected=expected,
+                        hint=" (map other names with columns={'user_id': ..., 'item_id': ...})")
+    df = _rename(df, cols, ("user_id", "item_id", "rating", "timestamp"))
+    _io.require_rows(df, path, "interactions")
+    out = pd.DataFrame({"src": _io.require_nonempty(df, "user_id", path, "user_id"),
+                        "dst": _io.require_nonempty(df, "item_id", path, "item_id")})
+    if "rating" in df.columns:
+        out["rating"] = _io.to_float(df, "rating", path, required=False)
+    if "timestamp" in df.columns:
+        out["timestamp"] = _io.to_integer(df, "timestamp", path, required=False)
+    out["_line"] = df["_line"]
+    return dedupe_interactions(out, path, on_duplicate)
+
+
+def dedupe_interactions(df: pd.DataFrame, path: Path, on_duplicate: OnDuplicate) -> pd.DataFrame:
+    if on_duplicate not in ("error", "first", "last"):
+        raise InputError(f"on_duplicate {on_duplicate!r} is not one of 'error', 'first', 'last'", path=str(path))
+    dup = df.duplicated(subset=["src", "dst"], keep="first").to_numpy()
+    if not dup.any():
+        return df
+    if on_duplicate == "error":
+        i = int(np.flatnonzero(dup)[0])
+        first = df.index[(df["src"] == df["src"].iat[i]) & (df["dst"] == df["dst"].iat[i])][0]
+        raise _io.error_at(df, i, path, f"duplicate interaction {df['src'].iat[i]!r} -> {df['dst'].iat[i]!r} "
+                                        f"(first on line {int(df['_line'].iat[first])}); "
+                                        f"pass on_duplicate='first' or 'last' to keep one")
+    return df.drop_duplicates(subset=["src", "dst"], keep=on_duplicate).reset_index(drop=True)
+
+
+def _read_items(path: Path, cols: dict[str, str], sep: str | None, encoding: str,
+                properties: dict[str, PropertyType], separator: str
+                ) -> tuple[pd.DataFrame, dict[str, PropertyType], dict[str, pd.DataFrame]]:
+    expected = f"a header {cols['item_id']}[,{cols['name']}][,{cols['text']}][,<attribute>...]"
+    df = _io.read_table(path, sep=sep, encoding=encoding, expected=expected)
+    _io.require_columns(df, [cols["item_id"]], path, expected=expected)
+    df = _rename(df, cols, ("item_id", "name", "text"))
+    _io.require_rows(df, path, "items")
+    items = pd.DataFrame({"id": _io.require_nonempty(df, "item_id", path, "item_id")})
+    if "name" in df.columns:
+        items["name"] = df["name"].where(df["name"].str.strip() != "", items["id"])
+    if "text" in df.columns:
+        items["text"] = df["text"].replace("", None)
+    for col in properties:
+        if col not in df.columns:
+            raise InputError(f"item_properties names column {col!r}, which the header lacks", path=str(path), line=1)
+    types: dict[str, PropertyType] = {}
+    for col, kind in properties.items():
+        prop = _property_name(col, path)
+        items[prop] = convert(df, col, kind, path)
+        types[prop] = kind
+    attributes = {}
+    for col in df.columns:
+        if col in ("item_id", "name", "text", "_line") or col in properties:
+            continue
+        attributes[col] = split_values(items["id"], df[col], df["_line"], separator)
+    items["_line"] = df["_line"]
+    return items, types, attributes
+
+
+def split_values(ids: pd.Series, cells: pd.Series, lines: pd.Series, separator: str | None) -> pd.DataFrame:
+    """Item → value pairs from cells holding ``separator``-separated values (None: one value)."""
+    frame = pd.DataFrame({"src": ids.to_numpy(), "dst": cells.to_numpy(), "_line": lines.to_numpy()})
+    if separator:
+        frame["dst"] = frame["dst"].str.split(separator, regex=False)
+        frame = frame.explode("dst")
+    frame["dst"] = frame["dst"].astype("string").str.strip()
+    frame = frame[frame["dst"].notna() & (frame["dst"] != "")]
+    return frame.drop_duplicates(subset=["src", "dst"]).reset_index(drop=True)
+
+
+def convert(df: pd.DataFrame, col: str, kind: PropertyType, path: Path) -> pd.Series:
+    """A string column as a typed property column; a bad value raises InputError with its line."""
+    if kind == "integer":
+        return _io.to_integer(df, col, path, required=False)
+    if kind == "float":
+        return _io.to_float(df, col, path, required=False)
+    if kind == "boolean":
+        values = df[col].str.strip().str.lower()
+        table = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+        out = values.map(table)
+        bad = (out.isna() & (values != "")).to_numpy()
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise _io.error_at(df, i, path, f"{col} {df[col].iat[i]!r} is not a boolean (true/false/1/0/yes/no)")
+        return out.astype("boolean")
+    if kind == "string":
+        return df[col].replace("", None).astype("string")
+    raise InputError(f"item_properties: type {kind!r} of {col!r} is not one of string, integer, float, boolean",
+                     path=str(path))
+
+
+def _property_name(column: str, path: Path) -> str:
+    name = re.sub(r"[^0-9a-zA-Z]+", "_", column).strip("_")
+    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+    if not name or not name[0].isalpha():
+        name = "p_" + name
+    if name in ("id", "name", "text", "src", "dst"):
+        raise InputError(f"column {column!r} cannot be a property (reserved name)", path=str(path), line=1)
+    return name[:64]
+
+
+def attribute_label(column: str) -> str:
+    """An items-file column → its attribute label (``release_year`` → ``ReleaseYear``)."""
+    parts = [p for p in re.split(r"[^0-9A-Za-z]+", column) if p]
+    label = "".join(p[:1].upper() + p[1:] for p in parts)
+    if not label or not label[0].isalpha():
+        label = "A" + label
+    return label[:64]
+
+
+def _read_triples(path: Path, cols: dict[str, str], sep: str | None, encoding: str) -> pd.DataFrame:
+    expected = f"a header {cols['head']},{cols['relation']},{cols['tail']}[,{cols['head_label']}][,{cols['tail_label']}]"
+    df = _io.read_table(path, sep=sep, encoding=encoding, expected=expected)
+    _io.require_columns(df, [cols["head"], cols["relation"], cols["tail"]], path, expected=expected)
+    df = _rename(df, cols, ("head", "relation", "tail", "head_label", "tail_label"))
+    out = pd.DataFrame({"head": _io.require_nonempty(df, "head", path, "head"),
+                        "relation": _io.require_nonempty(df, "relation", path, "relation"),
+                        "tail": _io.require_nonempty(df, "tail", path, "tail")})
+    for col in ("head_label", "tail_label"):
+        if col in df.columns:
+            out[col] = df[col].str.strip().replace("", None)
+    out["_line"] = df["_line"]
+    return out
+
+
+def _strip_namespace(parts: Parts, namespace: str, item_ids: pd.Series) -> None:
+    """An IRI ``namespace + id`` whose ``id`` is an item id becomes that id (in triples and names)."""
+    def strip(values: pd.Series) -> pd.Series:
+        local = values.str.slice(len(namespace))
+        hit = values.str.startswith(namespace).to_numpy() & _io.isin(local, item_ids)
+        return values.where(~hit, local)
+
+    parts.triples["head"] = strip(parts.triples["head"])
+    parts.triples["tail"] = strip(parts.triples["tail"])
+    if parts.entity_names is not None and len(parts.entity_names):
+        parts.entity_names["id"] = strip(parts.entity_names["id"])
+
+
+def _read_rdf(path: Path, rdf_format: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    import rdflib
+    from rdflib.util import guess_format
+
+    fmt = rdf_format or guess_format(str(path)) or "turtle"
+    graph = rdflib.Graph()
+    raw = _io.read_bytes(path)
+    if not raw.strip():
+        raise InputError("file is empty; expected RDF triples", path=str(path), line=1)
+    try:
+        graph.parse(data=raw, format=fmt)
+    except Exception as e:  # rdflib's parsers raise many unrelated types; all mean "bad input"
+        raise _rdf_error(e, path, raw) from e
+    heads, rels, tails, named, names = [], [], [], [], []
+    skipped = 0
+    for s, p, o in graph:
+        if isinstance(o, rdflib.Literal):
+            if str(p) in NAME_PREDICATES:
+                named.append(_rdf_id(s))
+                names.append(str(o))
+            else:
+                skipped += 1
+            continue
+        heads.append(_rdf_id(s))
+        rels.append(_local_name(str(p)))
+        tails.append(_rdf_id(o))
+    if skipped:
+        logger.info("%s: skipped %d literal-valued triples (only names are kept)", path, skipped)
+    triples = pd.DataFrame({"head": pd.Series(heads, dtype="string"), "relation": pd.Series(rels, dtype="string"),
+                            "tail": pd.Series(tails, dtype="string"),
+                            "_line": pd.Series(pd.NA, index=range(len(heads)), dtype="Int64")})
+    triples = triples.sort_values(["head", "relation", "tail"], kind="stable").reset_index(drop=True)
+    names_df = pd.DataFrame({"id": pd.Series(named, dtype="string"), "name": pd.Series(names, dtype="string")})
+    names_df = names_df.sort_values(["id", "name"]).drop_duplicates("id").reset_index(drop=True)
+    return triples, names_df
+
+
+def _rdf_id(term) -> str:
+    import rdflib
+
+    return f"_:{term}" if isinstance(term, rdflib.BNode) else str(term)
+
+
+def _local_name(iri: str) -> str:
+    for sep in ("#", "/", ":"):
+        if sep in iri.rstrip(sep):
+            iri = iri.rstrip(sep).rsplit(sep, 1)[1]
+    return iri
+
+
+def _rdf_error(e: Exception, path: Path, raw: bytes) -> InputError:
+    message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    line = None
+    if hasattr(e, "getLineNumber"):
+        line = e.getLineNumber()
+    else:
+        match = re.search(r"line (\d+)", str(e))
+        if match:
+            line = int(match.group(1))
+        else:
+            match = re.search(r"Invalid line: (.*)", str(e))
+            if match:
+                bad = match.group(1).strip()
+                for i, text in enumerate(raw.decode("utf-8", "replace").splitlines(), start=1):
+                    if text.strip() == bad:
+                        line = i
+                        break
+    return InputError(f"not valid RDF: {message}", path=str(path), line=line)
+
+
+# -- assembling -------------------------------------------------------------------------------------
+def assemble(parts: Parts, *, name: str, user_label: str = "User", item_label: str = "Item",
+             interaction: str = "INTERACTED", entity_label: str = "Entity",
+             metadata: Mapping | None = None) -> KnowledgeGraph:
+    """Build and validate the graph from what the loader read."""
+    for label in (user_label, item_label, entity_label):
+        check_label(label)
+    if len({user_label, item_label, entity_label}) < 3:
+        raise SchemaError(f"user_label, item_label and entity_label must differ: {user_label}, {item_label}, "
+                          f"{entity_label}")
+    rel = to_relation_name(interaction)
+    inter = parts.interactions
+    interaction_type: EdgeType = (user_label, rel, item_label)
+    inter_props: dict[str, PropertyType] = {}
+    if "rating" in inter.columns:
+        inter_props["rating"] = "float"
+    if "timestamp" in inter.columns:
+        inter_props["timestamp"] = "integer"
+
+    users = pd.DataFrame({"id": _io.sorted_ids(inter["src"])})
+    if parts.items is not None:
+        items = parts.items
+    else:
+        known = [inter["dst"]] + ([parts.extra_items] if parts.extra_items is not None else [])
+        items = pd.DataFrame({"id": _io.sorted_ids(pd.concat(known, ignore_index=True))})
+
+    nodes: dict[str, pd.DataFrame] = {user_label: users, item_label: items}
+    edges: dict[EdgeType, pd.DataFrame] = {interaction_type: inter}
+    sources: dict = {interaction_type: str(parts.interactions_path)}
+    if parts.items_path is not None:
+        sources[item_label] = str(parts.items_path)
+    node_types = {user_label: NodeType(user_label), item_label: NodeType(item_label, dict(parts.item_property_types))}
+    relations = [RelationType(user_label, rel, item_label, inter_props)]
+
+    for column, pairs in parts.attributes.items():
+        label = attribute_label(column)
+        if label in node_types:
+            raise InputError(f"column {column!r} would become label {label!r}, which is already taken; rename it",
+                             path=str(parts.items_path), line=1)
+        check_label(label)
+        relation = to_relation_name("has_" + column)
+        values = _io.sorted_ids(pairs["dst"])
+        nodes[label] = pd.DataFrame({"id": values})
+        node_types[label] = NodeType(label, description=f"a value of the items column {column!r}")
+        et = (item_label, relation, label)
+        edges[et] = pairs
+        sources[et] = str(parts.items_path)
+        relations.append(RelationType(item_label, relation, label))
+
+    if parts.triples is not None and len(parts.triples):
+        _add_triples(parts, nodes, edges, sources, node_types, relations, user_label=user_label,
+                     item_label=item_label, entity_label=entity_label)
+
+    schema = Schema(tuple(node_types.values()), tuple(relations), user_label=user_label, item_label=item_label,
+                    interaction=interaction_type)
+    kg = KnowledgeGraph(schema, nodes, edges, name=name, metadata={"dataset": name, **dict(metadata or {})},
+                        sources=sources)
+    return kg.validate()
+
+
+def _add_triples(parts: Parts, nodes, edges, sources, node_types, relations, *, user_label: str,
+                 item_label: str, entity_label: str) -> None:
+    t = parts.triples
+    path = parts.triples_path
+    item_ids = nodes[item_label]["id"]
+    labels = {}
+    for end in ("head", "tail"):
+        given = t[f"{end}_label"] if f"{end}_label" in t.columns else pd.Series(None, index=t.index, dtype="string")
+        inferred = np.where(_io.isin(t[end], item_ids), item_label, entity_label)
+        label = given.fillna(pd.Series(inferred, index=t.index)).astype("string")
+        for value in pd.unique(label):
+            try:
+                check_label(str(value))
+            except SchemaError as e:
+                i = int(np.flatnonzero((label == value).to_numpy())[0])
+                raise _io.error_at(t, i, path, f"{end}_label {value!r}: {e.reason}") from e
+        labels[end] = label
+    names: dict[str, str] = {}
+    for value in pd.unique(t["relation"]):
+        try:
+            names[value] = to_relation_name(value)
+        except InputError as e:
+            i = int(np.flatnonzero((t["relation"] == value).to_numpy())[0])
+            raise _io.error_at(t, i, path, f"relation {value!r}: {e.reason}") from e
+    rel = t["relation"].map(names)
+    frame = pd.DataFrame({"src": t["head"].to_numpy(), "dst": t["tail"].to_numpy(), "s": labels["head"].to_numpy(),
+                          "r": rel.to_numpy(), "d": labels["tail"].to_numpy(), "_line": t["_line"].to_numpy()})
+    closed = {user_label, item_label}
+    new_ids: dict[str, list[pd.Series]] = {}
+    for (s, r, d), part in sorted(frame.groupby(["s", "r", "d"], sort=True), key=lambda kv: kv[0]):
+        table = part[["src", "dst", "_line"]].drop_duplicates(subset=["src", "dst"]).reset_index(drop=True)
+        et = (s, r, d)
+        edges[et] = table
+        sources[et] = str(path)
+        relations.append(RelationType(s, r, d))
+        for label, col in ((s, "src"), (d, "dst")):
+            if label not in closed:
+                new_ids.setdefault(label, []).append(table[col])
+    for label, parts_ids in new_ids.items():
+        ids = pd.concat(parts_ids, ignore_index=True)
+        if label in nodes:
+            ids = pd.concat([nodes[label]["id"], ids], ignore_index=True)
+            keep = nodes[label]
+            extra = pd.DataFrame({"id": _io.sorted_ids(ids[~_io.isin(ids, keep["id"])])})
+            nodes[label] = pd.concat([keep, extra], ignore_index=True)
+        else:
+            nodes[label] = pd.DataFrame({"id": _io.sorted_ids(ids)})
+            node_types[label] = NodeType(label, description="an entity of the triples file")
+    if parts.entity_names is not None and len(parts.entity_names):
+        named = parts.entity_names.set_index("id")["name"]
+        for label, df in nodes.items():
+            if label == user_label:
+                continue
+            found = df["id"].map(named)
+            if found.notna().any():
+                df = df.copy()
+                current = df["name"] if "name" in df.columns else df["id"]
+                df["name"] = found.fillna(current)
+                nodes[label] = df

@@ -1,0 +1,214 @@
+"""A synthetic knowledge graph with a known generating story, for offline demos and scale tests.
+
+The story (all vectorised numpy, deterministic from ``seed``):
+
+1. ``num_topics`` latent topics, each with a vocabulary of made-up words; every tag and every genre
+   belongs to one topic.
+2. Each user has a taste over topics (Dirichlet, concentrated on a few); each item a topic mixture
+   (Dirichlet, sparser) and a popularity (log-normal).
+3. An interaction draws a topic from the user's taste, then an item with probability proportional
+   to the item's weight on that topic times its popularity: users meet the items that match their
+   taste. Repeated draws of the same pair add to its ``weight``.
+4. Each item gets a readable name (two words of its main topic), a text (words drawn from its topics'
+   vocabularies) and HAS_TAG / HAS_GENRE links drawn from its topics.
+
+Graph::
+
+    (User {topic})-[:INTERACTED {weight: integer, timestamp: integer}]->(Item {topic})
+    (Item)-[:HAS_TAG]->(Tag)      (Item)-[:HAS_GENRE]->(Genre)
+
+``topic`` is the user's strongest taste and the item's main topic (the ground truth a model can be
+checked against). ``metadata["synthetic"] = True``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from kgrec.errors import ConfigError
+
+from ..graph import KnowledgeGraph
+from ..schema import NodeType, RelationType, Schema
+
+logger = logging.getLogger(__name__)
+
+WORDS_PER_TOPIC = 40
+TEXT_WORDS = 16
+_CONSONANTS = "bdfgklmnprstvz"
+_VOWELS = "aeiou"
+_BASE_TIME = 1_600_000_000
+_YEAR_S = 365 * 86_400
+
+SCHEMA = Schema(
+    nodes=(
+        NodeType("User", {"topic": "integer"}, description="a synthetic user; topic = strongest taste"),
+        NodeType("Item", {"topic": "integer"}, description="a synthetic item; topic = main topic"),
+        NodeType("Tag", {"topic": "integer"}, description="a tag word of one topic"),
+        NodeType("Genre", {"topic": "integer"}, description="a genre of one topic"),
+    ),
+    relations=(
+        RelationType("User", "INTERACTED", "Item", {"weight": "integer", "timestamp": "integer"},
+                     description="weight = times drawn; timestamp = first draw"),
+        RelationType("Item", "HAS_TAG", "Tag"),
+        RelationType("Item", "HAS_GENRE", "Genre"),
+    ),
+    user_label="User",
+    item_label="Item",
+    interaction=("User", "INTERACTED", "Item"),
+)
+
+
+def synthetic(
+    *,
+    num_users: int = 200,
+    num_items: int = 500,
+    num_tags: int = 60,
+    num_genres: int = 12,
+    seed: int = 0,
+    num_topics: int = 8,
+    interactions_per_user: float = 20.0,
+    tags_per_item: float = 3.0,
+    name: str = "synthetic",
+) -> KnowledgeGraph:
+    """Generate a synthetic graph.
+
+    Args:
+        num_users: users (default: 200).
+        num_items: items (default: 500).
+        num_tags: tags (default: 60).
+        num_genres: genres (default: 12).
+        seed: the random seed; the same arguments give the same graph (default: 0).
+        num_topics: latent topics (default: 8).
+        interactions_per_user: mean draws per user, at least one each (default: 20.0).
+        tags_per_item: mean tags per item, at least one each (default: 3.0).
+        name: the graph's name (default: ``"synthetic"``).
+    """
+    for key, value, low in (("num_users", num_users, 1), ("num_items", num_items, 1), ("num_tags", num_tags, 1),
+                            ("num_genres", num_genres, 1), ("num_topics", num_topics, 1)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+            raise ConfigError(f"synthetic: {key} must be an integer >= {low}, got {value!r}")
+    if not interactions_per_user >= 1 or not tags_per_item >= 1:
+        raise ConfigError("synthetic: interactions_per_user and tags_per_item must be >= 1")
+    rng = np.random.default_rng(seed)
+    k = int(num_topics)
+
+    words = _words(rng, k * WORDS_PER_TOPIC + num_tags + num_genres)
+    vocab = words[:k * WORDS_PER_TOPIC].reshape(k, WORDS_PER_TOPIC)
+    tag_words = words[k * WORDS_PER_TOPIC:k * WORDS_PER_TOPIC + num_tags]
+    genre_words = words[k * WORDS_PER_TOPIC + num_tags:]
+    tag_topic = rng.permutation(np.arange(num_tags) % k)
+    genre_topic = rng.permutation(np.arange(num_genres) % k)
+
+    taste = rng.dirichlet(np.full(k, 0.3), size=num_users)
+    mix = rng.dirichlet(np.full(k, 0.2), size=num_items)
+    popularity = rng.lognormal(0.0, 1.0, size=num_items)
+
+    # -- interactions: topic from the user's taste, then item from p(item | topic) --------------
+    counts = 1 + rng.poisson(interactions_per_user - 1, size=num_users)
+    user = np.repeat(np.arange(num_users), counts)
+    topic = _draw_rows(rng, taste, user)
+    item_given_topic = (mix * popularity[:, None]).T  # [k, items]
+    item = _draw_columns(rng, item_given_topic, topic)
+    pair, first, weight = np.unique(user.astype(np.int64) * num_items + item, return_index=True, return_counts=True)
+    time = _BASE_TIME + rng.integers(0, _YEAR_S, size=len(user))
+    interactions = pd.DataFrame({
+        "src": _ids("u", pair // num_items), "dst": _ids("i", pair % num_items),
+        "weight": pd.array(weight, dtype="Int64"), "timestamp": pd.array(time[first], dtype="Int64")})
+
+    # -- items: names, texts, tags, genres ------------------------------------------------------
+    main = mix.argmax(axis=1)
+    first_word = vocab[main, rng.integers(0, WORDS_PER_TOPIC, size=num_items)]
+    second_word = vocab[main, rng.integers(0, WORDS_PER_TOPIC, size=num_items)]
+    names = pd.Series(first_word).str.title() + " " + pd.Series(second_word).str.title()
+    text_topics = _draw_rows(rng, mix, np.repeat(np.arange(num_items), TEXT_WORDS))
+    text_words = vocab[text_topics, rng.integers(0, WORDS_PER_TOPIC, size=len(text_topics))]
+    body = pd.Series(text_words.reshape(num_items, TEXT_WORDS).tolist()).str.join(" ")
+    items = pd.DataFrame({"id": _ids("i", np.arange(num_items)), "name": names, "text": names + ": " + body + ".",
+                          "topic": pd.array(main, dtype="Int64")})
+
+    has_tag = _attribute_edges(rng, mix, tag_topic, 1 + rng.poisson(tags_per_item - 1, size=num_items), "t")
+    has_genre = _attribute_edges(rng, mix, genre_topic, 1 + (rng.random(num_items) < 0.4), "g")
+
+    users = pd.DataFrame({"id": _ids("u", np.arange(num_users)), "topic": pd.array(taste.argmax(axis=1), dtype="Int64")})
+    tags = pd.DataFrame({"id": _ids("t", np.arange(num_tags)), "name": tag_words,
+                         "topic": pd.array(tag_topic, dtype="Int64")})
+    genres = pd.DataFrame({"id": _ids("g", np.arange(num_genres)), "name": pd.Series(genre_words).str.title(),
+                           "topic": pd.array(genre_topic, dtype="Int64")})
+
+    kg = KnowledgeGraph(
+        SCHEMA,
+        {"User": users, "Item": items, "Tag": tags, "Genre": genres},
+        {("User", "INTERACTED", "Item"): interactions, ("Item", "HAS_TAG", "Tag"): has_tag,
+         ("Item", "HAS_GENRE", "Genre"): has_genre},
+        name=name,
+        metadata={"dataset": "synthetic", "synthetic": True, "seed": int(seed), "num_topics": k,
+                  "interactions_per_user": float(interactions_per_user), "tags_per_item": float(tags_per_item)},
+    )
+    return kg.validate()
+
+
+def _ids(prefix: str, numbers: np.ndarray) -> pd.Series:
+    """``prefix`` + each number, as a string column (built in Arrow: fast for millions of rows)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    digits = pc.cast(pa.array(np.asarray(numbers, dtype=np.int64)), pa.string())
+    return pd.Series(pc.binary_join_element_wise(prefix, digits, ""), dtype="string")
+
+
+def _words(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` distinct made-up words of two or three syllables (``"kalo"``, ``"mirevu"``)."""
+    syllables = np.array([c + v for c in _CONSONANTS for v in _VOWELS])
+    s = len(syllables)
+    space = s ** 2 + s ** 3
+    if n > space:
+        raise ConfigError(f"synthetic: at most {space - 8 * WORDS_PER_TOPIC} tags and genres together")
+    codes = rng.choice(space, size=n, replace=False)
+    two = codes < s ** 2
+    rest = np.where(two, codes, codes - s ** 2)
+    a, b, c = rest // (s * s), (rest // s) % s, rest % s
+    out = np.where(two, np.char.add(syllables[(rest // s) % s], syllables[rest % s]),
+                   np.char.add(np.char.add(syllables[a % s], syllables[b]), syllables[c]))
+    return out.astype(str)
+
+
+def _draw_rows(rng: np.random.Generator, probs: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """For each entry of ``rows``, a column index drawn from ``probs[row]`` (rows sum to 1)."""
+    cdf = np.cumsum(probs, axis=1)
+    cdf[:, -1] = 1.0
+    u = rng.random(len(rows))
+    out = np.empty(len(rows), dtype=np.int64)
+    for start in range(0, len(rows), 1 << 20):  # chunks keep the [n, k] comparison small
+        r = rows[start:start + (1 << 20)]
+        out[start:start + len(r)] = (u[start:start + len(r), None] > cdf[r]).sum(axis=1)
+    return np.minimum(out, probs.shape[1] - 1)
+
+
+def _draw_columns(rng: np.random.Generator, weights: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """For each entry of ``rows``, a column drawn with probability proportional to ``weights[row]``."""
+    k, n = weights.shape
+    cdf = np.cumsum(weights, axis=1)
+    cdf /= cdf[:, -1:]
+    flat = (cdf + np.arange(k)[:, None]).ravel()  # each row's CDF shifted into [row, row + 1]
+    pos = np.searchsorted(flat, rows + rng.random(len(rows)), side="right") - rows * n
+    return np.clip(pos, 0, n - 1)
+
+
+def _attribute_edges(rng: np.random.Generator, mix: np.ndarray, owner_topic: np.ndarray, per_item: np.ndarray,
+                     prefix: str) -> pd.DataFrame:
+    """Item → attribute edges: a topic from the item's mixture, then an attribute of that topic."""
+    k = mix.shape[1]
+    items = np.repeat(np.arange(len(mix)), per_item)
+    topic = _draw_rows(rng, mix, items)
+    order = np.argsort(owner_topic, kind="stable")
+    start = np.searchsorted(owner_topic[order], np.arange(k), side="left")
+    size = np.bincount(owner_topic, minlength=k)[topic]
+    pick = rng.random(len(items))
+    fallback = rng.integers(0, len(owner_topic), size=len(items))  # a topic without attributes
+    idx = np.where(size > 0, order[np.minimum(start[topic] + (pick * size).astype(np.int64), len(order) - 1)],
+                   fallback)
+    pairs = np.unique(items.astype(np.int64) * len(owner_topic) + idx)
+    return pd.DataFrame({"src": _ids("i", pairs // len(owner_topic)), "dst": _ids(prefix, pairs % len(owner_topic))})
