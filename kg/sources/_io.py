@@ -19,6 +19,8 @@ import pandas as pd
 
 from kgrec.errors import InputError
 
+from ..graph import MAX_ID_LENGTH
+
 logger = logging.getLogger(__name__)
 
 _TAB_SUFFIXES = (".tsv", ".tab", ".dat", ".txt", ".inter", ".item", ".kg", ".link", ".user")
@@ -145,6 +147,10 @@ def _parser_error(e: Exception, path: Path) -> InputError:
         want, line, saw = (int(x) for x in match.groups())
         return InputError(f"expected {want} fields, saw {saw} (a stray separator or quote?)",
                           path=str(path), line=line)
+    match = re.search(r"EOF inside string starting at row (\d+)", message)
+    if match:  # the C parser counts rows from 0
+        return InputError('unclosed quote: a field opens with " and never closes', path=str(path),
+                          line=int(match.group(1)) + 1)
     match = re.search(r"line (\d+)", message)
     line = int(match.group(1)) if match else None
     reason = message.split("C error:")[-1].strip()
@@ -174,13 +180,27 @@ def require_rows(df: pd.DataFrame, path: str | Path, what: str) -> None:
         raise InputError(f"no {what} after the header", path=str(path), line=1)
 
 
-def require_nonempty(df: pd.DataFrame, col: str, path: str | Path, what: str | None = None) -> pd.Series:
-    """The column stripped of surrounding blanks; an empty value raises InputError with its line."""
+def require_nonempty(df: pd.DataFrame, col: str, path: str | Path, what: str | None = None, *,
+                     limit: int = MAX_ID_LENGTH) -> pd.Series:
+    """An id column stripped of surrounding blanks. An empty value, one longer than ``limit``
+    characters or one holding a NUL raises InputError with its line (ids are checked where they
+    are read, so that nodes derived from them never fail validation without a line)."""
+    what = what or col
     values = df[col].str.strip()
-    empty = (values == "").to_numpy()
+    lengths = values.str.len().to_numpy()
+    empty = lengths == 0
     if empty.any():
         i = int(np.flatnonzero(empty)[0])
-        raise error_at(df, i, path, f"empty {what or col}")
+        raise error_at(df, i, path, f"empty {what}")
+    long = lengths > limit
+    if long.any():
+        i = int(np.flatnonzero(long)[0])
+        raise error_at(df, i, path, f"{what} is {int(lengths[i])} characters long; at most {limit} allowed "
+                                    f"(starts {values.iat[i][:40]!r})")
+    nul = values.str.contains("\x00", regex=False).to_numpy(dtype=bool)
+    if nul.any():
+        i = int(np.flatnonzero(nul)[0])
+        raise error_at(df, i, path, f"{what} {values.iat[i]!r} contains a NUL character")
     return values
 
 

@@ -337,7 +337,7 @@ def _read_rdf(path: Path, rdf_format: str | None) -> tuple[pd.DataFrame, pd.Data
     try:
         graph.parse(data=raw, format=fmt)
     except Exception as e:  # rdflib's parsers raise many unrelated types; all mean "bad input"
-        raise _rdf_error(e, path, raw) from e
+        raise _rdf_error(e, path, raw, fmt) from e
     heads, rels, tails, named, names = [], [], [], [], []
     skipped = 0
     for s, p, o in graph:
@@ -375,23 +375,26 @@ def _local_name(iri: str) -> str:
     return iri
 
 
-def _rdf_error(e: Exception, path: Path, raw: bytes) -> InputError:
+def _rdf_error(e: Exception, path: Path, raw: bytes, fmt: str) -> InputError:
+    """rdflib's error with the line it names; for line-based formats (N-Triples, N-Quads), whose
+    parser does not say, the first line that fails alone (this loop runs only on the error path)."""
+    import rdflib
+
     message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
     line = None
     if hasattr(e, "getLineNumber"):
         line = e.getLineNumber()
-    else:
-        match = re.search(r"line (\d+)", str(e))
-        if match:
-            line = int(match.group(1))
-        else:
-            match = re.search(r"Invalid line: (.*)", str(e))
-            if match:
-                bad = match.group(1).strip()
-                for i, text in enumerate(raw.decode("utf-8", "replace").splitlines(), start=1):
-                    if text.strip() == bad:
-                        line = i
-                        break
+    elif (match := re.search(r"line (\d+)", str(e))) is not None:
+        line = int(match.group(1))
+    elif fmt in ("nt", "ntriples", "nt11", "nquads", "nq"):
+        for i, text in enumerate(raw.decode("utf-8", "replace").splitlines(), start=1):
+            if not text.strip() or text.lstrip().startswith("#"):
+                continue
+            try:
+                (rdflib.Dataset() if fmt in ("nquads", "nq") else rdflib.Graph()).parse(data=text, format=fmt)
+            except Exception:  # the first line that does not parse alone
+                line = i
+                break
     return InputError(f"not valid RDF: {message}", path=str(path), line=line)
 
 
