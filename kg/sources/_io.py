@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -96,12 +97,17 @@ def read_table(
         sep = guess_delimiter(path, first_line)
     header_lines = 0 if names is not None else 1
     try:
-        df = pd.read_csv(
-            io.BytesIO(raw), sep=sep, header=None if names is not None else 0,
-            names=list(names) if names is not None else None, dtype=str, keep_default_na=False,
-            na_filter=False, quoting=quoting, skip_blank_lines=False, encoding=encoding, engine="c",
-            index_col=False,
-        )
+        with warnings.catch_warnings():
+            # a first data row longer than the header would be cut silently: make it an error
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            df = pd.read_csv(
+                io.BytesIO(raw), sep=sep, header=None if names is not None else 0,
+                names=list(names) if names is not None else None, dtype=str, keep_default_na=False,
+                na_filter=False, quoting=quoting, skip_blank_lines=False, encoding=encoding, engine="c",
+                index_col=False,
+            )
+    except pd.errors.ParserWarning as e:
+        raise _field_count_error(text, path, sep, quoting, len(names) if names is not None else None) from e
     except pd.errors.EmptyDataError as e:
         raise InputError(f"file is empty{hint}", path=str(path), line=1) from e
     except pd.errors.ParserError as e:
@@ -136,6 +142,20 @@ def _line_numbers(text: str, rows: int, header_lines: int, sep: str, quoting: in
     if len(starts) < rows:  # should not happen; keep the lengths consistent rather than fail
         starts += [starts[-1] if starts else header_lines + 1] * (rows - len(starts))
     return np.asarray(starts[:rows], dtype=np.int64)
+
+
+def _field_count_error(text: str, path: Path, sep: str, quoting: int, width: int | None) -> InputError:
+    """The first row whose field count differs from the header's (error path only)."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, quoting=quoting)
+    start = 1
+    for row in reader:
+        if width is None:
+            width = len(row)
+        elif row and len(row) > width:
+            return InputError(f"expected {width} fields, saw {len(row)} (a stray separator or quote?)",
+                              path=str(path), line=start)
+        start = reader.line_num + 1
+    return InputError(f"a row has more fields than the header's {width}", path=str(path))
 
 
 def _parser_error(e: Exception, path: Path) -> InputError:
