@@ -276,6 +276,16 @@ class Recommender:
         rows = keys[steps == self._interaction_step] & np.int64((1 << 32) - 1)
         return np.unique(rows)
 
+    def run_item_rows(self, run_items: np.ndarray) -> np.ndarray:
+        """Graph item rows of the run's item indices (-1 where the graph lacks the item)."""
+        run_ids = self.run.id_maps[self.item_label].external_ids(np.asarray(run_items, dtype=np.int64))
+        return np.array([-1 if (r := self.index.row(self.item_label, i)) is None else r for i in run_ids],
+                        dtype=np.int64)
+
+    def item_unit_vectors(self, rows: np.ndarray) -> np.ndarray:
+        """Unit-norm item vectors of some item rows (for intra-list diversity)."""
+        return self._item_unit[np.asarray(rows, dtype=np.int64)]
+
     @property
     def num_users(self) -> int:
         return int(self._has_user.sum())
@@ -345,6 +355,15 @@ class Recommender:
                     keep[keys[hit] & np.int64((1 << 32) - 1)] = True
             mask &= keep
         return mask
+
+    def top(self, scores: np.ndarray, k: int, *, diversity: float = 0.0) -> np.ndarray:
+        """The rows of the ``k`` best finite scores, best first; with ``diversity > 0``, MMR over the
+        ``max(5k, 100)`` best (item vectors' cosine as similarity).
+
+        Shapes:
+            scores: ``[num_item_rows]`` (as from :meth:`scores`); output: ``[<= k]`` item rows.
+        """
+        return self._top(scores, k, diversity)
 
     def _top(self, scores: np.ndarray, k: int, diversity: float) -> np.ndarray:
         finite = np.flatnonzero(np.isfinite(scores))
