@@ -530,7 +530,7 @@ def import_rdf(source, *, format: str | None = None, base_iri: str | None = None
         if not path.is_file():
             raise InputError("no such file", path=where)
         try:
-            store.bulk_load(path=str(path), format=getattr(ox.RdfFormat, _RDF_SUFFIX_FORMATS[fmt]))
+            store.bulk_load(path=str(path), format=getattr(ox.RdfFormat, _RDF_SUFFIX_FORMATS[fmt]), lenient=True)
         except SyntaxError as e:
             raise InputError(f"not valid {fmt}: {e}", path=where) from e
     else:
@@ -581,7 +581,10 @@ def read_oxigraph(store, *, base_iri: str | None = None, default_graph=None, whe
     """Rebuild the :class:`KnowledgeGraph` held in an Oxigraph store (its default graph, or
     ``default_graph`` when given: the rdf store passes the named graph).
 
-    One SPARQL query per predicate; the results come back as CSV into pandas.
+    One single-pattern SPARQL query (``?s <P> ?v``, an index scan) per predicate, results as CSV
+    into pandas, joins in pandas. Edge properties are matched to their edges through the edge
+    resource's IRI (``<base>edge/REL/Src/src/Dst/dst``), which saves scanning the reification
+    triples.
     """
     vocab = Vocabulary(base_iri) if base_iri is not None else None
     vocab, g_iri = _find_graph(store, vocab, default_graph, where)
@@ -600,19 +603,27 @@ def read_oxigraph(store, *, base_iri: str | None = None, default_graph=None, whe
         raise InputError(f"the kgrec graph <{g_iri}> holds malformed JSON: {e}", path=where) from e
     name = head["name"].iat[0]
 
-    # -- nodes: class and id, then one query per predicate --------------------------------------
-    class_to_label = {vocab.class_iri(label): label for label in schema.labels}
-    nodes_df = _csv(store, f"SELECT ?s ?c ?id WHERE {{ ?s <{RDF_TYPE}> ?c ; <{t('id')}> ?id }}", default_graph)
-    nodes_df["label"] = nodes_df["c"].map(class_to_label)
-    unknown = nodes_df["label"].isna()
-    if unknown.any():
-        raise InputError(f"node <{nodes_df['s'][unknown].iat[0]}> has class <{nodes_df['c'][unknown].iat[0]}>, "
-                         f"which is not a label of the schema ({', '.join(schema.labels)})", path=where)
-    nodes_df = nodes_df.drop_duplicates("s").reset_index(drop=True)
-    node_pos = pd.Index(nodes_df["s"])
+    # Every query is one triple pattern ``?s <P> ?v`` (an index scan, no join); joins happen in pandas.
+    scans: dict[str, pd.DataFrame] = {}
 
     def values_of(predicate: str) -> pd.DataFrame:
-        return _csv(store, f"SELECT ?s ?v WHERE {{ ?s <{predicate}> ?v }}", default_graph)
+        if predicate not in scans:
+            scans[predicate] = _csv(store, f"SELECT ?s ?v WHERE {{ ?s <{predicate}> ?v }}", default_graph)
+        return scans[predicate]
+
+    # -- nodes: class and id, then one query per predicate --------------------------------------
+    class_to_label = {vocab.class_iri(label): label for label in schema.labels}
+    types = values_of(RDF_TYPE)
+    types = types.assign(label=types["v"].map(class_to_label)).dropna(subset=["label"]).drop_duplicates("s")
+    ids = values_of(t("id")).drop_duplicates("s")
+    nodes_df = ids.rename(columns={"v": "id"}).merge(types[["s", "label"]], on="s", how="left")
+    unknown = nodes_df["label"].isna().to_numpy()
+    if unknown.any():
+        i = int(np.flatnonzero(unknown)[0])
+        raise InputError(f"node <{nodes_df['s'].iat[i]}> has no class among the schema's labels "
+                         f"({', '.join(schema.labels)})", path=where)
+    nodes_df = nodes_df.reset_index(drop=True)
+    node_pos = pd.Index(nodes_df["s"])
 
     node_cols: dict[str, pd.Series] = {}
     for col, pred in (("name", RDFS_LABEL), ("text", t("text"))):
@@ -642,6 +653,9 @@ def read_oxigraph(store, *, base_iri: str | None = None, default_graph=None, whe
     ids_arr = nodes_df["id"].to_numpy(dtype=object)
     edge_tables: dict[EdgeType, pd.DataFrame] = {}
     edge_columns = {tuple(e[:3]): e[3] for e in columns["edges"]} if columns is not None else None
+    edge_props: dict[str, pd.DataFrame] = {}  # property -> (r, s, o, v) from the edge resources' IRIs
+    for p in sorted({p for r in schema.relations for p in r.properties}):
+        edge_props[p] = _edge_values(values_of(vocab.property_iri(p)), vocab)
     for rname in schema.relation_names():
         rel_iri = vocab.relation_iri(rname)
         pairs = _csv(store, f"SELECT ?s ?o WHERE {{ ?s <{rel_iri}> ?o }}", default_graph)
@@ -654,11 +668,7 @@ def read_oxigraph(store, *, base_iri: str | None = None, default_graph=None, whe
         src_l, dst_l = labels_arr[sp], labels_arr[op]
         rels = [r for r in schema.relations if r.name == rname]
         declared_all = sorted({p for r in rels for p in r.properties})
-        props: dict[str, pd.DataFrame] = {}
-        for p in declared_all:
-            props[p] = _csv(store, f"SELECT ?s ?o ?v WHERE {{ ?e <{RDF_PREDICATE}> <{rel_iri}> ; "
-                                   f"<{RDF_SUBJECT}> ?s ; <{RDF_OBJECT}> ?o ; <{vocab.property_iri(p)}> ?v }}",
-                            default_graph)
+        props = {p: edge_props[p][edge_props[p]["r"] == rel_iri] for p in declared_all}
         seen = np.zeros(len(pairs), dtype=bool)
         pair_index = pd.MultiIndex.from_arrays([pairs["s"], pairs["o"]]) if declared_all else None
         for r in rels:
@@ -689,6 +699,26 @@ def read_oxigraph(store, *, base_iri: str | None = None, default_graph=None, whe
         return kg.validate()
     except InputError as e:
         raise InputError(f"the graph read back is not valid: {e.reason}", path=where) from e
+
+
+def _edge_values(values: pd.DataFrame, vocab: Vocabulary) -> pd.DataFrame:
+    """``(e, v)`` rows of an edge property, with each edge resource's relation IRI and endpoint IRIs
+    read from its IRI ``<base>edge/REL/Src/qsrc/Dst/qdst`` (quoted ids hold no ``/``). Rows whose
+    subject is not an edge resource (a node with a property of the same name) are dropped."""
+    e = values["s"].astype("string")
+    is_edge = e.str.startswith(vocab.edge_ns).fillna(False).to_numpy(dtype=bool)
+    parts = e[is_edge].str.slice(len(vocab.edge_ns)).str.split("/", expand=True, regex=False)
+    if not is_edge.any():
+        return pd.DataFrame({"r": [], "s": [], "o": [], "v": []}, dtype=object)
+    if parts.shape[1] != 5 or parts.isna().any().any():
+        raise InputError(f"edge resources must look like <{vocab.edge_ns}REL/Src/src/Dst/dst>")
+    node_ns = vocab.node_ns
+    return pd.DataFrame({
+        "r": (vocab.schema_ns + parts[0]).to_numpy(dtype=object),
+        "s": (node_ns + parts[1] + "/" + parts[2]).to_numpy(dtype=object),
+        "o": (node_ns + parts[3] + "/" + parts[4]).to_numpy(dtype=object),
+        "v": values["v"][is_edge].to_numpy(dtype=object),
+    })
 
 
 def _spread(values: pd.DataFrame, node_pos: pd.Index, n: int) -> pd.Series:

@@ -1,0 +1,683 @@
+"""`RdfStore`: the knowledge graph as RDF in a persistent Oxigraph store, queried with SPARQL.
+
+``rdf:PATH`` opens (creating it if needed) an Oxigraph database (RocksDB) in the directory ``PATH``
+(``rdf:`` alone: ``KGREC_HOME/rdf``). Each kgrec graph is one named graph ``<base>graph/<name>``
+holding exactly what :func:`kgrec.kg.export.export_graph` writes (see ``docs/rdf-vocabulary.md``):
+nodes, edges, reified edge properties and the graph resource with the schema. rdflib sees the same
+data through ``oxrdflib`` (:attr:`RdfStore.dataset`); bulk work goes to Oxigraph directly (N-Triples
+built column-wise, loaded in one call; reads as one SPARQL query per column with CSV results).
+
+Only one process can open an Oxigraph directory for writing at a time (RocksDB holds a lock).
+
+Analysts query with :meth:`RdfStore.sparql`, which runs SELECT / ASK / CONSTRUCT / DESCRIBE only:
+the text is parsed with rdflib's SPARQL parser first and anything else (INSERT, DELETE, LOAD, CLEAR,
+DROP, CREATE, SERVICE) is refused with :class:`~kgrec.errors.ReadOnlyQueryError`.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import pandas as pd
+
+from kgrec.config import kgrec_home
+from kgrec.errors import (
+    ConfigError,
+    InputError,
+    ReadOnlyQueryError,
+    SchemaError,
+    StoreError,
+    StoreUnavailableError,
+    UnknownGraphError,
+)
+
+from .. import export as rdfx
+from ..graph import MAX_ID_LENGTH, GraphStats, KnowledgeGraph
+from ..rdf_vocab import (
+    DEFAULT_BASE_IRI,
+    RDF_OBJECT,
+    RDF_PREDICATE,
+    RDF_SUBJECT,
+    RDF_TYPE,
+    RDFS_LABEL,
+    XSD_BOOLEAN,
+    XSD_DOUBLE,
+    XSD_INTEGER,
+    Vocabulary,
+)
+from ..schema import EdgeType, NodeType, PropertyType, RelationType, Schema, check_label, check_property
+from .base import QueryResult, Store, StoreCapabilities, WriteReport, check_graph_name, choose_graph
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["RdfStore"]
+
+_DTYPES: dict[str, str] = {"string": "string", "integer": "Int64", "float": "Float64", "boolean": "boolean"}
+_READ_FORMS = {"SelectQuery", "AskQuery", "ConstructQuery", "DescribeQuery"}
+
+
+def _edge_key(edge_type: EdgeType) -> str:
+    return "({0})-[{1}]->({2})".format(*edge_type)
+
+
+def _infer_type(series: pd.Series) -> PropertyType:
+    kind = series.dtype.kind
+    if kind == "b" or str(series.dtype) == "boolean":
+        return "boolean"
+    if kind in "iu" or str(series.dtype) == "Int64":
+        return "integer"
+    if kind == "f" or str(series.dtype) == "Float64":
+        return "float"
+    return "string"
+
+
+def _walk(node: Any) -> Iterable[Any]:
+    """Every element of an rdflib SPARQL parse tree (CompValues, ParseResults, lists)."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        yield item
+        if isinstance(item, dict):  # CompValue is an OrderedDict
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)) or type(item).__name__ == "ParseResults":
+            stack.extend(list(item))
+
+
+class RdfStore(Store):
+    """A :class:`Store` over rdflib + Oxigraph, persistent in a directory; SPARQL, no Cypher.
+
+    Args:
+        url: ``rdf:PATH`` (``rdf:`` alone: ``KGREC_HOME/rdf``; ``~`` is expanded).
+        graph: the default graph of every call (default: ``KGREC_GRAPH``, else the only graph).
+        batch_size: ids per SPARQL update when deleting or checking (default: 5000).
+        base_iri: the base of every IRI (default: ``https://kgrec.dev/``).
+    """
+
+    capabilities = StoreCapabilities(cypher=False, sparql=True, vectors=False, persistent=True, named_graphs=True)
+
+    def __init__(self, url: str = "rdf:", *, graph: str | None = None, batch_size: int = 5000,
+                 base_iri: str = DEFAULT_BASE_IRI):
+        if not isinstance(url, str) or not url.startswith("rdf:"):
+            raise ConfigError(f"an rdf store URL looks like 'rdf:/path/to/dir', not {url!r}")
+        if graph is not None:
+            check_graph_name(graph)
+        super().__init__(url, graph=graph, batch_size=batch_size)
+        raw = url[len("rdf:"):]
+        if raw.startswith("//"):
+            raw = raw[2:]
+        self.path = Path(raw).expanduser() if raw else kgrec_home() / "rdf"
+        self.vocabulary = Vocabulary(base_iri)
+        self.base_iri = self.vocabulary.base_iri
+        self._ox = None
+        self._dataset = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def open(self) -> RdfStore:
+        if self._ox is not None:
+            return self
+        import pyoxigraph as ox
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self._ox = ox.Store(str(self.path))
+        except OSError as e:
+            raise StoreUnavailableError(f"cannot open the Oxigraph store in {self.path}: {e} (is another process "
+                                        "using it? Only one process can open it at a time)") from e
+        logger.debug("opened rdf store %s", self.path)
+        return self
+
+    def close(self) -> None:
+        if self._ox is None:
+            return
+        try:
+            self._ox.flush()
+        except OSError as e:  # pragma: no cover - disk trouble
+            logger.warning("flushing %s failed: %s", self.path, e)
+        self._ox = None
+        self._dataset = None
+        gc.collect()  # pyoxigraph releases the RocksDB lock when the Store object goes away
+
+    @property
+    def ox(self):
+        """The underlying ``pyoxigraph.Store`` (opened)."""
+        if self._ox is None:
+            raise StoreError(f"the rdf store {self.url} is not open; call open() or use it as a context manager")
+        return self._ox
+
+    @property
+    def dataset(self):
+        """An ``rdflib.Dataset`` over the same Oxigraph store (oxrdflib), for rdflib users."""
+        if self._dataset is None:
+            import rdflib
+            from oxrdflib import OxigraphStore
+
+            self._dataset = rdflib.Dataset(store=OxigraphStore(store=self.ox))
+            for prefix, ns in self.vocabulary.prefixes().items():
+                self._dataset.bind(prefix, rdflib.Namespace(ns), override=True)
+        return self._dataset
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _graph_node(self, name: str):
+        import pyoxigraph as ox
+
+        return ox.NamedNode(self.vocabulary.graph_iri(name))
+
+    def _graph_names(self) -> list[str]:
+        prefix = self.vocabulary.graph_ns
+        names = []
+        for g in self.ox.named_graphs():
+            value = getattr(g, "value", "")
+            if value.startswith(prefix):
+                names.append(unquote(value[len(prefix):]))
+        return names
+
+    def _graph(self, graph: str | None) -> str:
+        return choose_graph(graph, self.default_graph, self._graph_names(), where=self.url)
+
+    def _update(self, text: str) -> None:
+        try:
+            self.ox.update(text)
+        except (SyntaxError, OSError, ValueError) as e:
+            raise StoreError(f"rdf store update failed: {e}") from e
+
+    def _csv(self, name: str, query: str) -> pd.DataFrame:
+        try:
+            return rdfx._csv(self.ox, query, self._graph_node(name))
+        except (SyntaxError, OSError, ValueError) as e:
+            raise StoreError(f"rdf store query failed: {e}") from e
+
+    def _meta(self, name: str) -> dict[str, Any]:
+        t = self.vocabulary.term
+        g = self.vocabulary.graph_iri(name)
+        rows = self._csv(name, f"SELECT ?schema ?meta ?cols WHERE {{ <{g}> <{t('schema')}> ?schema . "
+                               f"OPTIONAL {{ <{g}> <{t('metadata')}> ?meta }} OPTIONAL {{ <{g}> <{t('columns')}> ?cols }} }}")
+        if len(rows) != 1:
+            raise UnknownGraphError(f"graph {name!r} in {self.url} has no kgrec graph resource (or several); "
+                                    "it was not written by kgrec")
+        try:
+            schema = Schema.from_dict(json.loads(rows["schema"].iat[0]))
+            metadata = json.loads(rows["meta"].iat[0] or "{}")
+            columns = json.loads(rows["cols"].iat[0] or "{}")
+        except ValueError as e:
+            raise StoreError(f"graph {name!r} in {self.url}: its graph resource is damaged: {e}") from e
+        columns.setdefault("nodes", {})
+        columns.setdefault("edges", [])
+        return {"schema": schema, "metadata": metadata, "columns": columns}
+
+    def _write_meta(self, name: str, schema: Schema, metadata: Mapping[str, Any], columns: Mapping[str, Any]) -> None:
+        """Replace the graph resource and the schema triples (everything that is not a node or edge)."""
+        import pyoxigraph as ox
+
+        g = self._graph_node(name)
+        v = self.vocabulary
+        # the graph resource and the schema resources live under <base>graph/ and <base>schema/
+        self._update(f"DELETE {{ GRAPH <{g.value}> {{ ?s ?p ?o }} }} WHERE {{ GRAPH <{g.value}> {{ ?s ?p ?o "
+                     f'FILTER(STRSTARTS(STR(?s), "{v.schema_ns}") || ?s = <{g.value}>) }} }}')
+        text, _ = rdfx.graph_ntriples(v, name=name, schema=schema, metadata=metadata, columns=columns)
+        self._load(text, g)
+
+    def _load(self, text: str, g) -> None:
+        import pyoxigraph as ox
+
+        if not text:
+            return
+        try:
+            self.ox.load(text.encode("utf-8"), ox.RdfFormat.N_TRIPLES, to_graph=g)
+        except UnicodeEncodeError as e:
+            raise InputError(f"a value is not valid unicode (lone surrogate): {e}") from e
+        except SyntaxError as e:  # a bug in the line builder, never user input
+            raise StoreError(f"internal error: kgrec wrote invalid N-Triples: {e}") from e
+
+    def _iris(self, values: Iterable[str]) -> str:
+        return " ".join(f"<{v}>" for v in values)
+
+    def _existing(self, name: str, label: str, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` are ``label`` nodes in the graph."""
+        import pyoxigraph as ox
+
+        g = self._graph_node(name)
+        rdf_type = ox.NamedNode(RDF_TYPE)
+        cls = ox.NamedNode(self.vocabulary.class_iri(label))
+        prefix = self.vocabulary.node_prefix(label)
+        quoted = rdfx._quoted(pd.Series(list(ids), dtype="string")).tolist()
+        found = set()
+        for node_id, q in zip(ids, quoted):
+            if next(iter(self.ox.quads_for_pattern(ox.NamedNode(prefix + q), rdf_type, cls, g)), None) is not None:
+                found.add(node_id)
+        return found
+
+    def _delete_values(self, name: str, subjects: Sequence[str], predicates: Sequence[str]) -> None:
+        """Delete every ``(s, p, *)`` for ``s`` in ``subjects`` and ``p`` in ``predicates``, in batches."""
+        if not subjects or not predicates:
+            return
+        g = self.vocabulary.graph_iri(name)
+        preds = self._iris(predicates)
+        size = max(1, int(self.batch_size))
+        for start in range(0, len(subjects), size):
+            subs = self._iris(subjects[start:start + size])
+            self._update(f"DELETE {{ GRAPH <{g}> {{ ?s ?p ?o }} }} WHERE {{ VALUES ?s {{ {subs} }} "
+                         f"VALUES ?p {{ {preds} }} GRAPH <{g}> {{ ?s ?p ?o }} }}")
+
+    @staticmethod
+    def _check_ids(rows: pd.DataFrame, col: str, what: str) -> None:
+        values = rows[col].astype("string")
+        bad = (values.isna() | (values.fillna("").str.strip() == "") | (values.str.len().fillna(0) > MAX_ID_LENGTH))
+        if bad.any():
+            i = int(bad.to_numpy().argmax())
+            raise InputError(f"row {i}: {what} {rows[col].iat[i]!r} is empty or longer than {MAX_ID_LENGTH}")
+        rows[col] = values
+
+    @staticmethod
+    def _cast(rows: pd.DataFrame, props: list[str], declared: Mapping[str, PropertyType], where: str) -> pd.DataFrame:
+        rows = rows.copy()
+        for p in props:
+            check_property(p)
+            if p in declared:
+                try:
+                    rows[p] = rows[p].astype(_DTYPES[declared[p]])
+                except (TypeError, ValueError) as e:
+                    raise InputError(f"{where}.{p}: values are not of type {declared[p]}: {e}") from e
+        return rows
+
+    # -- graphs --------------------------------------------------------------------------------
+    def graphs(self) -> list[str]:
+        return sorted(self._graph_names())
+
+    def drop(self, graph: str) -> None:
+        check_graph_name(graph)
+        if graph not in self._graph_names():
+            raise UnknownGraphError(f"graph {graph!r} is not in {self.url}; graphs there: "
+                                    f"{', '.join(self.graphs()) or 'none'}")
+        try:
+            self.ox.remove_graph(self._graph_node(graph))
+        except OSError as e:
+            raise StoreError(f"dropping graph {graph!r} from {self.url} failed: {e}") from e
+        logger.info("dropped graph %r from %s", graph, self.url)
+
+    # -- bulk ----------------------------------------------------------------------------------
+    def write(self, kg: KnowledgeGraph, *, graph: str | None = None, progress: bool = False) -> WriteReport:
+        """Validate ``kg``, then write it into the named graph ``<base>graph/<name>``.
+
+        A new graph is bulk-loaded in one pass; into an existing graph the tables are upserted
+        (the schemas merge; properties of the nodes and edges written are replaced), so writing
+        the same graph twice leaves the same triples.
+        """
+        kg.validate()
+        name = check_graph_name(graph or self.default_graph or kg.name)
+        start = time.perf_counter()
+        g = self._graph_node(name)
+        node_counts = {label: len(df) for label, df in kg.nodes.items()}
+        edge_counts = {_edge_key(et): len(df) for et, df in kg.edges.items()}
+        if name not in self._graph_names():
+            import pyoxigraph as ox
+
+            kg_named = kg if kg.name == name else kg.replace(name=name)
+            with tempfile.TemporaryFile(dir=self.path) as tmp:
+                triples = rdfx.write_ntriples(kg_named, tmp, self.vocabulary)
+                tmp.seek(0)
+                try:
+                    self.ox.bulk_load(tmp, ox.RdfFormat.N_TRIPLES, to_graph=g, lenient=True)
+                except SyntaxError as e:  # pragma: no cover - a bug in the line builder
+                    raise StoreError(f"internal error: kgrec wrote invalid N-Triples: {e}") from e
+                except OSError as e:
+                    raise StoreError(f"loading graph {name!r} into {self.url} failed: {e}") from e
+            self.ox.flush()
+            logger.debug("bulk-loaded %d triples into %s", triples, g.value)
+        else:
+            stored = self._meta(name)
+            merged = stored["schema"].merge(kg.schema)
+            schema = Schema(merged.nodes, merged.relations, kg.schema.user_label, kg.schema.item_label,
+                            kg.schema.interaction)
+            columns = stored["columns"]
+            fresh = rdfx.table_columns(kg)
+            for label, cols in fresh["nodes"].items():
+                columns["nodes"][label] = sorted(set(columns["nodes"].get(label, [])) | set(cols))
+            columns["edges"] = self._merge_edge_columns(columns["edges"], fresh["edges"])
+            self._write_meta(name, schema, {**stored["metadata"], **kg.metadata}, columns)
+            for label, df in kg.nodes.items():
+                self._upsert_node_rows(name, schema, label, df.drop(columns=[c for c in df if c.startswith("_")]))
+            for et, df in kg.edges.items():
+                self._upsert_edge_rows(name, schema, et, df.drop(columns=[c for c in df if c.startswith("_")]))
+        report = WriteReport(name, node_counts, edge_counts, time.perf_counter() - start)
+        logger.info("wrote %s nodes and %s edges to rdf graph %r in %.1fs (%.0f edges/s)", f"{report.num_nodes:,}",
+                    f"{report.num_edges:,}", name, report.seconds, report.num_edges / max(report.seconds, 1e-9))
+        return report
+
+    @staticmethod
+    def _merge_edge_columns(old: list, new: list) -> list:
+        merged = {tuple(e[:3]): set(e[3]) for e in old}
+        for e in new:
+            merged.setdefault(tuple(e[:3]), set()).update(e[3])
+        return [[*et, sorted(cols)] for et, cols in merged.items()]
+
+    def read(self, *, graph: str | None = None) -> KnowledgeGraph:
+        name = self._graph(graph)
+        try:
+            return rdfx.read_oxigraph(self.ox, base_iri=self.base_iri, default_graph=self._graph_node(name),
+                                      where=f"{self.url} graph {name}")
+        except InputError as e:
+            raise StoreError(f"graph {name!r} in {self.url} cannot be read back: {e}") from e
+
+    # -- small writes --------------------------------------------------------------------------
+    def _upsert_node_rows(self, name: str, schema: Schema, label: str, rows: pd.DataFrame,
+                          *, default_names: bool = False) -> int:
+        """Write node rows; only the columns given are replaced on existing nodes."""
+        declared = schema.node(label).properties
+        props = [c for c in rows.columns if c not in ("id", "name", "text")]
+        prefix = self.vocabulary.node_prefix(label)
+        iris = (prefix + rdfx._quoted(rows["id"])).tolist()
+        predicates = ([RDFS_LABEL] if "name" in rows else []) + ([self.vocabulary.term("text")] if "text" in rows else [])
+        predicates += [self.vocabulary.property_iri(p) for p in props]
+        if default_names and "name" not in rows.columns:
+            existing = self._existing(name, label, rows["id"].tolist())
+            rows = rows.copy()
+            rows["name"] = rows["id"].where(~rows["id"].isin(existing), None).astype("string")
+        else:
+            existing = None
+        if existing is None or existing:
+            self._delete_values(name, iris, predicates)
+        g = self._graph_node(name)
+        for text, _ in rdfx.node_ntriples(self.vocabulary, label, rows, declared):
+            self._load(text, g)
+        return len(rows)
+
+    def _upsert_edge_rows(self, name: str, schema: Schema, edge_type: EdgeType, rows: pd.DataFrame) -> int:
+        declared = schema.relation(edge_type).properties
+        props = [c for c in rows.columns if c not in ("src", "dst")]
+        if props:
+            src, rel, dst = edge_type
+            qs, qd = rdfx._quoted(rows["src"]), rdfx._quoted(rows["dst"])
+            e_iris = (f"{self.vocabulary.edge_ns}{rel}/{src}/" + qs + f"/{dst}/" + qd).tolist()
+            self._delete_values(name, e_iris, [self.vocabulary.property_iri(p) for p in props])
+        g = self._graph_node(name)
+        for text, _ in rdfx.edge_ntriples(self.vocabulary, edge_type, rows, declared):
+            self._load(text, g)
+        return len(rows)
+
+    def upsert_nodes(self, label: str, rows: pd.DataFrame, *, graph: str | None = None) -> int:
+        """Create or update nodes by ``(label, id)``.
+
+        Only the columns given are replaced on existing nodes (a null cell removes that value); a
+        new node without a ``name`` column is named by its id. A new label or property extends the
+        stored schema (its type inferred from the column).
+        """
+        name = self._graph(graph)
+        check_label(label)
+        if "id" not in rows.columns:
+            raise InputError(f"upsert_nodes({label}): rows need an 'id' column; they have {list(rows.columns)}")
+        rows = rows.drop(columns=[c for c in rows.columns if c.startswith("_")]).reset_index(drop=True)
+        self._check_ids(rows, "id", f"{label} id")
+        dup = rows["id"].duplicated().to_numpy()
+        if dup.any():
+            raise InputError(f"upsert_nodes({label}): id {rows['id'].iat[int(dup.argmax())]!r} appears twice")
+        meta = self._meta(name)
+        schema: Schema = meta["schema"]
+        props = [c for c in rows.columns if c not in ("id", "name", "text")]
+        declared = schema.node(label).properties if label in schema.labels else {}
+        rows = self._cast(rows, props, declared, label)
+        for col in ("name", "text"):
+            if col in rows.columns:
+                rows[col] = rows[col].astype("string")
+        new_props = {p: _infer_type(rows[p]) for p in props if p not in declared}
+        columns = meta["columns"]
+        if label not in schema.labels or new_props:
+            node = NodeType(label, {**declared, **new_props},
+                            schema.node(label).description if label in schema.labels else "")
+            others = tuple(n for n in schema.nodes if n.label != label)
+            schema = Schema((*others, node), schema.relations, schema.user_label, schema.item_label,
+                            schema.interaction)
+            logger.info("graph %r: schema extended with %s %s", name, label, sorted(new_props))
+        known_cols = set(columns["nodes"].get(label, []))
+        if label not in columns["nodes"] or not set(props) <= known_cols or new_props:
+            columns["nodes"][label] = sorted(known_cols | set(props))
+            self._write_meta(name, schema, meta["metadata"], columns)
+        return self._upsert_node_rows(name, schema, label, rows, default_names=True)
+
+    def upsert_edges(self, edge_type: EdgeType, rows: pd.DataFrame, *, graph: str | None = None) -> int:
+        """Create or update edges by ``(src, dst)``; both endpoints must exist. Only the property
+        columns given are replaced; a new relation type or property extends the stored schema."""
+        name = self._graph(graph)
+        et = tuple(edge_type)
+        src_label, rel, dst_label = et
+        RelationType(src_label, rel, dst_label)  # checks the three names
+        if {"src", "dst"} - set(rows.columns):
+            raise InputError(f"upsert_edges({_edge_key(et)}): rows need 'src' and 'dst' columns; "
+                             f"they have {list(rows.columns)}")
+        rows = rows.drop(columns=[c for c in rows.columns if c.startswith("_")]).reset_index(drop=True)
+        self._check_ids(rows, "src", f"{rel} src")
+        self._check_ids(rows, "dst", f"{rel} dst")
+        dup = rows.duplicated(subset=["src", "dst"]).to_numpy()
+        if dup.any():
+            i = int(dup.argmax())
+            raise InputError(f"upsert_edges({_edge_key(et)}): edge {rows['src'].iat[i]!r} -> "
+                             f"{rows['dst'].iat[i]!r} appears twice")
+        meta = self._meta(name)
+        schema: Schema = meta["schema"]
+        for label in (src_label, dst_label):
+            if label not in schema.labels:
+                raise SchemaError(f"label {label!r} is not in graph {name!r}; labels: {', '.join(schema.labels)}")
+        for col, label in (("src", src_label), ("dst", dst_label)):
+            wanted = rows[col].drop_duplicates().tolist()
+            found = self._existing(name, label, wanted)
+            missing = [i for i in wanted if i not in found]
+            if missing:
+                shown = ", ".join(repr(m) for m in missing[:5])
+                raise InputError(f"{rel} {col}: no {label} node with id {shown} in graph {name!r}")
+        props = [c for c in rows.columns if c not in ("src", "dst")]
+        known = et in schema.edge_types
+        declared = schema.relation(et).properties if known else {}
+        rows = self._cast(rows, props, declared, rel)
+        new_props = {p: _infer_type(rows[p]) for p in props if p not in declared}
+        columns = meta["columns"]
+        if not known or new_props:
+            relation = RelationType(*et, {**declared, **new_props}, schema.relation(et).description if known else "")
+            others = tuple(r for r in schema.relations if r.edge_type != et)
+            schema = Schema(schema.nodes, (*others, relation), schema.user_label, schema.item_label,
+                            schema.interaction)
+            logger.info("graph %r: schema extended with %s %s", name, _edge_key(et), sorted(new_props))
+        known_cols = {tuple(e[:3]): set(e[3]) for e in columns["edges"]}
+        if et not in known_cols or not set(props) <= known_cols[et] or not known or new_props:
+            columns["edges"] = self._merge_edge_columns(columns["edges"], [[*et, props]])
+            self._write_meta(name, schema, meta["metadata"], columns)
+        return self._upsert_edge_rows(name, schema, et, rows)
+
+    def _edge_filter(self, edge_type: EdgeType) -> str:
+        src_label, _, dst_label = edge_type
+        return (f'FILTER(STRSTARTS(STR(?s), "{self.vocabulary.node_prefix(src_label)}") && '
+                f'STRSTARTS(STR(?o), "{self.vocabulary.node_prefix(dst_label)}"))')
+
+    def delete_edges(self, edge_type: EdgeType, *, src: Sequence[str] | None = None, graph: str | None = None) -> int:
+        name = self._graph(graph)
+        et = tuple(edge_type)
+        schema = self._meta(name)["schema"]
+        if et not in schema.edge_types:
+            raise SchemaError(f"relation type {_edge_key(et)} is not in graph {name!r}")
+        g = self.vocabulary.graph_iri(name)
+        rel = self.vocabulary.relation_iri(et[1])
+        where = f"?s <{rel}> ?o {self._edge_filter(et)}"
+        if src is None:
+            batches: list[str] = [""]
+        else:
+            ids = list(dict.fromkeys(map(str, src)))
+            if not ids:
+                return 0
+            iris = (self.vocabulary.node_prefix(et[0]) + rdfx._quoted(pd.Series(ids, dtype="string"))).tolist()
+            size = max(1, int(self.batch_size))
+            batches = [f"VALUES ?s {{ {self._iris(iris[i:i + size])} }} " for i in range(0, len(iris), size)]
+        deleted = 0
+        for values in batches:
+            n = self._csv(name, f"SELECT (COUNT(*) AS ?n) WHERE {{ {values}{where} }}")
+            deleted += int(n["n"].iat[0])
+            self._update(
+                f"DELETE {{ GRAPH <{g}> {{ ?s <{rel}> ?o . ?e ?p ?v }} }} WHERE {{ {values}GRAPH <{g}> {{ {where} "
+                f"OPTIONAL {{ ?e <{RDF_SUBJECT}> ?s ; <{RDF_PREDICATE}> <{rel}> ; <{RDF_OBJECT}> ?o ; ?p ?v }} }} }}")
+        return deleted
+
+    def delete_nodes(self, label: str, ids: Sequence[str], *, graph: str | None = None) -> int:
+        """Delete nodes, every edge touching them and those edges' property resources."""
+        name = self._graph(graph)
+        schema = self._meta(name)["schema"]
+        if label not in schema.labels:
+            raise SchemaError(f"label {label!r} is not in graph {name!r}; labels: {', '.join(schema.labels)}")
+        ids = list(dict.fromkeys(map(str, ids)))
+        existing = self._existing(name, label, ids)
+        g = self.vocabulary.graph_iri(name)
+        prefix = self.vocabulary.node_prefix(label)
+        size = max(1, int(self.batch_size))
+        for start in range(0, len(ids), size):
+            chunk = ids[start:start + size]
+            iris = self._iris((prefix + rdfx._quoted(pd.Series(chunk, dtype="string"))).tolist())
+            self._update(
+                f"DELETE {{ GRAPH <{g}> {{ ?e ?p ?v }} }} WHERE {{ VALUES ?n {{ {iris} }} GRAPH <{g}> {{ "
+                f"{{ ?e <{RDF_SUBJECT}> ?n }} UNION {{ ?e <{RDF_OBJECT}> ?n }} ?e ?p ?v }} }} ;\n"
+                f"DELETE {{ GRAPH <{g}> {{ ?n ?p ?o }} }} WHERE {{ VALUES ?n {{ {iris} }} GRAPH <{g}> {{ ?n ?p ?o }} }} ;\n"
+                f"DELETE {{ GRAPH <{g}> {{ ?x ?p ?n }} }} WHERE {{ VALUES ?n {{ {iris} }} GRAPH <{g}> {{ ?x ?p ?n }} }}")
+        return len(existing)
+
+    # -- reads ---------------------------------------------------------------------------------
+    def schema(self, *, graph: str | None = None) -> Schema:
+        return self._meta(self._graph(graph))["schema"]
+
+    def stats(self, *, graph: str | None = None) -> GraphStats:
+        """Node counts per label and edge counts per edge type, by SPARQL (no degree summaries)."""
+        name = self._graph(graph)
+        schema = self._meta(name)["schema"]
+        v = self.vocabulary
+        # single-pattern scans; an edge's labels come from its endpoints' IRIs (<base>node/<Label>/<id>)
+        counts = self._csv(name, f"SELECT ?c (COUNT(*) AS ?n) WHERE {{ ?s <{RDF_TYPE}> ?c }} GROUP BY ?c")
+        by_class = dict(zip(counts["c"], counts["n"].astype(int)))
+        nodes = {label: int(by_class.get(v.class_iri(label), 0)) for label in schema.labels}
+        edges: dict[str, int] = {}
+        relations: dict[str, int] = {}
+        if schema.relations:
+            rels = " ".join(f"<{v.relation_iri(r)}>" for r in schema.relation_names())
+            rows = self._csv(name, f"SELECT ?p ?sl ?ol (COUNT(*) AS ?n) WHERE {{ VALUES ?p {{ {rels} }} ?s ?p ?o "
+                                   f'BIND(STRBEFORE(STRAFTER(STR(?s), "{v.node_ns}"), "/") AS ?sl) '
+                                   f'BIND(STRBEFORE(STRAFTER(STR(?o), "{v.node_ns}"), "/") AS ?ol) }} '
+                                   "GROUP BY ?p ?sl ?ol")
+            found = {(r.p, r.sl, r.ol): int(r.n) for r in rows.itertuples(index=False)}
+            for et in schema.edge_types:
+                n = found.get((v.relation_iri(et[1]), et[0], et[2]), 0)
+                edges[_edge_key(et)] = n
+                relations[et[1]] = relations.get(et[1], 0) + n
+        return GraphStats(name, nodes, edges, relations)
+
+    def query(self, cypher: str, params: Mapping[str, Any] | None = None, *, graph: str | None = None) -> QueryResult:
+        raise StoreError("the rdf store speaks SPARQL, not Cypher: use store.sparql(query) "
+                         "(see docs/rdf-vocabulary.md for the IRIs), or an embedded/neo4j store for Cypher")
+
+    def sparql(self, query: str, *, graph: str | None = None, params: Mapping[str, Any] | None = None
+               ) -> QueryResult:
+        """Run a read-only SPARQL query; the named graph of ``graph`` is the default graph.
+
+        Args:
+            query: a SELECT, ASK, CONSTRUCT or DESCRIBE query (prefixes ``kgs:``, ``kgrec:``,
+                ``rdf:``, ``rdfs:``, ``xsd:``, ``owl:`` are predeclared).
+            graph: the kgrec graph to query (default: the store's default graph).
+            params: values for variables: ``{"id": "42"}`` binds ``?id`` (or ``$id``) to the literal
+                "42" (ints, floats and bools become typed literals) through a trailing ``VALUES``
+                clause, escaped, so values never mix with the query text. A query that already ends
+                in a ``VALUES`` clause cannot take params.
+
+        Returns:
+            SELECT: one column per variable; ASK: one column ``ask``; CONSTRUCT/DESCRIBE: columns
+            ``subject``, ``predicate``, ``object``. IRIs come as strings, literals as Python values.
+        """
+        import pyoxigraph as ox
+
+        if params:
+            query = f"{query}\n{self._values_clause(params)}"
+        self._check_read_only(query)
+        name = self._graph(graph)
+        try:
+            res = self.ox.query(query, default_graph=self._graph_node(name), prefixes=self.vocabulary.prefixes())
+        except SyntaxError as e:
+            raise StoreError(f"SPARQL query rejected by Oxigraph: {e}") from e
+        except (OSError, ValueError, RuntimeError) as e:
+            raise StoreError(f"SPARQL query failed: {e}") from e
+        if isinstance(res, ox.QueryBoolean):
+            return QueryResult(["ask"], [(bool(res),)])
+        if isinstance(res, ox.QuerySolutions):
+            names = [v.value for v in res.variables]
+            return QueryResult(names, [tuple(_plain(sol[i]) for i in range(len(names))) for sol in res])
+        return QueryResult(["subject", "predicate", "object"],
+                           [(_plain(t.subject), _plain(t.predicate), _plain(t.object)) for t in res])
+
+    @staticmethod
+    def _values_clause(params: Mapping[str, Any]) -> str:
+        """A trailing ``VALUES (?a ?b) { (...) }`` clause binding each parameter to an escaped literal
+        (SPARQL 1.1 joins it with the WHERE pattern before projection)."""
+        names, values = [], []
+        for key, value in params.items():
+            if not isinstance(key, str) or not key.isidentifier():
+                raise InputError(f"query parameter name {key!r} is not an identifier")
+            if isinstance(value, bool):
+                lit = rdfx.nt_literal("true" if value else "false", XSD_BOOLEAN)
+            elif isinstance(value, int):
+                lit = rdfx.nt_literal(str(value), XSD_INTEGER)
+            elif isinstance(value, float):
+                lit = rdfx.nt_literal({"inf": "INF", "-inf": "-INF", "nan": "NaN"}.get(repr(value), repr(value)),
+                                      XSD_DOUBLE)
+            elif isinstance(value, str):
+                lit = rdfx.nt_literal(value)
+            else:
+                raise InputError(f"query parameter {key!r}: {type(value).__name__} values are not supported "
+                                 "(str, int, float, bool)")
+            names.append(f"?{key}")
+            values.append(lit)
+        return f"VALUES ({' '.join(names)}) {{ ({' '.join(values)}) }}"
+
+    def _check_read_only(self, query: str) -> None:
+        """Parse with rdflib's SPARQL grammar; only SELECT/ASK/CONSTRUCT/DESCRIBE without SERVICE pass."""
+        from rdflib.plugins.sparql.parser import parseQuery, parseUpdate
+
+        if not isinstance(query, str) or not query.strip():
+            raise StoreError("the SPARQL query is empty")
+        prologue = "".join(f"PREFIX {p}: <{ns}>\n" for p, ns in self.vocabulary.prefixes().items())
+        try:
+            parsed = parseQuery(prologue + query)
+        except Exception as e:  # pyparsing's ParseException, or rdflib's errors on bad prefixes
+            try:
+                parseUpdate(prologue + query)
+            except Exception:
+                raise StoreError(f"not a valid SPARQL query: {e}") from e
+            raise ReadOnlyQueryError("SPARQL updates (INSERT, DELETE, LOAD, CLEAR, DROP, CREATE, ...) are not "
+                                     "allowed through sparql(); it runs read-only queries only") from None
+        form = getattr(parsed[1], "name", None)
+        if form not in _READ_FORMS:
+            raise ReadOnlyQueryError(f"only SELECT, ASK, CONSTRUCT and DESCRIBE queries are allowed, not {form}")
+        for item in _walk(parsed):
+            if getattr(item, "name", None) == "ServiceGraphPattern":
+                raise ReadOnlyQueryError("SERVICE (federated queries to other endpoints) is not allowed")
+
+
+def _plain(term: Any) -> Any:
+    """A Python value for an Oxigraph term: IRIs as strings, literals by datatype, None when unbound."""
+    if term is None:
+        return None
+    import pyoxigraph as ox
+
+    if isinstance(term, ox.Literal):
+        dt = term.datatype.value
+        text = term.value
+        try:
+            if dt == XSD_INTEGER or dt.endswith(("#int", "#long", "#short", "#nonNegativeInteger")):
+                return int(text)
+            if dt == XSD_DOUBLE or dt.endswith(("#decimal", "#float")):
+                return float({"INF": "inf", "+INF": "inf", "-INF": "-inf"}.get(text, text))
+            if dt == XSD_BOOLEAN:
+                return text in ("true", "1")
+        except ValueError:
+            return text
+        return text
+    if isinstance(term, ox.BlankNode):
+        return f"_:{term.value}"
+    return getattr(term, "value", str(term))
