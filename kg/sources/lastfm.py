@@ -17,7 +17,7 @@ several artist ids (360 URIs) gives each of those artists the triple, so the 110
 become 118,658 edges.
 
 Decisions on the raw data: ``user_taggedartists.dat`` names 390 artists that ``artists.dat`` lacks
-(1,539 of 186,479 assignments); they count toward the user's TAGGED edges (the user did use the tag)
+(1,538 of 186,479 assignments); they count toward the user's TAGGED edges (the user did use the tag)
 but give no HAS_TAG edge, so ``Artist`` keeps the 17,632 artists of ``artists.dat``.
 """
 
