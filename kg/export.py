@@ -482,6 +482,10 @@ def _write_graphml(kg: KnowledgeGraph, path: Path) -> None:
 
     g = kg.to_networkx()
     replaced = 0
+    renames = {n: _graphml_value(n) for n in g.nodes if isinstance(n, str) and _XML_BAD.search(n)}
+    if renames:
+        nx.relabel_nodes(g, renames, copy=False)
+        replaced += len(renames)
     for _, attrs in g.nodes(data=True):
         for k, v in list(attrs.items()):
             attrs[k] = nv = _graphml_value(v)

@@ -80,7 +80,7 @@ VOCAB_TERMS = (
 #: Bumped when the mapping changes in a way an old reader would misread.
 FORMAT_VERSION = 1
 
-_BASE_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:[^\s<>\"{}|\\^`]*[/#]$")
+_BASE_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:[^\s<>\"{}|\\^`#]*/$")
 
 
 @dataclass(frozen=True)
@@ -88,15 +88,16 @@ class Vocabulary:
     """IRIs of a graph's nodes, classes, relations and properties under one base IRI.
 
     Args:
-        base_iri: an absolute IRI ending in ``/`` or ``#`` (default: ``https://kgrec.dev/``).
+        base_iri: an absolute IRI ending in ``/``, without ``#`` (default: ``https://kgrec.dev/``);
+            kgrec's own terms are ``<base>vocab#term``.
     """
 
     base_iri: str = DEFAULT_BASE_IRI
 
     def __post_init__(self) -> None:
         if not isinstance(self.base_iri, str) or not _BASE_RE.match(self.base_iri):
-            raise ConfigError(f"base IRI {self.base_iri!r} must be an absolute IRI ending in '/' or '#', "
-                              "without spaces or any of <>\"{}|\\^`")
+            raise ConfigError(f"base IRI {self.base_iri!r} must be an absolute IRI ending in '/', "
+                              "without spaces or any of #<>\"{}|\\^`")
 
     # -- namespaces ----------------------------------------------------------------------------
     @property
