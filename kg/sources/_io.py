@@ -21,6 +21,7 @@ import pandas as pd
 from kgrec.errors import InputError
 
 from ..graph import MAX_ID_LENGTH
+from ..graph import isin as graph_isin
 
 logger = logging.getLogger(__name__)
 
@@ -282,15 +283,7 @@ def sorted_ids(values) -> np.ndarray:
 
 
 def isin(values: pd.Series, candidates) -> np.ndarray:
-    """``values.isin(candidates)`` as a bool array, fast for string columns of any size.
-
-    (pandas' own ``isin`` on pyarrow-backed strings walks the candidates in Python.)
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if isinstance(candidates, (set, frozenset)):
-        candidates = list(candidates)
-    cand = candidates if isinstance(candidates, pd.Series) else pd.Series(candidates, dtype="string")
-    result = pc.is_in(pa.array(values.astype("string")), value_set=pa.array(cand.astype("string")))
-    return np.asarray(result.fill_null(False), dtype=bool)
+    """``values.isin(candidates)`` as a bool array (candidates may be a set or a list)."""
+    if not isinstance(candidates, pd.Series):
+        candidates = pd.Series(list(candidates), dtype="string")
+    return graph_isin(values, candidates)
