@@ -40,6 +40,11 @@ META_WRITE = (
     "m.format = $format, m.kgrec_version = $kgrec_version"
 )
 META_SET_STATE = f"MATCH (m:{META_LABEL} {{graph: $graph}}) SET m.state = $state"
+# For servers that take small requests only: the long JSON fields are appended in parts.
+META_APPEND = {
+    field: f"MATCH (m:{META_LABEL} {{graph: $graph}}) SET m.{field} = m.{field} + $part"
+    for field in ("schema", "metadata", "columns")
+}
 
 # -- whole-database deletes (batched with LIMIT so a big graph never needs one huge transaction) --
 DELETE_ALL_BATCH = "MATCH (n) WITH n LIMIT $limit DETACH DELETE n RETURN count(*) AS n"

@@ -9,6 +9,7 @@ inferred from the column), so that later layers (profiles, feedback) can write b
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import math
@@ -52,6 +53,33 @@ def frame_rows(df: pd.DataFrame, columns: Sequence[str]) -> list[dict[str, Any]]
             vals = [None if isinstance(v, float) and math.isnan(v) else v for v in vals]
         values.append(vals)
     return [dict(zip(columns, row)) for row in zip(*values)]
+
+
+def _dump_json(value: Any) -> str:
+    """JSON text for a meta field; ``b64:`` + base64 of it when it holds a backslash or a single
+    quote, which FalkorDB's Bolt endpoint mangles or refuses in parameters."""
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    if "\\" in text or "'" in text:
+        return "b64:" + base64.b64encode(text.encode()).decode("ascii")
+    return text
+
+
+def _load_json(text: str) -> Any:
+    if text.startswith("b64:"):
+        text = base64.b64decode(text[4:]).decode()
+    return json.loads(text)
+
+
+def _split_text(text: str, budget: int) -> list[str]:
+    """``text`` in parts of at most ``budget`` UTF-8 bytes each."""
+    parts, start = [], 0
+    while start < len(text):
+        end = min(len(text), start + budget)
+        while len(text[start:end].encode()) > budget:
+            end = start + max(1, (end - start) * 3 // 4)
+        parts.append(text[start:end])
+        start = end
+    return parts
 
 
 def _infer_type(series: pd.Series) -> PropertyType:
@@ -103,18 +131,24 @@ class CypherStore(Store):
     def _graph(self, graph: str | None) -> str:
         return choose_graph(graph, self.default_graph, self._graph_names(), where=self.url)
 
-    def _meta(self, graph: str) -> dict[str, Any] | None:
+    def _meta(self, graph: str, *, tolerant: bool = False) -> dict[str, Any] | None:
+        """The meta node of ``graph`` (schema, metadata, columns, state), or None when there is none.
+        A damaged one (a write cut off while it was written) raises, or is None when ``tolerant``."""
         rows = self._run(graph, cypher.META_READ).to_dicts()
         rows = [r for r in rows if r["graph"] == graph] or rows
         if not rows:
             return None
         meta = rows[0]
         try:
-            meta["schema"] = Schema.from_dict(json.loads(meta["schema"]))
-            meta["metadata"] = json.loads(meta["metadata"] or "{}")
-            meta["columns"] = json.loads(meta["columns"] or "{}")
-        except (TypeError, ValueError) as e:
-            raise StoreError(f"graph {graph!r} in {self.url}: its {cypher.META_LABEL} node is damaged: {e}") from e
+            meta["schema"] = Schema.from_dict(_load_json(meta["schema"]))
+            meta["metadata"] = _load_json(meta["metadata"] or "{}")
+            meta["columns"] = _load_json(meta["columns"] or "{}")
+        except (TypeError, ValueError, SchemaError) as e:
+            if tolerant:
+                logger.warning("graph %r: its %s node is damaged (%s); rewriting it", graph, cypher.META_LABEL, e)
+                return None
+            raise StoreError(f"graph {graph!r} in {self.url}: its {cypher.META_LABEL} node is damaged ({e}); "
+                             "write the graph again to repair it") from e
         meta["columns"].setdefault("nodes", {})
         meta["columns"].setdefault("edges", {})
         return meta
@@ -134,15 +168,25 @@ class CypherStore(Store):
             kgrec_version = version("kgrec")
         except PackageNotFoundError:
             kgrec_version = "0+unknown"
-        self._run(graph, cypher.META_WRITE, {
+        params = {
             "graph": graph,
-            "schema": json.dumps(schema.to_dict(), sort_keys=True),
-            "metadata": json.dumps(dict(metadata), sort_keys=True, default=str),
-            "columns": json.dumps(columns, sort_keys=True),
+            "schema": _dump_json(schema.to_dict()),
+            "metadata": _dump_json(dict(metadata)),
+            "columns": _dump_json(columns),
             "state": state,
             "format": cypher.META_FORMAT,
             "kgrec_version": kgrec_version,
-        }, write=True)
+        }
+        if self.max_batch_bytes is None:
+            self._run(graph, cypher.META_WRITE, params, write=True)
+            return
+        # A server that takes small requests only: write the long JSON fields in parts.
+        budget = max(256, self.max_batch_bytes - 512)
+        parts = {f: _split_text(params[f], budget) for f in cypher.META_APPEND}
+        self._run(graph, cypher.META_WRITE, {**params, **{f: "" for f in parts}}, write=True)
+        for field, chunks in parts.items():
+            for chunk in chunks:
+                self._run(graph, cypher.META_APPEND[field], {"graph": graph, "part": chunk}, write=True)
 
     # -- bulk ----------------------------------------------------------------------------------
     def write(self, kg: KnowledgeGraph, *, graph: str | None = None, progress: bool = False) -> WriteReport:
@@ -152,7 +196,7 @@ class CypherStore(Store):
         name = check_graph_name(graph or self.default_graph or kg.name)
         start = time.perf_counter()
         self._prepare_graph(name)
-        stored = self._meta(name) if name in self._graph_names() else None
+        stored = self._meta(name, tolerant=True) if name in self._graph_names() else None
         schema = kg.schema
         columns: dict[str, dict[str, list[str]]] = {"nodes": {}, "edges": {}}
         metadata = dict(kg.metadata)

@@ -103,13 +103,17 @@ class EmbeddedStore(FalkorDBStore):
         start_timeout: seconds to wait for a starting server to answer (default: 60; replaying a
             big AOF takes a while).
         module_args: extra FalkorDB module arguments, e.g. ``("THREAD_COUNT", "4")`` or
-            ``("BOLT_PORT", "7687")`` to also speak Bolt.
+            ``("BOLT_PORT", "7687")`` to also speak Bolt (a port of at most 32767: FalkorDB 4.16
+            ignores a larger one).
+        appendonly: persist with the append-only file (default: True). False keeps the data in
+            memory only; FalkorDB 4.16 crashes on any write that arrives over Bolt while the AOF
+            is on, so a Bolt test server runs without it.
     """
 
     def __init__(self, url: str = "embedded", *, graph: str | None = None, batch_size: int = 5000,
                  data_dir: str | os.PathLike | None = None, appendfsync: AppendFsync = "everysec",
-                 start_timeout: float = 60.0, module_args: Sequence[str] = (), query_timeout_ms: int | None = None,
-                 max_connections: int | None = None):
+                 start_timeout: float = 60.0, module_args: Sequence[str] = (), appendonly: bool = True,
+                 query_timeout_ms: int | None = None, max_connections: int | None = None):
         super().__init__(url, graph=graph, batch_size=batch_size, query_timeout_ms=query_timeout_ms,
                          max_connections=max_connections)
         if data_dir is None:
@@ -123,6 +127,7 @@ class EmbeddedStore(FalkorDBStore):
         self.appendfsync = appendfsync
         self.start_timeout = float(start_timeout)
         self.module_args = tuple(str(a) for a in module_args)
+        self.appendonly = bool(appendonly)
 
     # -- paths ---------------------------------------------------------------------------------
     @property
@@ -216,7 +221,7 @@ class EmbeddedStore(FalkorDBStore):
             "--unixsocket", str(self.socket_path),
             "--unixsocketperm", "700",
             "--dir", str(self.data_dir),
-            "--appendonly", "yes",
+            "--appendonly", "yes" if self.appendonly else "no",
             "--appendfsync", self.appendfsync,
             "--save", "",
             "--daemonize", "yes",

@@ -1,0 +1,250 @@
+"""`kgrec datasets | ingest | stats | query | export | store`: the graph commands, a thin layer
+over :mod:`kgrec.kg.sources`, :mod:`kgrec.kg.stores` and :mod:`kgrec.kg.export`.
+
+Every command takes ``--store URL`` (default: ``KGREC_STORE``, else ``embedded``). Errors print one
+line and exit non-zero (``kgrec -v`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from kgrec.cli import app
+from kgrec.errors import ConfigError, InputError, KgrecError
+
+logger = logging.getLogger(__name__)
+
+store_app = typer.Typer(help="Start, stop or inspect the embedded FalkorDB server.", no_args_is_help=True)
+app.add_typer(store_app, name="store")
+
+STORE_HELP = "Store URL: embedded, embedded:/dir, falkordb://host:port, bolt://host:port, neo4j://..., rdf:/dir " \
+             "(default: KGREC_STORE, else embedded)."
+GRAPH_HELP = "Graph name (default: KGREC_GRAPH, else the only graph in the store)."
+
+
+class ExportFormat(str, Enum):
+    ttl = "ttl"
+    nt = "nt"
+    jsonld = "jsonld"
+    graphml = "graphml"
+
+
+def _open(store: str | None, graph: str | None = None, **options: Any):
+    from kgrec.kg.stores import open_store
+
+    return open_store(store, graph=graph, **options)
+
+
+def _echo_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """``k=v`` -> ``(k, v)``; ``v`` is a JSON scalar when it parses as one (``2``, ``1.5``, ``true``,
+    ``null``, ``"2"``), else the text as it is."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key.isidentifier():
+        raise InputError(f"--param {text!r} is not NAME=VALUE with NAME an identifier")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return key, raw
+    if isinstance(value, (dict, list)):
+        return key, raw
+    return key, value
+
+
+# -- datasets ----------------------------------------------------------------------------------
+@app.command("datasets")
+def datasets_command(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List the datasets kgrec can load, and whether each is here."""
+    from kgrec.kg.sources import list_datasets
+
+    infos = list_datasets()
+    if as_json:
+        _echo_json([{"name": d.name, "local": d.path is not None, "path": str(d.path) if d.path else None,
+                     "description": d.description, "license": d.license, "aliases": list(d.aliases)}
+                    for d in infos])
+        return
+    width = max(len(d.name) for d in infos) if infos else 4
+    for d in infos:
+        where = f"local: {d.path}" if d.path is not None else "not local (downloaded on first use)"
+        typer.echo(f"{d.name:<{width}}  {d.description}")
+        typer.echo(f"{'':<{width}}  {where}")
+
+
+# -- ingest ------------------------------------------------------------------------------------
+@app.command("ingest")
+def ingest_command(
+    source: str | None = typer.Argument(None, help="A dataset name (see `kgrec datasets`) or a folder of files."),
+    interactions: Path | None = typer.Option(None, "--interactions", help="An interactions file (CSV/TSV)."),
+    items: Path | None = typer.Option(None, "--items", help="An items file (with --interactions)."),
+    triples: Path | None = typer.Option(None, "--triples", help="A triples file, CSV/TSV or RDF (with --interactions)."),
+    store: str | None = typer.Option(None, "--store", help=STORE_HELP),
+    graph: str | None = typer.Option(None, "--graph", help="Graph name (default: the dataset's name)."),
+    batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="Rows per write batch."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+) -> None:
+    """Load a dataset, validate all of it, and write it to the store (idempotent upserts)."""
+    from kgrec.kg.sources import load_dataset
+
+    if source is None and interactions is None:
+        raise ConfigError("give a dataset name or folder, or --interactions FILE")
+    if source is not None and interactions is not None:
+        raise ConfigError("give either a dataset name/folder or --interactions FILE, not both")
+    if interactions is None and (items is not None or triples is not None):
+        raise ConfigError("--items and --triples go with --interactions")
+    start = time.perf_counter()
+    if interactions is not None:
+        options: dict[str, Any] = {"interactions": interactions}
+        if items is not None:
+            options["items"] = items
+        if triples is not None:
+            options["triples"] = triples
+        if graph is not None:
+            options["name"] = graph
+        kg = load_dataset("generic", **options)
+    else:
+        kg = load_dataset(source)
+    loaded = time.perf_counter() - start
+    typer.echo(f"loaded {kg.name}: {kg.num_nodes():,} nodes, {kg.num_edges():,} edges in {loaded:.1f}s", err=True)
+    options = {} if batch_size is None else {"batch_size": batch_size}
+    with _open(store, **options) as s:
+        report = s.write(kg, graph=graph, progress=progress)
+        url = s.url
+    rate = report.num_edges / max(report.seconds, 1e-9)
+    typer.echo(f"ingested graph {report.graph!r} into {url}: {report.num_nodes:,} nodes, {report.num_edges:,} edges "
+               f"in {report.seconds:.1f}s ({rate:,.0f} edges/s)")
+
+
+# -- stats -------------------------------------------------------------------------------------
+@app.command("stats")
+def stats_command(
+    graph: str | None = typer.Option(None, "--graph", help=GRAPH_HELP),
+    store: str | None = typer.Option(None, "--store", help=STORE_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Counts per label and relation type of a graph in the store."""
+    with _open(store, graph) as s:
+        stats = s.stats()
+    if as_json:
+        _echo_json(stats.to_dict())
+        return
+    typer.echo(f"graph {stats.name}: {stats.num_nodes:,} nodes, {stats.num_edges:,} edges")
+    width = max([len(k) for k in (*stats.nodes, *stats.edges)] or [0])
+    typer.echo("nodes:")
+    for label, n in stats.nodes.items():
+        typer.echo(f"  {label:<{width}}  {n:>10,}")
+    typer.echo("edges:")
+    for key, n in sorted(stats.edges.items(), key=lambda kv: -kv[1]):
+        typer.echo(f"  {key:<{width}}  {n:>10,}")
+
+
+# -- query -------------------------------------------------------------------------------------
+@app.command("query")
+def query_command(
+    cypher: str = typer.Argument(..., help="A read-only Cypher query; values as $parameters."),
+    param: list[str] = typer.Option([], "--param", "-p", help="NAME=VALUE; VALUE is a JSON scalar when it parses "
+                                    "as one (quote a string id: --param 'user=\"2\"'), else text."),
+    graph: str | None = typer.Option(None, "--graph", help=GRAPH_HELP),
+    store: str | None = typer.Option(None, "--store", help=STORE_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON objects."),
+) -> None:
+    """Run a read-only Cypher query. One value prints bare; more print as tab-separated rows."""
+    params = dict(parse_param(p) for p in param)
+    with _open(store, graph) as s:
+        result = s.query(cypher, params)
+    if as_json:
+        _echo_json(result.to_dicts())
+    elif len(result.columns) == 1 and len(result.rows) == 1:
+        typer.echo(_cell(result.rows[0][0]))
+    else:
+        typer.echo("\t".join(result.columns))
+        for row in result.rows:
+            typer.echo("\t".join(_cell(v) for v in row))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
+
+
+# -- export ------------------------------------------------------------------------------------
+@app.command("export")
+def export_command(
+    output: Path = typer.Option(..., "--output", "-o", help="The file to write."),
+    format: ExportFormat = typer.Option(ExportFormat.ttl, "--format", "-f", help="ttl, nt, jsonld or graphml."),
+    graph: str | None = typer.Option(None, "--graph", help=GRAPH_HELP),
+    store: str | None = typer.Option(None, "--store", help=STORE_HELP),
+    base_iri: str | None = typer.Option(None, "--base-iri", help="The base of every IRI (RDF formats)."),
+) -> None:
+    """Read a graph from the store and write it as RDF (Turtle, N-Triples, JSON-LD) or GraphML."""
+    from kgrec.kg.export import export_graph
+
+    with _open(store, graph) as s:
+        kg = s.read()
+    options = {} if base_iri is None else {"base_iri": base_iri}
+    try:
+        report = export_graph(kg, output, format=format.value, **options)
+    except OSError as e:
+        raise KgrecError(f"{output}: cannot write: {e.strerror or e}") from e
+    typer.echo(f"exported graph {kg.name!r} as {format.value} to {output}: {report.nodes:,} nodes, "
+               f"{report.edges:,} edges, {report.bytes:,} bytes in {report.seconds:.1f}s")
+
+
+# -- store -------------------------------------------------------------------------------------
+def _embedded(store: str | None):
+    from kgrec.config import default_store_url
+    from kgrec.kg.stores import make_store
+    from kgrec.kg.stores.embedded import EmbeddedStore
+
+    s = make_store(store)
+    if not isinstance(s, EmbeddedStore):
+        raise ConfigError(f"`kgrec store` manages the embedded store; {store or default_store_url()!r} is not one")
+    return s
+
+
+@store_app.command("start")
+def store_start(store: str | None = typer.Option(None, "--store", help="embedded or embedded:/dir.")) -> None:
+    """Start the embedded FalkorDB (or find it running)."""
+    s = _embedded(store)
+    pid = s.ensure_running()
+    typer.echo(f"embedded FalkorDB running (pid {pid}, socket {s.socket_path})")
+
+
+@store_app.command("stop")
+def store_stop(store: str | None = typer.Option(None, "--store", help="embedded or embedded:/dir.")) -> None:
+    """Shut the embedded FalkorDB down cleanly."""
+    s = _embedded(store)
+    typer.echo("embedded FalkorDB stopped" if s.stop() else "embedded FalkorDB was not running")
+
+
+@store_app.command("status")
+def store_status(
+    store: str | None = typer.Option(None, "--store", help="embedded or embedded:/dir."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Whether the embedded FalkorDB runs, where, and which graphs it holds."""
+    import dataclasses
+
+    status = _embedded(store).status()
+    if as_json:
+        _echo_json(dataclasses.asdict(status))
+        return
+    if status.running:
+        typer.echo(f"running: pid {status.pid}, FalkorDB on redis {status.version}, memory {status.used_memory}")
+        typer.echo(f"graphs: {', '.join(status.graphs) or 'none'}")
+    else:
+        typer.echo("not running")
+    typer.echo(f"data: {status.data_dir}\nsocket: {status.socket}\nlog: {status.log}")
