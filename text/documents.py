@@ -26,7 +26,7 @@ words, e.g. ``artist``, ``movie``)::
 Readable names: a name that is a URI becomes its last path segment, unquoted, with ``_`` as spaces
 (``http://dbpedia.org/resource/Progressive_metal`` → ``Progressive metal``); a name equal to an
 opaque id (digits, optionally ``prefix:``) counts as no name. Relation names become phrases: a
-Freebase-style dotted name in the relation's description gives its last segment
+Freebase-style dotted name anywhere in the relation's description gives its last segment
 (``music.artist.origin`` → ``origin``), ``HAS_TAG`` gives ``tags``, ``DBO_ASSOCIATED_BAND`` gives
 ``associated band``, anything else is lower-cased with spaces; ``relation_phrases`` overrides.
 
@@ -52,7 +52,7 @@ from kgrec.kg.schema import EdgeType, RelationType
 
 _OPAQUE_ID = re.compile(r"^(?:[A-Za-z_][\w.-]*:)?\d+$")
 _URI = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
-_DOTTED = re.compile(r"^[a-z_]+(?:\.[a-z_]+){1,}$")
+_DOTTED = re.compile(r"(?<![\w.])[a-z_]+(?:\.[a-z_]+){2,}(?![\w.])")  # a Freebase name: music.artist.origin
 _VOCAB_PREFIXES = ("DBO_", "DBP_", "DCT_", "FOAF_", "SCHEMA_", "RDFS_", "SKOS_", "OWL_", "WDT_")
 _WEIGHT_NAMES = ("count", "weight", "rating", "score")
 
@@ -126,9 +126,9 @@ def relation_phrase(relation: RelationType, templates: DocumentTemplates | None 
     t = templates or DocumentTemplates()
     if relation.name in t.relation_phrases:
         return t.relation_phrases[relation.name]
-    desc = (relation.description or "").strip()
-    if _DOTTED.match(desc):
-        return desc.rsplit(".", 1)[-1].replace("_", " ")
+    dotted = _DOTTED.search(relation.description or "")
+    if dotted:
+        return dotted.group(0).rsplit(".", 1)[-1].replace("_", " ")
     name = relation.name
     if name.startswith("HAS_") and len(name) > 4:
         return _plural(name[4:].replace("_", " ").lower())

@@ -88,6 +88,9 @@ class TextEncoder:
         batch_size: texts per forward pass (default: 64).
         max_length: tokens kept per text; longer texts are truncated (default: 128).
         progress: show a tqdm bar while encoding (default: False).
+        threads: torch CPU threads while encoding (default: None, torch's own setting). On a CPU
+            shared with other busy processes, 1 can be faster than all cores (see
+            benchmarks/notes/text.md); results are identical either way.
 
     The constructor does no I/O: the model is loaded on the first :meth:`encode` (or explicitly
     with :meth:`load`).
@@ -97,11 +100,13 @@ class TextEncoder:
     """
 
     def __init__(self, model: str | os.PathLike | None = None, *, device: str = "auto", batch_size: int = 64,
-                 max_length: int = 128, progress: bool = False):
+                 max_length: int = 128, progress: bool = False, threads: int | None = None):
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         if max_length < 2:
             raise ConfigError(f"max_length must be at least 2, got {max_length}")
+        if threads is not None and threads < 1:
+            raise ConfigError(f"threads must be at least 1, got {threads}")
         if not (device in ("auto", "cpu", "cuda") or str(device).startswith("cuda:")):
             raise ConfigError(f"device {device!r} is not one of auto, cpu, cuda, cuda:N")
         self._name = None if model is None else os.fspath(model)
@@ -109,6 +114,7 @@ class TextEncoder:
         self.batch_size = int(batch_size)
         self.max_length = int(max_length)
         self.progress = progress
+        self.threads = threads
         self._tokenizer: Any = None
         self._model: Any = None
         self._torch_device: Any = None
@@ -271,10 +277,22 @@ class TextEncoder:
         ids = enc["input_ids"]
         lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
         order = np.argsort(-lengths, kind="stable")  # longest first: a memory problem shows at once
-        pad_id = self._tokenizer.pad_token_id or 0
         bar = tqdm(total=len(texts), desc="encoding", unit="text", disable=not self.progress, leave=False)
+        previous_threads = torch.get_num_threads()
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+        try:
+            self._run_batches(torch, ids, lengths, order, out, bar)
+        finally:
+            if self.threads is not None:
+                torch.set_num_threads(previous_threads)
+            bar.close()
+        return out
+
+    def _run_batches(self, torch, ids, lengths: np.ndarray, order: np.ndarray, out: np.ndarray, bar) -> None:
+        pad_id = self._tokenizer.pad_token_id or 0
         with torch.inference_mode():
-            for start in range(0, len(texts), self.batch_size):
+            for start in range(0, len(order), self.batch_size):
                 rows = order[start:start + self.batch_size]
                 width = int(lengths[rows[0]])
                 batch = np.full((len(rows), width), pad_id, dtype=np.int64)
@@ -292,8 +310,6 @@ class TextEncoder:
                 pooled = torch.nn.functional.normalize(pooled, p=2.0, dim=1)
                 out[rows] = pooled.cpu().numpy()
                 bar.update(len(rows))
-        bar.close()
-        return out
 
     def __repr__(self) -> str:
         return (f"TextEncoder(model={self.model_id!r}, device={self.device!r}, batch_size={self.batch_size}, "

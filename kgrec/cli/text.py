@@ -50,6 +50,7 @@ def embed(
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Texts per forward pass."),
     max_length: int = typer.Option(128, "--max-length", min=8, help="Tokens kept per text."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="torch CPU threads (default: torch's)."),
     labels: str | None = typer.Option(None, "--labels", help="Comma-separated labels (default: all)."),
     write_vectors: bool = typer.Option(False, "--write-vectors",
                                        help="Also store the vectors as node property 'embedding' with a "
@@ -63,6 +64,9 @@ def embed(
 
     if name is None and store is None:
         raise ConfigError("name a dataset (kgrec embed lastfm) or a store (kgrec embed --store embedded)")
+    encoder = TextEncoder(model, device=device, batch_size=batch_size, max_length=max_length, progress=progress,
+                          threads=threads)
+    _ = encoder.fingerprint  # a bad model fails now, before a dataset is loaded
     opened = None
     try:
         if store is not None:
@@ -74,7 +78,6 @@ def embed(
             from kgrec.kg.sources import load_dataset
 
             kg = load_dataset(name)
-        encoder = TextEncoder(model, device=device, batch_size=batch_size, max_length=max_length, progress=progress)
         vectors = embed_graph(kg, encoder=encoder, labels=_labels(labels), progress=progress)
         _print_report(kg, vectors)
         if save is not None:
