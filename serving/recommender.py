@@ -174,6 +174,7 @@ class Recommender:
         self._device = _device()
         self._sync_items()
         self._disliked: dict[int, set[int]] = {}
+        self._added: dict[int, set[int]] = {}  # user row -> item rows added by feedback
         self._name_rows: dict[str, dict[str, int]] = {}
         logger.info("recommender ready: %d users, %d items (%d recommendable), %d edge steps",
                     int(self._has_user.sum()), len(irow), int(self._recommendable.sum()), len(self.index.steps))
@@ -489,6 +490,7 @@ class Recommender:
                 urow = self.index.add_node(self.user_label, user)
             self._grow_users(urow + 1)
             self.index.add_edge(self.interaction, urow, irow)
+            self._added.setdefault(urow, set()).add(irow)
             self._disliked.get(urow, set()).discard(irow)
             self._refresh_user(urow)
             n = len(self._seen_rows(urow))
@@ -513,16 +515,29 @@ class Recommender:
                                                              np.full(grow, -1, dtype=np.int64)])
 
     def _refresh_user(self, urow: int) -> None:
-        """Fold the user's interactions into a new vector."""
-        items = self._seen_rows(urow)
-        run_items = self._run_row[self.item_label][items[items < len(self._run_row[self.item_label])]]
-        run_items = run_items[run_items >= 0]
+        """A new vector for the user by fold-in through the trained model.
+
+        A user the run knows keeps the trained vector plus what the feedback items change in the
+        fold-in: ``trained + fold_in(train ∪ feedback) − fold_in(train)``. Anyone else (a new user,
+        or one the graph has but the run does not) gets ``fold_in(every interaction)``.
+        """
+        run_items = self._run_row[self.item_label]
+
+        def to_run(rows) -> np.ndarray:
+            rows = np.asarray(sorted(rows), dtype=np.int64)
+            rows = rows[rows < len(run_items)]
+            out = run_items[rows]
+            return out[out >= 0]
+
         run_user = self._run_row[self.user_label][urow]
-        vector = _to_numpy(self.run.fold_in(run_items)).reshape(-1)
         if run_user >= 0:
             trained = np.asarray(self.run.train_items(int(run_user)), dtype=np.int64)
-            base = _to_numpy(self.run.fold_in(trained)).reshape(-1)
-            vector = _to_numpy(self.run.user_vectors[int(run_user)]).reshape(-1) + (vector - base)
+            extra = to_run(self._added.get(urow, ()))
+            both = np.union1d(trained, extra)
+            delta = _to_numpy(self.run.fold_in(both)).reshape(-1) - _to_numpy(self.run.fold_in(trained)).reshape(-1)
+            vector = _to_numpy(self.run.user_vectors[int(run_user)]).reshape(-1) + delta
+        else:
+            vector = _to_numpy(self.run.fold_in(to_run(self._seen_rows(urow).tolist()))).reshape(-1)
         self._users[urow] = vector
         self._has_user[urow] = True
         self.unit.set(self.user_label, urow, vector)
@@ -532,8 +547,11 @@ class Recommender:
     def encoder(self) -> Any:
         if self._encoder is None:
             from kgrec.text import TextEncoder
+            from kgrec.text.encoder import DEFAULT_MODEL_ID
 
-            self._encoder = TextEncoder(_run_text_model(self.run))
+            model = _run_text_model(self.run)
+            # the packaged default is named by its hub id in the run; TextEncoder(None) loads it offline
+            self._encoder = TextEncoder(None if model in (None, DEFAULT_MODEL_ID) else model)
         return self._encoder
 
     def _attribute_links(self, attributes: Mapping[str, Sequence[str]]) -> dict[tuple, list[int]]:
@@ -620,6 +638,13 @@ class Recommender:
             df = pd.DataFrame({"id": ids, "name": names})
             nodes[label] = df if prev is None else pd.concat([prev, df]).drop_duplicates("id")
             edges[et] = pd.DataFrame({"src": [id] * len(ids), "dst": ids})
+        # declared properties the new rows do not have stay missing (the builder reads the columns)
+        for label, df in nodes.items():
+            for prop in self.schema.node(label).properties:
+                df[prop] = None
+        for et, df in edges.items():
+            for prop in self.schema.relation(et).properties:
+                df[prop] = None
         tiny = KnowledgeGraph(self.schema, nodes, edges, name=self.graph_name)
         return item_documents(tiny)[0]
 
