@@ -174,8 +174,7 @@ def find_write_clause(query: str) -> str | None:
     endpoint); a real Neo4j refuses writes in a READ transaction on its own.
     """
     code = _NOT_CODE.sub(" ", query)
-    code = _NAME_USE.sub(" ", code)
-    match = _WRITE_CLAUSE.search(code) or _WRITE_PROCEDURE.search(code)
+    match = _WRITE_PROCEDURE.search(code) or _WRITE_CLAUSE.search(_NAME_USE.sub(" ", code))
     return " ".join(match.group(0).split()).upper() if match else None
 
 

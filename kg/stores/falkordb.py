@@ -120,13 +120,15 @@ class FalkorDBStore(CypherStore):
         connect_timeout: seconds to wait for a connection (default: 10).
         query_timeout_ms: a time limit for analyst queries (default: None, the server's).
         max_connections: the size of the connection pool (default: None, unbounded).
+        retries: how often a command is retried after a connection error, with a short backoff
+            (default: 2; redis-py's own default waits seconds before a dead server is reported).
     """
 
     capabilities = StoreCapabilities(cypher=True, sparql=False, vectors=True, persistent=True, named_graphs=True)
 
     def __init__(self, url: str = "falkordb://localhost:6379", *, graph: str | None = None, batch_size: int = 5000,
                  password: str | None = None, connect_timeout: float = 10.0, query_timeout_ms: int | None = None,
-                 max_connections: int | None = None):
+                 max_connections: int | None = None, retries: int = 2):
         super().__init__(url, graph=graph, batch_size=batch_size)
         if graph is not None:
             check_graph_name(graph)
@@ -134,6 +136,7 @@ class FalkorDBStore(CypherStore):
         self.connect_timeout = connect_timeout
         self.query_timeout_ms = query_timeout_ms
         self.max_connections = max_connections
+        self.retries = int(retries)
         self._db = None
         self._graph_cache: dict[str, Any] = {}
 
@@ -148,14 +151,20 @@ class FalkorDBStore(CypherStore):
         if self._db is not None:
             return self
         from falkordb import FalkorDB
+        from redis.backoff import ExponentialBackoff
+        from redis.retry import Retry
 
         options = {k: v for k, v in self._client_options().items() if v is not None}
-        db = FalkorDB(**options, socket_connect_timeout=self.connect_timeout, max_connections=self.max_connections)
+        db = None
         try:
+            # The constructor already talks to the server (it asks whether it is a sentinel or a cluster).
+            db = FalkorDB(**options, socket_connect_timeout=self.connect_timeout, max_connections=self.max_connections,
+                          retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), self.retries))
             db.connection.ping()
             db.list_graphs()
         except Exception as e:
-            db.close()
+            if db is not None:
+                db.close()
             raise self._error(e, "connect") from e
         self._db = db
         logger.debug("connected to FalkorDB at %s", self.url)
