@@ -580,8 +580,8 @@ def _find_graph(store, vocab: Vocabulary | None, default_graph, where: str | Non
     return candidates[0]
 
 
-def read_oxigraph(store, *, base_iri: str | None = None, default_graph=None, where: str | None = None
-                  ) -> KnowledgeGraph:
+def read_oxigraph(store, *, base_iri: str | None = None, default_graph=None, where: str | None = None,
+                  validate: bool = True) -> KnowledgeGraph:
     """Rebuild the :class:`KnowledgeGraph` held in an Oxigraph store (its default graph, or
     ``default_graph`` when given: the rdf store passes the named graph).
 
@@ -699,6 +699,8 @@ def read_oxigraph(store, *, base_iri: str | None = None, default_graph=None, whe
             raise InputError(f"{rname} edge from a {src_l[i]} to a {dst_l[i]} is not a relation type of the schema",
                              path=where)
     kg = KnowledgeGraph(schema, node_tables, edge_tables, name=name, metadata=metadata)
+    if not validate:
+        return kg
     try:
         return kg.validate()
     except InputError as e:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+import numpy as np
 import pandas as pd
 
 from kgrec.config import kgrec_home
@@ -61,6 +62,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["RdfStore"]
 
 _DTYPES: dict[str, str] = {"string": "string", "integer": "Int64", "float": "Float64", "boolean": "boolean"}
+BULK_THRESHOLD = 50_000  # triples: above this a chunk is bulk-loaded (no transaction, much faster)
 _READ_FORMS = {"SelectQuery", "AskQuery", "ConstructQuery", "DescribeQuery"}
 
 
@@ -255,16 +257,18 @@ class RdfStore(Store):
         return found
 
     def _delete_values(self, name: str, subjects: Sequence[str], predicates: Sequence[str]) -> None:
-        """Delete every ``(s, p, *)`` for ``s`` in ``subjects`` and ``p`` in ``predicates``, in batches."""
+        """Delete every ``(s, p, *)`` for ``s`` in ``subjects`` and ``p`` in ``predicates``: one request
+        (one transaction) per batch of subjects, one operation per predicate (a constant predicate
+        lets Oxigraph look each subject up in its index instead of scanning the graph)."""
         if not subjects or not predicates:
             return
         g = self.vocabulary.graph_iri(name)
-        preds = self._iris(predicates)
         size = max(1, int(self.batch_size))
         for start in range(0, len(subjects), size):
             subs = self._iris(subjects[start:start + size])
-            self._update(f"DELETE {{ GRAPH <{g}> {{ ?s ?p ?o }} }} WHERE {{ VALUES ?s {{ {subs} }} "
-                         f"VALUES ?p {{ {preds} }} GRAPH <{g}> {{ ?s ?p ?o }} }}")
+            self._update(" ;\n".join(
+                f"DELETE {{ GRAPH <{g}> {{ ?s <{p}> ?o }} }} WHERE {{ VALUES ?s {{ {subs} }} GRAPH <{g}> {{ ?s <{p}> ?o }} }}"
+                for p in predicates))
 
     @staticmethod
     def _check_ids(rows: pd.DataFrame, col: str, what: str) -> None:
@@ -306,50 +310,93 @@ class RdfStore(Store):
     def write(self, kg: KnowledgeGraph, *, graph: str | None = None, progress: bool = False) -> WriteReport:
         """Validate ``kg``, then write it into the named graph ``<base>graph/<name>``.
 
-        A new graph is bulk-loaded in one pass; into an existing graph the tables are upserted
-        (the schemas merge; properties of the nodes and edges written are replaced), so writing
-        the same graph twice leaves the same triples.
+        A new graph is bulk-loaded in one pass. Into an existing graph the tables are upserted
+        (schemas merge; nodes by id and edges by ``(src, dst)``; the columns ``kg`` has replace the
+        stored values, other columns are kept): the stored graph is read and only the values that
+        differ are rewritten, so writing the same graph twice leaves the same triples and costs
+        one read.
         """
         kg.validate()
         name = check_graph_name(graph or self.default_graph or kg.name)
         start = time.perf_counter()
-        g = self._graph_node(name)
         node_counts = {label: len(df) for label, df in kg.nodes.items()}
         edge_counts = {_edge_key(et): len(df) for et, df in kg.edges.items()}
-        if name not in self._graph_names():
-            import pyoxigraph as ox
-
-            kg_named = kg if kg.name == name else kg.replace(name=name)
-            with tempfile.TemporaryFile(dir=self.path) as tmp:
-                triples = rdfx.write_ntriples(kg_named, tmp, self.vocabulary)
-                tmp.seek(0)
-                try:
-                    self.ox.bulk_load(tmp, ox.RdfFormat.N_TRIPLES, to_graph=g, lenient=True)
-                except SyntaxError as e:  # pragma: no cover - a bug in the line builder
-                    raise StoreError(f"internal error: kgrec wrote invalid N-Triples: {e}") from e
-                except OSError as e:
-                    raise StoreError(f"loading graph {name!r} into {self.url} failed: {e}") from e
-            self.ox.flush()
-            logger.debug("bulk-loaded %d triples into %s", triples, g.value)
+        if name in self._graph_names():
+            self._write_changes(name, kg)
         else:
-            stored = self._meta(name)
-            merged = stored["schema"].merge(kg.schema)
-            schema = Schema(merged.nodes, merged.relations, kg.schema.user_label, kg.schema.item_label,
-                            kg.schema.interaction)
-            columns = stored["columns"]
-            fresh = rdfx.table_columns(kg)
-            for label, cols in fresh["nodes"].items():
-                columns["nodes"][label] = sorted(set(columns["nodes"].get(label, [])) | set(cols))
-            columns["edges"] = self._merge_edge_columns(columns["edges"], fresh["edges"])
-            self._write_meta(name, schema, {**stored["metadata"], **kg.metadata}, columns)
-            for label, df in kg.nodes.items():
-                self._upsert_node_rows(name, schema, label, df.drop(columns=[c for c in df if c.startswith("_")]))
-            for et, df in kg.edges.items():
-                self._upsert_edge_rows(name, schema, et, df.drop(columns=[c for c in df if c.startswith("_")]))
+            self._bulk_write(name, kg)
         report = WriteReport(name, node_counts, edge_counts, time.perf_counter() - start)
         logger.info("wrote %s nodes and %s edges to rdf graph %r in %.1fs (%.0f edges/s)", f"{report.num_nodes:,}",
                     f"{report.num_edges:,}", name, report.seconds, report.num_edges / max(report.seconds, 1e-9))
         return report
+
+    def _write_changes(self, name: str, kg: KnowledgeGraph) -> None:
+        """Upsert ``kg`` into the existing graph ``name``, touching only what differs.
+
+        The stored graph is read and compared with ``kg`` cell by cell: new nodes and edges are
+        inserted, changed values replaced, equal ones left alone (deleting triples is what costs
+        most in Oxigraph), so writing the same graph again changes nothing.
+        """
+        stored = rdfx.read_oxigraph(self.ox, base_iri=self.base_iri, default_graph=self._graph_node(name),
+                                    where=f"{self.url} graph {name}", validate=False)
+        merged = _merge_graphs(stored, kg)
+        columns = rdfx.table_columns(merged)
+        if (merged.schema.to_dict() != stored.schema.to_dict() or merged.metadata != stored.metadata
+                or columns != rdfx.table_columns(stored)):
+            self._write_meta(name, merged.schema, merged.metadata, columns)
+        vocab, schema = self.vocabulary, merged.schema
+        for label, new in kg.nodes.items():
+            new = new[[c for c in new.columns if not c.startswith("_")]]
+            inserted, changed = _changes(stored.nodes.get(label), new, ["id"])
+            declared = schema.node(label).properties
+            self._insert_chunks(name, rdfx.node_ntriples(vocab, label, new[inserted], declared))
+            prefix = vocab.node_prefix(label)
+            for col, rows in changed.items():
+                part = new.loc[rows, ["id", col]]
+                pred = RDFS_LABEL if col == "name" else vocab.term("text") if col == "text" else vocab.property_iri(col)
+                self._delete_values(name, (prefix + rdfx._quoted(part["id"])).tolist(), [pred])
+                self._insert_chunks(name, rdfx.node_ntriples(vocab, label, part, declared, header=False))
+        for et, new in kg.edges.items():
+            new = new[[c for c in new.columns if not c.startswith("_")]]
+            inserted, changed = _changes(stored.edges.get(et), new, ["src", "dst"])
+            declared = schema.relation(et).properties
+            self._insert_chunks(name, rdfx.edge_ntriples(vocab, et, new[inserted], declared))
+            src, rel, dst = et
+            for col, rows in changed.items():
+                part = new.loc[rows, ["src", "dst", col]]
+                e_iris = (f"{vocab.edge_ns}{rel}/{src}/" + rdfx._quoted(part["src"]) + f"/{dst}/"
+                          + rdfx._quoted(part["dst"])).tolist()
+                self._delete_values(name, e_iris, [vocab.property_iri(col)])
+                self._insert_chunks(name, rdfx.edge_ntriples(vocab, et, part, declared))
+
+    def _insert_chunks(self, name: str, chunks) -> None:
+        """Load N-Triples chunks into the graph: one transaction each, or a bulk load when big."""
+        import pyoxigraph as ox
+
+        g = self._graph_node(name)
+        for text, count in chunks:
+            if count >= BULK_THRESHOLD:
+                self.ox.bulk_load(text.encode("utf-8"), ox.RdfFormat.N_TRIPLES, to_graph=g, lenient=True)
+            else:
+                self._load(text, g)
+
+    def _bulk_write(self, name: str, kg: KnowledgeGraph) -> int:
+        import pyoxigraph as ox
+
+        g = self._graph_node(name)
+        kg_named = kg if kg.name == name else kg.replace(name=name)
+        with tempfile.TemporaryFile(dir=self.path) as tmp:
+            triples = rdfx.write_ntriples(kg_named, tmp, self.vocabulary)
+            tmp.seek(0)
+            try:
+                self.ox.bulk_load(tmp, ox.RdfFormat.N_TRIPLES, to_graph=g, lenient=True)
+            except SyntaxError as e:  # pragma: no cover - a bug in the line builder
+                raise StoreError(f"internal error: kgrec wrote invalid N-Triples: {e}") from e
+            except OSError as e:
+                raise StoreError(f"loading graph {name!r} into {self.url} failed: {e}") from e
+        self.ox.flush()
+        logger.debug("bulk-loaded %d triples into %s", triples, g.value)
+        return triples
 
     @staticmethod
     def _merge_edge_columns(old: list, new: list) -> list:
@@ -657,6 +704,65 @@ class RdfStore(Store):
         for item in _walk(parsed):
             if getattr(item, "name", None) == "ServiceGraphPattern":
                 raise ReadOnlyQueryError("SERVICE (federated queries to other endpoints) is not allowed")
+
+
+def _upsert_frame(old: pd.DataFrame | None, new: pd.DataFrame | None, keys: list[str]) -> pd.DataFrame | None:
+    """``old`` with the rows of ``new`` upserted by ``keys``: for a row in both, the columns of
+    ``new`` win and the columns only ``old`` has are kept."""
+    if new is None:
+        return old
+    new = new[[c for c in new.columns if not c.startswith("_")]].reset_index(drop=True)
+    if old is None or not len(old):
+        return new
+    if len(keys) == 1:
+        old_index, new_index = pd.Index(old[keys[0]]), pd.Index(new[keys[0]])
+    else:
+        old_index, new_index = pd.MultiIndex.from_frame(old[keys]), pd.MultiIndex.from_frame(new[keys])
+    pos = old_index.get_indexer(new_index)
+    kept = old[~old_index.isin(new_index)]
+    updated = new.copy()
+    found = pos >= 0
+    for col in (c for c in old.columns if c not in new.columns):
+        values = np.full(len(new), None, dtype=object)
+        values[found] = old[col].to_numpy(dtype=object)[pos[found]]
+        updated[col] = values
+    return pd.concat([kept.astype(object), updated.astype(object)], ignore_index=True)
+
+
+def _changes(old: pd.DataFrame | None, new: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Rows of ``new`` that ``old`` lacks (a mask), and per value column the index labels of rows
+    present in both whose value differs (missing equals missing)."""
+    if old is None or not len(old):
+        return np.ones(len(new), dtype=bool), {}
+    if len(keys) == 1:
+        pos = pd.Index(old[keys[0]]).get_indexer(new[keys[0]])
+    else:
+        pos = pd.MultiIndex.from_frame(old[keys]).get_indexer(pd.MultiIndex.from_frame(new[keys]))
+    inserted = pos < 0
+    both = np.flatnonzero(~inserted)
+    changed: dict[str, np.ndarray] = {}
+    for col in (c for c in new.columns if c not in keys):
+        a = new[col].iloc[both]
+        if col in old.columns:
+            b = pd.Series(old[col].to_numpy(dtype=object)[pos[both]], index=a.index).astype(a.dtype)
+        else:
+            b = pd.Series(pd.NA, index=a.index, dtype=a.dtype)
+        same = (a.isna() & b.isna()) | (a == b).fillna(False)
+        diff = ~same.to_numpy(dtype=bool)
+        if diff.any():
+            changed[col] = a.index[diff].to_numpy()
+    return inserted, changed
+
+
+def _merge_graphs(stored: KnowledgeGraph, kg: KnowledgeGraph) -> KnowledgeGraph:
+    """``stored`` with ``kg`` upserted into it (schemas merged, roles and name from ``kg``)."""
+    merged = stored.schema.merge(kg.schema)
+    schema = Schema(merged.nodes, merged.relations, kg.schema.user_label, kg.schema.item_label, kg.schema.interaction)
+    nodes = {label: _upsert_frame(stored.nodes.get(label), kg.nodes.get(label), ["id"]) for label in schema.labels}
+    edges = {et: _upsert_frame(stored.edges.get(et), kg.edges.get(et), ["src", "dst"]) for et in schema.edge_types}
+    return KnowledgeGraph(schema, {k: v for k, v in nodes.items() if v is not None},
+                          {k: v for k, v in edges.items() if v is not None},
+                          name=kg.name, metadata={**stored.metadata, **kg.metadata})
 
 
 def _plain(term: Any) -> Any:
