@@ -451,8 +451,12 @@ class CypherStore(Store):
         nodes = {label: int(self._run(name, cypher.count_nodes(label)).scalar()) for label in schema.labels}
         edges: dict[str, int] = {}
         relations: dict[str, int] = {}
+        pairs: dict[str, int] = {}
+        for _, rel, _ in schema.edge_types:
+            pairs[rel] = pairs.get(rel, 0) + 1
         for et in schema.edge_types:
-            n = int(self._run(name, cypher.count_edges(et)).scalar())
+            query = cypher.count_relation(et[1]) if pairs[et[1]] == 1 else cypher.count_edges(et)
+            n = int(self._run(name, query).scalar())
             edges[edge_key(et)] = n
             relations[et[1]] = relations.get(et[1], 0) + n
         return GraphStats(name, nodes, edges, relations)

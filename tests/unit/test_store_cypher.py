@@ -58,6 +58,9 @@ def test_reads_counts_and_deletes():
     assert cypher.read_edges(("User", "RATED", "Item"), ["rating"]) == \
         "MATCH (a:User)-[r:RATED]->(b:Item) RETURN a.id AS src, b.id AS dst, r.rating AS rating"
     assert cypher.count_edges(("User", "RATED", "Item")) == "MATCH (:User)-[r:RATED]->(:Item) RETURN count(r) AS n"
+    assert cypher.count_relation("RATED") == "MATCH ()-[r:RATED]->() RETURN count(r) AS n"
+    with pytest.raises(SchemaError):
+        cypher.count_relation("RATED]->() DELETE r //")
     assert "WHERE a.id IN $src" in cypher.delete_edges_batch(("User", "RATED", "Item"), by_src=True)
     assert "$src" not in cypher.delete_edges_batch(("User", "RATED", "Item"), by_src=False)
     assert "LIMIT $limit" in cypher.delete_edges_batch(("User", "RATED", "Item"), by_src=False)
