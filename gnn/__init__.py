@@ -11,7 +11,8 @@ Parts that compose on their own: :func:`to_heterodata` (one node type per label,
 and its reverse ``rev_<REL>``, text vectors as ``x``), :func:`split_interactions` (``random`` |
 ``temporal`` | ``cold-items`` | ``kgcn``), :func:`train_graph` (training interactions only in the
 message-passing graph), the model registry (:func:`list_models`, :func:`model_class`), the
-:class:`Trainer`, and :func:`rank_metrics` / :func:`click_metrics`.
+:class:`Trainer`, :func:`rank_metrics` / :func:`click_metrics`, and :func:`benchmark` (every model,
+the same split, several seeds, one markdown table and chart).
 
 What serving builds on (all on :class:`Run`):
 
@@ -33,15 +34,18 @@ What serving builds on (all on :class:`Run`):
   for models that cannot place an unseen item (BPR-MF, LightGCN, ItemKNN).
 """
 
+from .benchmark import BenchmarkResult, ModelResult, benchmark
 from .config import TrainConfig, load_config
 from .data import IdMap, Split, UserItems, reverse_edge_type, split_interactions, to_heterodata, train_graph
-from .evaluate import Metrics, click_metrics, rank_metrics
+from .evaluate import Metrics, click_metrics, evaluate_vectors, rank_metrics
 from .foldin import ColdStart, FoldIn, NotSupportedError
 from .registry import list_models, model_class, register_model
 from .run import EpochRecord, Run, RunMetrics
+from .train import FitResult, Trainer, train
 
 __all__ = [
-    "ColdStart", "EpochRecord", "FoldIn", "IdMap", "Metrics", "NotSupportedError", "Run", "RunMetrics", "Split",
-    "TrainConfig", "UserItems", "click_metrics", "list_models", "load_config", "model_class", "rank_metrics",
-    "register_model", "reverse_edge_type", "split_interactions", "to_heterodata", "train_graph",
+    "BenchmarkResult", "ColdStart", "EpochRecord", "FitResult", "FoldIn", "IdMap", "Metrics", "ModelResult",
+    "NotSupportedError", "Run", "RunMetrics", "Split", "TrainConfig", "Trainer", "UserItems", "benchmark",
+    "click_metrics", "evaluate_vectors", "list_models", "load_config", "model_class", "rank_metrics",
+    "register_model", "reverse_edge_type", "split_interactions", "to_heterodata", "train", "train_graph",
 ]

@@ -33,10 +33,13 @@ class TrainConfig(Section):
         reg: L2 penalty on the embeddings of a batch, as in LightGCN (default: 1e-4).
         weight_decay: Adam weight decay on the dense weights (default: 0).
         loss: ``bpr`` or ``softmax`` (sampled softmax over the batch's negatives) (default: model's).
-        negatives: sampled negatives per positive (default: 1).
+        negatives: sampled negatives per positive, or per batch for models that share them (kgrec's
+            softmax) (default: model's, else 1).
         temperature: of the softmax loss (default: 0.1).
         dropout: on the initial node features (default: 0).
         text: use the text vectors as node features (default: True).
+        text_dim: PCA components kept of the text vectors before the model's projection; 0 = all
+            (default: 64).
         relations: keep only these KG relation names (the interaction always stays) (default: all).
         exclude_relations: drop these relation names (default: none).
         patience: evaluations without a better validation score before stopping (default: 10).
@@ -50,7 +53,6 @@ class TrainConfig(Section):
         sampler: ``full`` (the whole graph each step) or ``neighbor`` (``LinkNeighborLoader``
             mini-batches; needs torch-sparse or pyg-lib, else falls back to ``full``) (default: ``full``).
         num_neighbors: neighbours sampled per hop for ``neighbor`` (default: ``[10, 5]``).
-        knn: neighbours per item for ``itemknn``; 0 = all (default: 0).
         eval_batch_size: users per scoring matrix in evaluation (default: 1024).
     """
 
@@ -72,6 +74,7 @@ class TrainConfig(Section):
     temperature: float = Field(0.1, gt=0.0)
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     text: bool = True
+    text_dim: int = Field(64, ge=0)
     relations: list[str] | None = None
     exclude_relations: list[str] = Field(default_factory=list)
     patience: int = Field(10, ge=1)
@@ -83,7 +86,6 @@ class TrainConfig(Section):
     amp: bool = True
     sampler: Literal["full", "neighbor"] = "full"
     num_neighbors: list[int] = Field(default_factory=lambda: [10, 5])
-    knn: int = Field(0, ge=0)
     eval_batch_size: int = Field(1024, ge=1)
 
     @field_validator("split", mode="before")

@@ -236,7 +236,7 @@ def train_graph(data, split: Split):
     """
     out = _shallow_copy(data)
     inter = tuple(data.interaction)
-    ei = torch.from_numpy(np.ascontiguousarray(split.train.astype(np.int64)))
+    ei = torch.from_numpy(np.ascontiguousarray(split.positives("train").astype(np.int64)))
     out[inter].edge_index = ei
     out[reverse_edge_type(inter)].edge_index = ei.flip(0).contiguous()
     return out

@@ -211,3 +211,26 @@ def ndcg_key(ks: Sequence[int] = DEFAULT_KS) -> str:
 
 def describe(metrics: Mapping[str, Any]) -> str:
     return " ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, (int, float)))
+
+
+def evaluate_vectors(run: Any, *, part: str = "test", batch_size: int = 1024) -> Metrics:
+    """Recompute a saved run's metrics from its vectors (``score = user · item``) and split.
+
+    Ranking splits: the user's training items (and, for ``test``, validation items) are never ranked;
+    ``cold-items`` tests rank among the unseen items. ``kgcn``: AUC and F1 at the run's threshold.
+    """
+    split = run.split
+    users = torch.from_numpy(np.ascontiguousarray(run.user_vectors))
+    items = torch.from_numpy(np.ascontiguousarray(run.item_vectors))
+    if split.labelled:
+        pairs = getattr(split, part)
+        scores = (users[pairs[0]] * items[pairs[1]]).sum(-1).numpy()
+        labels = getattr(split, f"{part}_labels")
+        threshold = float(run.metrics.extra.get("threshold", best_threshold(scores, labels)))
+        out = click_metrics(scores, labels, threshold=threshold)
+        return Metrics({**out.values, "threshold": threshold}, out.count)
+    train = split.user_items("train")
+    exclude = [train] if part == "valid" else [train, split.user_items("valid")]
+    candidates = split.cold_items if (part == "test" and split.cold_items is not None) else None
+    return rank_metrics(lambda u: users[u] @ items.T, split.user_items(part), exclude=exclude,
+                        ks=run.config.ks, batch_size=batch_size, candidates=candidates)

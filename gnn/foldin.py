@@ -96,7 +96,9 @@ class ColdStart:
     """An item vector from its text vector and KG neighbours.
 
     ``vector = self_coef · (text_weight @ text + text_bias) + Σ_label w_label Σ_n basis[label][n]
-    / sqrt(Σ_label w_label · |neighbours[label]|)``.
+    / sqrt(Σ_label w_label · |neighbours[label]|)``; with ``per_label`` each label is normalised on its
+    own, ``Σ_label w_label Σ_n basis[label][n] / sqrt(|neighbours[label]|)`` (relation-normalised
+    propagation).
 
     Args:
         text_weight: ``[d, text_dim]``.
@@ -104,7 +106,8 @@ class ColdStart:
         self_coef: the weight of the item's own layer-0 state in the final vector.
         basis: label → ``[num_nodes(label), d]`` neighbour rows (default: none).
         weights: label → the weight of messages from that label to items (default: 1 each).
-        normalize: L2-normalise the result (the text kNN model) (default: False).
+        normalize: L2-normalise the result (models that score by cosine) (default: False).
+        per_label: normalise each label's neighbours on their own (default: False).
     """
 
     text_weight: np.ndarray
@@ -113,6 +116,7 @@ class ColdStart:
     basis: Mapping[str, np.ndarray] = field(default_factory=dict)
     weights: Mapping[str, float] = field(default_factory=dict)
     normalize: bool = False
+    per_label: bool = False
 
     @property
     def text_dim(self) -> int:
@@ -143,8 +147,11 @@ class ColdStart:
             if idx.min() < 0 or idx.max() >= len(rows):
                 raise InputError(f"{label} index out of range 0..{len(rows) - 1}")
             w = float(self.weights.get(label, 1.0))
-            total += w * rows[idx].astype(np.float64).sum(0)
-            degree += w * len(idx)
+            if self.per_label:
+                out += w * rows[idx].astype(np.float64).sum(0) / np.sqrt(len(idx))
+            else:
+                total += w * rows[idx].astype(np.float64).sum(0)
+                degree += w * len(idx)
         if degree > 0:
             out += total / np.sqrt(degree)
         if self.normalize:
@@ -161,10 +168,12 @@ class ColdStart:
         return out
 
     def meta(self) -> dict:
-        return {"self_coef": self.self_coef, "weights": dict(self.weights), "normalize": self.normalize}
+        return {"self_coef": self.self_coef, "weights": dict(self.weights), "normalize": self.normalize,
+                "per_label": self.per_label}
 
     @classmethod
     def from_tensors(cls, meta: Mapping, tensors: Mapping[str, np.ndarray]) -> ColdStart:
         basis = {k[len("basis."):]: v for k, v in tensors.items() if k.startswith("basis.")}
         return cls(tensors["text_weight"], tensors.get("text_bias"), float(meta.get("self_coef", 1.0)), basis,
-                   {k: float(v) for k, v in meta.get("weights", {}).items()}, bool(meta.get("normalize", False)))
+                   {k: float(v) for k, v in meta.get("weights", {}).items()}, bool(meta.get("normalize", False)),
+                   bool(meta.get("per_label", False)))

@@ -1,0 +1,233 @@
+"""``kgrec``: text-featured, relation-weighted LightGCN over the whole knowledge graph.
+
+Layer 0 of every node is its learnable id embedding plus, for labels with text, a per-label linear
+projection of its text vector (so an item without interactions still starts from its text). Then
+``layers`` rounds of parameter-free, normalised propagation over *every* edge type and its reverse
+(user–item interactions of the training split, friends, tags, genres, KG facts), each edge type
+scaled by a learnable positive weight; the final vector of a node is the mean of its layer states
+(LightGCN's layer combination). Scores are dot products of user and item vectors, trained with BPR
+or a sampled softmax over negatives (``loss``), L2 on the batch's layer-0 vectors.
+
+References: LightGCN (He et al., SIGIR 2020) for the propagation and layer combination; KGAT /
+KGIN for propagating over KG relations with relation-specific weights; sampled-softmax losses for
+recommendation (e.g. Wu et al., "On the effectiveness of sampled softmax loss", 2022).
+
+Shapes:
+    ``embeddings()[label]``: ``[num_nodes(label), dim]``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..foldin import ColdStart, FoldIn
+from ..registry import register_model
+from .base import Batch, ModelInputs, RecModel, l2_penalty, ranking_loss, to_numpy
+from .propagation import BlockGraph
+
+logger = logging.getLogger(__name__)
+
+
+def _softplus_inverse(y: float) -> float:
+    return math.log(math.expm1(y))
+
+
+@register_model
+class KGRec(RecModel):
+    """The kgrec model (see the module docstring).
+
+    Text enters in two ways. Items (the label that must work cold): a trainable linear projection of
+    their text vector (after a fixed PCA to ``text_dim`` components, for speed) plus a learnable id
+    embedding. Other labels with text (tags, genres, named KG entities): a learnable embedding that
+    starts from their PCA-reduced text vector. Users have no text feature (their documents are
+    written from their whole history, test items included).
+
+    Args:
+        inputs: the training graph and split.
+        config: uses ``dim``, ``layers``, ``loss``, ``negatives``, ``temperature``, ``reg``,
+            ``dropout``, ``text``, ``text_dim``.
+    """
+
+    name = "kgrec"
+    uses_text = True
+    supports_sampling = True
+    shared_negatives = True
+    defaults = {"lr": 5e-3, "loss": "softmax", "negatives": 1024, "temperature": 0.2, "reg": 1e-4,
+                "batch_size": 4096, "layers": 2}
+
+    def __init__(self, inputs: ModelInputs, config):
+        super().__init__(inputs, config)
+        g = inputs.graph
+        self.node_types = list(g.node_types)
+        num_nodes = {nt: int(g[nt].num_nodes) for nt in self.node_types}
+        edge_index = {tuple(et): g[et].edge_index for et in g.edge_types}
+        self.blocks = BlockGraph(num_nodes, edge_index, norm="relation")
+        self.edge_types = self.blocks.edge_types
+        d = config.dim
+        self.emb = torch.nn.ModuleDict()
+        for nt in self.node_types:
+            self.emb[nt] = torch.nn.Embedding(num_nodes[nt], d)
+            torch.nn.init.normal_(self.emb[nt].weight, std=0.1)
+        self.proj: torch.nn.Linear | None = None
+        self.text_map: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        for nt in self.node_types:
+            x = inputs.text(nt) if config.text and nt != self.user_type else None
+            if x is None:
+                continue
+            mean, comp = _pca(x.float(), config.text_dim or x.shape[1])
+            reduced = (x.float() - mean) @ comp
+            self.register_buffer(f"pca_mean_{nt}", mean, persistent=True)
+            self.register_buffer(f"pca_comp_{nt}", comp, persistent=True)
+            if nt == self.item_type:
+                self.register_buffer("item_text", reduced, persistent=False)
+                self.proj = torch.nn.Linear(reduced.shape[1], d)
+                torch.nn.init.normal_(self.emb[nt].weight, std=0.01)
+            else:  # start the attribute's embedding from its text
+                init = reduced[:, :d] if reduced.shape[1] >= d else torch.nn.functional.pad(reduced, (0, d - reduced.shape[1]))
+                self.emb[nt].weight.data.copy_(init * (0.1 / init.std().clamp(min=1e-6)))
+        self.rel_weight = torch.nn.ParameterDict({
+            self._key(et): torch.nn.Parameter(torch.tensor(_softplus_inverse(1.0))) for et in self.edge_types})
+        self.dropout = config.dropout
+
+    @staticmethod
+    def _key(et) -> str:
+        return "__".join(et)
+
+    def weights(self) -> dict:
+        return {et: F.softplus(self.rel_weight[self._key(et)]) for et in self.edge_types}
+
+    def layer0(self, types=None, index: dict | None = None) -> dict[str, torch.Tensor]:
+        """Layer-0 states: id embedding (+ projected text for items), all rows or ``index[type]`` rows."""
+        out = {}
+        for nt in types or self.node_types:
+            rows = None if index is None else index[nt]
+            h = self.emb[nt].weight if rows is None else self.emb[nt](rows)
+            if nt == self.item_type and self.proj is not None:
+                x = self.item_text if rows is None else self.item_text[rows]
+                if self.training and self.dropout > 0:
+                    x = F.dropout(x, self.dropout)
+                h = h + self.proj(x)
+            out[nt] = h
+        return out
+
+    def propagate(self, h0: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+        w = self.weights()
+        states = [h0]
+        h = h0
+        for _ in range(self.config.layers):
+            h = self.blocks.layer(h, w)
+            states.append(h)
+        return states
+
+    def _combine(self, states, types) -> dict[str, torch.Tensor]:
+        return {nt: torch.stack([s[nt] for s in states]).mean(0) for nt in types}
+
+    def compute_embeddings(self) -> dict[str, torch.Tensor]:
+        out = self._combine(self.propagate(self.layer0()), self.node_types)
+        if self.config.loss == "softmax":  # cosine scores: vectors of unit length
+            out = {nt: F.normalize(v, dim=-1) for nt, v in out.items()}
+        return out
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        u_t, i_t = self.user_type, self.item_type
+        if batch.graph is not None:
+            g = batch.graph
+            n_id = {nt: g[nt].n_id for nt in g.node_types if "n_id" in g[nt]}
+            h0 = self.layer0(list(n_id), n_id)
+            edge_index = {tuple(et): g[et].edge_index for et in g.edge_types}
+            w = self.weights()
+            states, h = [h0], h0
+            for _ in range(self.config.layers):
+                h = self.blocks.layer_sampled(h, edge_index, n_id, w)
+                states.append(h)
+        else:
+            h0 = self.layer0()
+            states = self.propagate(h0)
+        final = self._combine(states, (u_t, i_t))
+        users, pos = final[u_t][batch.users], final[i_t][batch.pos]
+        neg = final[i_t][batch.neg]
+        if self.config.loss == "softmax":
+            users, pos, neg = F.normalize(users, dim=-1), F.normalize(pos, dim=-1), F.normalize(neg, dim=-1)
+        pos_s = (users * pos).sum(-1)
+        if batch.neg.shape[0] == 1 and len(batch.users) > 1:  # negatives shared by the whole batch
+            neg_s = users @ neg[0].T
+        else:
+            neg_s = (users.unsqueeze(1) * neg).sum(-1)
+        loss = ranking_loss(self.config, pos_s, neg_s)
+        return loss + self.config.reg * l2_penalty(h0[u_t][batch.users], h0[i_t][batch.pos])
+
+    # -- recipes ----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def _basis(self) -> dict[str, torch.Tensor]:
+        """Per node, the sum of its layer states 0..K-1 (the part of a neighbour's final vector that
+        reaches a new node through one edge), before degree scaling; the mean's ``1/(K+1)`` included."""
+        was = self.training
+        self.eval()
+        states = self.propagate(self.layer0())
+        self.train(was)
+        k = self.config.layers
+        return {nt: torch.stack([s[nt] for s in states[:k]]).sum(0) / (k + 1) for nt in self.node_types}
+
+    @torch.no_grad()
+    def fold_in(self) -> FoldIn:
+        basis = self._basis()
+        et = (self.item_type, "rev_" + self.inputs.interaction[1], self.user_type)
+        if et not in self.edge_types:
+            return FoldIn("propagate", np.zeros((self.num_items, self.config.dim), np.float32))
+        w = self.weights()[et]
+        rows = basis[self.item_type] * (w * self.blocks.source_scale(et)).unsqueeze(1)
+        return FoldIn("propagate", to_numpy(rows))
+
+    @torch.no_grad()
+    def cold_start(self) -> ColdStart | None:
+        if self.proj is None:
+            return None
+        basis = self._basis()
+        k = self.config.layers
+        ws = self.weights()
+        per_label: dict[str, torch.Tensor] = {}
+        weights: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        for et in self.edge_types:
+            s, _, t = et
+            if t != self.item_type or s == self.user_type:
+                continue
+            scaled = basis[s] * self.blocks.source_scale(et).unsqueeze(1)
+            # several relations from one label: their mean (a new item names neighbours by label)
+            per_label[s] = scaled if s not in per_label else per_label[s] + scaled
+            weights[s] = float(ws[et]) + weights.get(s, 0.0)
+            counts[s] = counts.get(s, 0) + 1
+        basis_np = {s: to_numpy(v / counts[s]) for s, v in per_label.items()}
+        weights = {s: w / counts[s] for s, w in weights.items()}
+        # text → PCA → projection, folded into one affine map
+        mean = getattr(self, f"pca_mean_{self.item_type}")
+        comp = getattr(self, f"pca_comp_{self.item_type}")
+        w_eff = self.proj.weight @ comp.T                    # [d, text_dim]
+        b_eff = self.proj.bias - w_eff @ mean
+        return ColdStart(to_numpy(w_eff), to_numpy(b_eff), 1.0 / (k + 1), basis_np, weights,
+                         normalize=self.config.loss == "softmax", per_label=True)
+
+    @torch.no_grad()
+    def relation_weights(self) -> dict[str, float]:
+        """The learned weight of every edge type, as ``"(src)-[REL]->(dst)"`` → value."""
+        return {f"({s})-[{r}]->({t})": float(v) for (s, r, t), v in self.weights().items()}
+
+
+def _pca(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean ``[D]`` and the top-``k`` principal directions ``[D, k]`` of the rows of ``x``
+    (deterministic: signs fixed so each direction's largest coordinate is positive)."""
+    mean = x.mean(0)
+    k = min(k, x.shape[1], max(x.shape[0] - 1, 1))
+    if k >= x.shape[1]:
+        return mean, torch.eye(x.shape[1])
+    xc = (x - mean).double()
+    cov = xc.T @ xc / max(len(x) - 1, 1)
+    vals, vecs = torch.linalg.eigh(cov)
+    comp = vecs[:, torch.argsort(vals, descending=True)[:k]]
+    sign = torch.sign(comp[comp.abs().argmax(0), torch.arange(k)])
+    return mean, (comp * sign).float()

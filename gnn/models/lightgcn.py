@@ -1,0 +1,82 @@
+"""``lightgcn``: PyTorch Geometric's ``LightGCN`` on the user–item graph (He et al., SIGIR 2020).
+
+Users and items share one node set (users first). PyG's ``LightGCN`` module holds the embeddings,
+the layer weights ``alpha`` (``1/(K+1)``) and the BPR ``recommendation_loss`` with L2 on the batch's
+layer-0 vectors, as in the paper. Its ``LGConv`` layers are linear and parameter-free, ``Â x`` with
+the symmetric-normalised adjacency ``Â``; here ``Â`` is built once as a sparse matrix and applied
+with a precomputed transpose for the backward pass (what ``LGConv`` computes, without re-normalising
+and re-transposing the graph on every step).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch_geometric.nn import LightGCN as PygLightGCN
+
+from ..foldin import FoldIn
+from ..registry import register_model
+from .base import Batch, ModelInputs, RecModel, to_numpy
+from .propagation import _inv_sqrt, spmm
+
+
+@register_model
+class LightGCN(RecModel):
+    name = "lightgcn"
+    defaults = {"lr": 5e-3, "loss": "bpr", "negatives": 1, "reg": 1e-4, "layers": 3, "batch_size": 4096}
+
+    def __init__(self, inputs: ModelInputs, config):
+        super().__init__(inputs, config)
+        n_u, n_i = self.num_users, self.num_items
+        pairs = torch.from_numpy(inputs.split.positives("train")).long()
+        row = torch.cat([pairs[0], pairs[1] + n_u])
+        col = torch.cat([pairs[1] + n_u, pairs[0]])
+        n = n_u + n_i
+        deg = torch.bincount(row, minlength=n).float()
+        self.register_buffer("degree", deg, persistent=False)
+        val = _inv_sqrt(deg)[row] * _inv_sqrt(deg)[col]
+        # LGConv aggregates messages from sources (row 0) into targets (row 1): A[target, source]
+        adj = torch.sparse_coo_tensor(torch.stack([col, row]), val, (n, n)).coalesce()
+        self._adj = (adj.to_sparse_csr(), adj.t().coalesce().to_sparse_csr())
+        self.net = PygLightGCN(n, config.dim, config.layers)
+
+    def _apply(self, fn, recurse=True):
+        super()._apply(fn, recurse)
+        self._adj = tuple(fn(a) for a in self._adj)
+        return self
+
+    def _layers(self) -> list[torch.Tensor]:
+        x = self.net.embedding.weight
+        out = [x]
+        for _ in self.net.convs:
+            x = spmm(*self._adj, x)
+            out.append(x)
+        return out
+
+    def _embedding(self) -> torch.Tensor:
+        """``LightGCN.get_embedding``: the alpha-weighted sum of the layer states."""
+        alpha = self.net.alpha.to(self.net.embedding.weight.device)
+        return sum(a * x for a, x in zip(alpha, self._layers()))
+
+    def compute_embeddings(self) -> dict[str, torch.Tensor]:
+        e = self._embedding()
+        return {self.user_type: e[:self.num_users], self.item_type: e[self.num_users:]}
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        e = self._embedding()
+        u = e[batch.users]
+        pos = e[batch.pos + self.num_users]
+        neg = e[batch.neg + self.num_users]  # [B, n, d]
+        pos_rank = (u * pos).sum(-1)
+        neg_rank = (u.unsqueeze(1) * neg).sum(-1)
+        n = neg_rank.shape[1]
+        node_id = torch.cat([batch.users, batch.pos + self.num_users, batch.neg.reshape(-1) + self.num_users])
+        return self.net.recommendation_loss(pos_rank.repeat_interleave(n), neg_rank.reshape(-1), node_id=node_id,
+                                            lambda_reg=self.config.reg)
+
+    @torch.no_grad()
+    def fold_in(self) -> FoldIn:
+        layers = self._layers()
+        k = len(layers) - 1
+        items = torch.stack(layers[:k]).sum(0)[self.num_users:] * self.net.alpha[0].item()
+        scale = _inv_sqrt(self.degree[self.num_users:])
+        return FoldIn("propagate", to_numpy(items * scale.unsqueeze(1)))
