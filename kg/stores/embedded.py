@@ -107,7 +107,7 @@ class EmbeddedStore(FalkorDBStore):
     Args:
         url: ``embedded`` (data in ``KGREC_HOME/store``) or ``embedded:/path/to/dir``.
         graph: the default graph (default: ``KGREC_GRAPH``, else the only graph in the store).
-        batch_size: rows per ``UNWIND`` batch (default: 5000).
+        batch_size: rows per ``UNWIND`` batch (default: 20000).
         data_dir: overrides the directory of the URL.
         appendfsync: when the append-only file is synced to disk: ``"everysec"`` (default; a power
             loss may cost the last second, a crash of the process costs nothing) or ``"always"``
@@ -123,7 +123,7 @@ class EmbeddedStore(FalkorDBStore):
             is on, so a Bolt test server runs without it.
     """
 
-    def __init__(self, url: str = "embedded", *, graph: str | None = None, batch_size: int = 5000,
+    def __init__(self, url: str = "embedded", *, graph: str | None = None, batch_size: int = 20_000,
                  data_dir: str | os.PathLike | None = None, appendfsync: AppendFsync = "everysec",
                  start_timeout: float = 60.0, module_args: Sequence[str] = (), appendonly: bool = True,
                  query_timeout_ms: int | None = None, max_connections: int | None = None, retries: int = 2):

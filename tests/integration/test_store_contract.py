@@ -201,14 +201,3 @@ def test_graph_selection(backend, store_factory, backend_kg):
     assert other.name not in store.graphs()
     with pytest.raises(UnknownGraphError):
         store.drop(other.name)
-
-
-def test_read_of_lastfm_small_round_trips(backend, store_factory, lastfm_small_kg, unique_graph):
-    if backend == "bolt":
-        pytest.skip("FalkorDB's Bolt endpoint takes 50-row batches: the tiny graph covers it")
-    store = store_factory(backend)
-    store.write(lastfm_small_kg, graph=unique_graph)
-    back = store.read(graph=unique_graph)
-    assert back.differences(lastfm_small_kg) == []
-    stats = store.stats(graph=unique_graph)
-    assert stats.num_edges == lastfm_small_kg.num_edges()
