@@ -46,8 +46,13 @@ META_APPEND = {
     for field in ("schema", "metadata", "columns")
 }
 
-# -- whole-database deletes (batched with LIMIT so a big graph never needs one huge transaction) --
-DELETE_ALL_BATCH = "MATCH (n) WITH n LIMIT $limit DETACH DELETE n RETURN count(*) AS n"
+# -- whole-graph deletes (batched with LIMIT so a big graph never needs one huge transaction) --
+META_DELETE = f"MATCH (m:{META_LABEL} {{graph: $graph}}) DELETE m RETURN count(*) AS n"
+
+
+def delete_label_batch(label: str) -> str:
+    """Delete up to ``$limit`` nodes of ``label`` with their edges."""
+    return f"MATCH (n:{check_label(label)}) WITH n LIMIT $limit DETACH DELETE n RETURN count(*) AS n"
 
 # -- Neo4j system database (Enterprise: one database per graph) --------------------------------
 NEO4J_EDITION = "CALL dbms.components() YIELD edition RETURN edition"

@@ -9,7 +9,8 @@ Graphs and databases:
   database, in the user's home database (or ``database=...``). The graph's name is kept in its
   ``(:KgrecMeta)`` node; asking to write a second graph name there is an error that says so,
   rather than mixing two graphs under one set of labels. We chose this over a "graph" property on
-  every node and edge because every analyst query would then need that filter.
+  every node and edge because every analyst query would then need that filter. Dropping such a
+  graph deletes the nodes of its schema's labels and its meta node, not the rest of the database.
 
 Reads are routed as READ; :meth:`Neo4jStore.query` runs in a READ transaction, which Neo4j refuses
 to write in (mapped to :class:`~kgrec.errors.ReadOnlyQueryError`). Writes are ``UNWIND $rows``
@@ -281,9 +282,14 @@ class Neo4jStore(CypherStore):
         if self.multi_database:
             self._system(cy.NEO4J_DROP_DATABASE, {"name": database_name(graph)})
         else:
+            # Only what the graph's schema names: a database may hold other data beside it.
+            meta = self._meta(graph, tolerant=True)
+            labels = meta["schema"].labels if meta is not None else []
             limit = max(1, int(self.batch_size))
-            while int(self._run(graph, cy.DELETE_ALL_BATCH, {"limit": limit}, write=True).scalar() or 0):
-                pass
+            for label in labels:
+                while int(self._run(graph, cy.delete_label_batch(label), {"limit": limit}, write=True).scalar() or 0):
+                    pass
+            self._run(graph, cy.META_DELETE, {"graph": graph}, write=True)
         logger.info("dropped graph %r from %s", graph, self.url)
 
     # -- analyst queries -----------------------------------------------------------------------

@@ -191,9 +191,15 @@ def test_graph_selection(backend, store_factory, backend_kg):
         store.read(graph="bad name!")
     if not store.capabilities.named_graphs:
         with pytest.raises(StoreError, match="one graph"):
-            store.write(make_tiny_kg("second"))
+            store.write(make_tiny_kg("second", hostile=hostile_for(backend)))
+        # dropping the graph leaves other data in the database alone
+        store.driver.execute_query("CREATE (:Foreign {id: 'keep'})")
+        store.drop(backend_kg.name)
+        assert store.graphs() == []
+        assert store.driver.execute_query("MATCH (n:Foreign) RETURN count(n) AS n").records[0]["n"] == 1
+        store.driver.execute_query("MATCH (n:Foreign) DELETE n")
         return
-    other = make_tiny_kg(backend_kg.name + "-b")
+    other = make_tiny_kg(backend_kg.name + "-b", hostile=hostile_for(backend))
     store.write(other)
     assert {backend_kg.name, other.name} <= set(store.graphs())
     assert store.stats(graph=other.name).nodes == store.stats(graph=backend_kg.name).nodes
