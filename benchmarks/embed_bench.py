@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/embed_bench.py knobs --dataset lastfm --sample 600
+    python benchmarks/embed_bench.py knobs --dataset lastfm --sample 300 --rounds 3
     python benchmarks/embed_bench.py embed lastfm movielens-small
     python benchmarks/embed_bench.py embed movielens-small --device cuda      # on a GPU machine
 
@@ -65,6 +65,12 @@ def knobs(args) -> dict:
            "tokens_p90": float(np.percentile(lengths, 90)), "over_128": float(np.mean(np.array(lengths) > 128)),
            "machine": _machine(), "runs": []}
     encoder.encode(sample[:64])  # warm-up
+    configs = [("reference (bs 64, sorted)", {}), ("unsorted batches", {"sorted_": False}),
+               *((f"batch size {bs}", {"batch_size": bs}) for bs in (16, 32, 128)),
+               *((f"threads {t}", {"threads": t}) for t in sorted({1, 2} - {default_threads})),
+               ("max_length 256", {"max_length": 256}), ("max_length 64", {"max_length": 64})]
+    rates: dict[str, list[float]] = {name: [] for name, _ in configs}
+    diffs: dict[str, float] = {}
     reference = None
 
     def run(name, *, threads=default_threads, batch_size=64, sorted_=True, max_length=128):
@@ -77,28 +83,24 @@ def knobs(args) -> dict:
             v = enc.encode(sample)
         else:  # the input order, one call per batch: each batch pads to its own longest text
             v = np.concatenate([enc.encode(sample[i:i + batch_size]) for i in range(0, len(sample), batch_size)])
-        seconds = time.perf_counter() - t0
+        rates[name].append(len(sample) / (time.perf_counter() - t0))
         if reference is None:
             reference = v
-        row = {"name": name, "threads": threads, "batch_size": batch_size, "sorted": sorted_,
-               "max_length": max_length, "seconds": round(seconds, 2),
-               "texts_per_second": round(len(sample) / seconds, 1),
-               "max_abs_diff": float(np.abs(v - reference).max())}
-        out["runs"].append(row)
-        print(f"  {name:<28} {row['texts_per_second']:>8.1f} texts/s  max |diff| {row['max_abs_diff']:.1e}",
-              flush=True)
+        diffs[name] = float(np.abs(v - reference).max())
 
     print(f"{args.dataset}: {len(sample)} documents, {out['tokens_mean']:.1f} tokens on average "
-          f"(p90 {out['tokens_p90']:.0f}, {100 * out['over_128']:.1f}% over 128)")
-    run("reference (bs 64, sorted)")
-    run("unsorted batches", sorted_=False)
-    for bs in (16, 32, 128, 256):
-        run(f"batch size {bs}", batch_size=bs)
-    for threads in sorted({1, 2, default_threads} - {default_threads}):
-        run(f"threads {threads}", threads=threads)
-    run("max_length 256", max_length=256)
-    run("max_length 64", max_length=64)
+          f"(p90 {out['tokens_p90']:.0f}, {100 * out['over_128']:.1f}% over 128); {args.rounds} interleaved rounds")
+    for r in range(args.rounds):  # round-robin, so a change in the machine's load hits every setting alike
+        for name, options in configs:
+            run(name, **options)
+        print(f"  round {r + 1} done (load average {os.getloadavg()[0]:.1f})", flush=True)
     torch.set_num_threads(default_threads)
+    for name, options in configs:
+        row = {"name": name, **options, "texts_per_second_median": round(float(np.median(rates[name])), 1),
+               "texts_per_second_all": [round(x, 1) for x in rates[name]], "max_abs_diff": diffs[name]}
+        out["runs"].append(row)
+        print(f"  {name:<28} {row['texts_per_second_median']:>8.1f} texts/s (median)  "
+              f"max |diff| {row['max_abs_diff']:.1e}")
     return out
 
 
@@ -142,7 +144,8 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     k = sub.add_parser("knobs", help="encoder throughput under several settings")
     k.add_argument("--dataset", default="lastfm")
-    k.add_argument("--sample", type=int, default=600)
+    k.add_argument("--sample", type=int, default=300)
+    k.add_argument("--rounds", type=int, default=3)
     e = sub.add_parser("embed", help="cold vs cached embed_graph per dataset")
     e.add_argument("datasets", nargs="+")
     e.add_argument("--batch-size", type=int, default=64)

@@ -203,18 +203,15 @@ class VectorCache:
             if space.dim is None or not space.index:
                 return CacheLookup(np.zeros((n, space.dim or 0), dtype=np.float32), found)
             out = np.zeros((n, space.dim), dtype=np.float32)
-            index = space.index
-            shard_of = np.full(n, -1, dtype=np.int64)
-            row_of = np.zeros(n, dtype=np.int64)
-            for i, text in enumerate(texts):
-                hit = index.get(text_key(fingerprint, text))
-                if hit is not None:
-                    shard_of[i], row_of[i] = hit
+            lookup = space.index.get
+            hits = [lookup(text_key(fingerprint, text)) for text in texts]
+            found = np.fromiter((h is not None for h in hits), dtype=bool, count=n)
+            places = np.array([h for h in hits if h is not None], dtype=np.int64).reshape(-1, 2)
+            where = np.flatnonzero(found)
             for s, matrix in enumerate(space.matrices):
-                rows = np.flatnonzero(shard_of == s)
-                if len(rows):
-                    out[rows] = matrix[row_of[rows]]
-            found = shard_of >= 0
+                mine = places[:, 0] == s
+                if mine.any():
+                    out[where[mine]] = matrix[places[mine, 1]]
             return CacheLookup(out, found)
 
     # -- writing -----------------------------------------------------------------------------------
