@@ -21,3 +21,11 @@ def test_version_comes_from_metadata():
     from importlib.metadata import version
 
     assert kgrec.__version__ == version("kgrec")
+
+
+def test_cli_usage_error_is_one_clear_line():
+    out = subprocess.run([sys.executable, "-c", "from kgrec.cli import main; main()", "store", "bogus"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2
+    assert "No such command 'bogus'" in out.stderr
+    assert "Traceback" not in out.stderr
