@@ -536,6 +536,9 @@ def search_paths(index: GraphIndex, user_row: int, item_rows: Sequence[int], *,
         last_log = mlog[which]
         score = np.exp((all_logsum[flat[ok]] + last_log) / (depth + 1))
         keep = np.argsort(-score, kind="stable")[:per_item]
+        direct = np.flatnonzero(depth == 0)  # the user's own edge to the item always stays a candidate
+        if len(direct) and not np.isin(direct, keep).all():
+            keep = np.concatenate([keep, direct[~np.isin(direct, keep)]])
         paths = []
         fl = flat[ok]
         for j in keep.tolist():
@@ -550,12 +553,13 @@ def search_paths(index: GraphIndex, user_row: int, item_rows: Sequence[int], *,
 
 
 def choose(paths: Sequence[FoundPath], index: GraphIndex, m: int) -> list[FoundPath]:
-    """The ``m`` paths to show: best first, the best of each relation pattern before repeats, and
+    """The ``m`` paths to show, ordered by score: the user's own edge to the item when there is one,
+    then the best path of each relation pattern before a second one of a pattern already chosen, and
     no two paths through the same nodes (two relations between the same nodes — a friendship stored
     both ways, DBpedia's associated band and associated musical artist — show once)."""
     seen: set[tuple] = set()
     unique: list[FoundPath] = []
-    for p in paths:
+    for p in sorted(paths, key=lambda p: (len(p.steps) > 1, -p.score)):
         if p.keys not in seen:
             seen.add(p.keys)
             unique.append(p)
@@ -568,7 +572,7 @@ def choose(paths: Sequence[FoundPath], index: GraphIndex, m: int) -> list[FoundP
             chosen.append(p)
         if len(chosen) == m:
             break
-    for p in unique:
+    for p in sorted(unique, key=lambda p: -p.score):
         if len(chosen) >= m:
             break
         if p not in chosen:

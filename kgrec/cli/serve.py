@@ -64,18 +64,18 @@ def query_command(explanation, *, graph: str | None = None, store: str | None = 
     return " ".join(parts)
 
 
-def print_recommendations(recs, *, user: str, show_cypher: bool = True, label: str = "") -> None:
+def print_recommendations(recs, *, user: str, show_cypher: bool = True, label: str = "", echo=typer.echo) -> None:
     """Readable recommendations: rank, name, score, and each explanation's sentence and Cypher."""
-    typer.echo(f"Recommendations for user {user}{label}:")
+    echo(f"Recommendations for user {user}{label}:")
     for r in recs:
-        typer.echo(f"  {r.rank:>2}. {r.item.name}  (id {r.item.id}, score {r.score:.3f})")
+        echo(f"  {r.rank:>2}. {r.item.name}  (id {r.item.id}, score {r.score:.3f})")
         for e in r.explanations:
-            typer.echo(f"      - {e.sentence}  [path score {e.score:.2f}]")
+            echo(f"      - {e.sentence}  [path score {e.score:.2f}]")
             if show_cypher:
-                typer.echo(f"        cypher: {e.cypher}")
-                typer.echo(f"        parameters: {json.dumps(dict(e.parameters), ensure_ascii=False)}")
+                echo(f"        cypher: {e.cypher}")
+                echo(f"        parameters: {json.dumps(dict(e.parameters), ensure_ascii=False)}")
         if not r.explanations and show_cypher:
-            typer.echo("      (no path of at most 3 hops in the graph)")
+            echo("      (no path of at most 3 hops in the graph)")
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -240,7 +240,7 @@ def run_quickstart(name: str = "lastfm", *, epochs: int = QUICKSTART_EPOCHS, use
         user = _pick_user(rec)
     recs = rec.recommend(user, k, explain=True)
     echo("")
-    print_recommendations(recs, user=user, label=tag, show_cypher=True)
+    print_recommendations(recs, user=user, label=tag, show_cypher=True, echo=echo)
     checked = invalid = 0
     for r in recs:
         for e in r.explanations:

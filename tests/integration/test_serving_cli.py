@@ -1,0 +1,89 @@
+"""`kgrec recommend`, `kgrec explain` (a real subprocess) and `kgrec quickstart` (synthetic, offline)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def kgrec(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", "from kgrec.cli import main; main()", *args], capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ})
+
+
+def test_recommend_and_explain_commands(serving_run, serving_store, lastfm_small_kg, recommender):
+    store_url = f"unix://{serving_store.socket_path}"
+    user = sorted(recommender.users(), key=lambda s: (len(s), s))[7]  # no other test gives this user feedback
+    done = kgrec("recommend", str(serving_run.path), "--user", user, "-k", "3", "--explain", "--json",
+                 "--store", store_url, "--graph", lastfm_small_kg.name)
+    assert done.returncode == 0, done.stderr
+    body = json.loads(done.stdout)
+    recs = body["recommendations"]
+    assert [r["rank"] for r in recs] == [1, 2, 3]
+    assert [r["item"]["id"] for r in recs] == [r.item.id for r in recommender.recommend(user, 3, explain=False)]
+    item = recs[0]["item"]["id"]
+    done = kgrec("explain", str(serving_run.path), "--user", user, "--item", item, "--store", store_url,
+                 "--graph", lastfm_small_kg.name)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"Why ") and "cypher: MATCH p = " in done.stdout
+    done = kgrec("recommend", str(serving_run.path), "--user", "no-such-user", "--store", store_url,
+                 "--graph", lastfm_small_kg.name)
+    assert done.returncode == 1 and "unknown user 'no-such-user'" in done.stderr
+
+
+def test_printed_cypher_returns_its_path_through_kgrec_query(recommender, serving_store, lastfm_small_kg):
+    from kgrec.cli.serve import query_command
+
+    user = sorted(recommender.users(), key=lambda s: (len(s), s))[1]
+    e = next(e for r in recommender.recommend(user, 5) for e in r.explanations)
+    line = query_command(e, graph=lastfm_small_kg.name, store=f"unix://{serving_store.socket_path}")
+    assert line.startswith("kgrec query ")
+    done = subprocess.run(["bash", "-c", line.replace("kgrec query", f"{sys.executable} -c "
+                                                      "'from kgrec.cli import main; main()' query", 1) + " --json"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    [row] = json.loads(done.stdout)
+    assert row["ids"] == [n.id for n in e.path.nodes]
+    assert row["relations"] == [x.type for x in e.path.relations]
+
+
+def test_quickstart_falls_back_to_synthetic_data_offline(tmp_path, monkeypatch, serving_store):
+    from kgrec.cli.serve import run_quickstart
+
+    monkeypatch.setenv("KGREC_DATA_HOME", str(tmp_path / "no-data"))
+    lines: list[str] = []
+    result = run_quickstart("lastfm", epochs=2, k=3, store_url=f"unix://{serving_store.socket_path}",
+                            download=False, out=tmp_path / "run", echo=lines.append)
+    text = "\n".join(lines)
+    assert result.synthetic and result.dataset == "synthetic"
+    assert "No local copy of 'lastfm'" in text and "SYNTHETIC" in text
+    assert "[SYNTHETIC data]" in next(line for line in lines if line.startswith("Recommendations for user"))
+    assert len(result.recommendations) == 3
+    assert result.checked > 0 and result.invalid == 0
+    assert f"{result.checked} of {result.checked} return exactly their path" in text
+
+
+@pytest.mark.slow
+def test_quickstart_on_lastfm(tmp_path, data_home):
+    """The README's main command on the real data (minutes on a 2-core CPU), in its own store."""
+    import shutil
+    import tempfile
+
+    from kgrec.cli.serve import run_quickstart
+    from kgrec.kg.stores import open_store
+
+    folder = tempfile.mkdtemp(prefix="kgrec-qs-", dir="/tmp")
+    lines: list[str] = []
+    try:
+        result = run_quickstart("lastfm", k=5, store_url=f"embedded:{folder}", out=tmp_path / "run",
+                                echo=lines.append)
+    finally:
+        open_store(f"embedded:{folder}").stop()
+        shutil.rmtree(folder, ignore_errors=True)
+    assert not result.synthetic and result.dataset == "lastfm"
+    assert result.checked > 0 and result.invalid == 0
+    assert not any("SYNTHETIC" in line for line in lines)
