@@ -1,0 +1,34 @@
+"""Build BENCHMARKS.md from the per-area notes in benchmarks/notes/ (each figure sits beside the
+command that produced it there). Usage: python benchmarks/assemble.py"""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ORDER = ["sources", "stores", "rdf", "text", "gnn", "serving"]
+HEADER = """# kgrec benchmarks
+
+Every figure below was produced by the command printed beside it, on the 2-core development
+machine (no GPU lent to the session that measured them). That machine was shared by parallel work
+while these ran (load average 5-10 on 2 cores), so absolute times are pessimistic; ratios measured
+inside one run are the reliable part. Each section comes from `benchmarks/notes/<area>.md`; this
+file is rebuilt with `python benchmarks/assemble.py`.
+
+"""
+
+
+def main() -> None:
+    notes = ROOT / "benchmarks" / "notes"
+    names = [n for n in ORDER if (notes / f"{n}.md").exists()]
+    names += sorted(p.stem for p in notes.glob("*.md") if p.stem not in ORDER)
+    parts = [HEADER, "Sections: " + ", ".join(f"[{n}](#{n})" for n in names) + "\n"]
+    for name in names:
+        text = (notes / f"{name}.md").read_text(encoding="utf-8").strip()
+        # Each note starts with its own '# Title': demote every heading one level.
+        lines = [("#" + line) if line.startswith("#") else line for line in text.splitlines()]
+        parts.append(f'\n<a id="{name}"></a>\n\n' + "\n".join(lines) + "\n")
+    (ROOT / "BENCHMARKS.md").write_text("".join(parts), encoding="utf-8")
+    print(f"BENCHMARKS.md: {', '.join(names)}")
+
+
+if __name__ == "__main__":
+    main()
