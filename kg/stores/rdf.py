@@ -1,13 +1,18 @@
-"""`RdfStore`: the knowledge graph as RDF in a persistent Oxigraph store, queried with SPARQL.
+"""`RdfStore`: the knowledge graph as RDF in persistent Oxigraph databases, queried with SPARQL.
 
-``rdf:PATH`` opens (creating it if needed) an Oxigraph database (RocksDB) in the directory ``PATH``
-(``rdf:`` alone: ``KGREC_HOME/rdf``). Each kgrec graph is one named graph ``<base>graph/<name>``
-holding exactly what :func:`kgrec.kg.export.export_graph` writes (see ``docs/rdf-vocabulary.md``):
-nodes, edges, reified edge properties and the graph resource with the schema. rdflib sees the same
-data through ``oxrdflib`` (:attr:`RdfStore.dataset`); bulk work goes to Oxigraph directly (N-Triples
-built column-wise, loaded in one call; reads as one SPARQL query per column with CSV results).
+``rdf:PATH`` opens (creating it if needed) the folder ``PATH`` (``rdf:`` alone: ``KGREC_HOME/rdf``).
+Each kgrec graph lives in the named graph ``<base>graph/<name>`` of its own Oxigraph database
+(RocksDB) in ``PATH/graphs/<name>@<token>``, holding exactly what
+:func:`kgrec.kg.export.export_graph` writes (see ``docs/rdf-vocabulary.md``): nodes, edges, reified
+edge properties and the graph resource with the schema. One database per graph because deleting
+triples is Oxigraph's slow path (dropping lastfm's 2.1 M triples inside one database took 8
+minutes; removing its folder takes milliseconds), and because a new graph is bulk-loaded into a
+hidden folder and renamed into place, so it appears whole or not at all.
 
-Only one process can open an Oxigraph directory for writing at a time (RocksDB holds a lock).
+rdflib sees the same data through ``oxrdflib`` (:meth:`RdfStore.dataset`); bulk work goes to
+Oxigraph directly (N-Triples built column-wise and bulk-loaded; reads as one single-pattern SPARQL
+query per column with CSV results). Only one process can open a graph's database at a time
+(RocksDB holds a lock), so two processes cannot open the same rdf store.
 
 Analysts query with :meth:`RdfStore.sparql`, which runs SELECT / ASK / CONSTRUCT / DESCRIBE only:
 the text is parsed with rdflib's SPARQL parser first and anything else (INSERT, DELETE, LOAD, CLEAR,
@@ -19,12 +24,13 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
@@ -55,13 +61,22 @@ from ..rdf_vocab import (
     Vocabulary,
 )
 from ..schema import EdgeType, NodeType, PropertyType, RelationType, Schema, check_label, check_property
-from .base import QueryResult, Store, StoreCapabilities, WriteReport, check_graph_name, choose_graph
+from .base import (
+    GRAPH_NAME_RE,
+    QueryResult,
+    Store,
+    StoreCapabilities,
+    WriteReport,
+    check_graph_name,
+    choose_graph,
+)
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["RdfStore"]
 
 _DTYPES: dict[str, str] = {"string": "string", "integer": "Int64", "float": "Float64", "boolean": "boolean"}
+GRAPHS_DIR = "graphs"
 BULK_THRESHOLD = 50_000  # triples: above this a chunk is bulk-loaded (no transaction, much faster)
 _READ_FORMS = {"SelectQuery", "AskQuery", "ConstructQuery", "DescribeQuery"}
 
@@ -118,53 +133,104 @@ class RdfStore(Store):
         self.path = Path(raw).expanduser() if raw else kgrec_home() / "rdf"
         self.vocabulary = Vocabulary(base_iri)
         self.base_iri = self.vocabulary.base_iri
-        self._ox = None
-        self._dataset = None
+        self._stores: dict[str, Any] = {}  # graph name -> opened pyoxigraph.Store
+        self._paths: dict[str, Path] = {}  # graph name -> its database folder
+        self._datasets: dict[str, Any] = {}
+        self._opened = False
 
     # -- lifecycle -----------------------------------------------------------------------------
-    def open(self) -> RdfStore:
-        if self._ox is not None:
-            return self
-        import pyoxigraph as ox
+    @property
+    def graphs_dir(self) -> Path:
+        """``PATH/graphs``: one Oxigraph database per kgrec graph, in a folder ``<name>@<token>``."""
+        return self.path / GRAPHS_DIR
 
-        self.path.mkdir(parents=True, exist_ok=True)
+    def open(self) -> RdfStore:
+        """Open every graph's Oxigraph database (each holds a RocksDB lock while open)."""
+        if self._opened:
+            return self
+        self.graphs_dir.mkdir(parents=True, exist_ok=True)
         try:
-            self._ox = ox.Store(str(self.path))
-        except OSError as e:
-            raise StoreUnavailableError(f"cannot open the Oxigraph store in {self.path}: {e} (is another process "
-                                        "using it? Only one process can open it at a time)") from e
-        logger.debug("opened rdf store %s", self.path)
+            for name, path in self._dirs_on_disk().items():
+                self._open_graph(name, path)
+        except StoreUnavailableError:
+            self._release()
+            raise
+        self._opened = True
+        logger.debug("opened rdf store %s (%d graphs)", self.path, len(self._stores))
         return self
 
     def close(self) -> None:
-        if self._ox is None:
-            return
-        try:
-            self._ox.flush()
-        except OSError as e:  # pragma: no cover - disk trouble
-            logger.warning("flushing %s failed: %s", self.path, e)
-        self._ox = None
-        self._dataset = None
+        for name, store in list(self._stores.items()):
+            try:
+                store.flush()
+            except OSError as e:  # pragma: no cover - disk trouble
+                logger.warning("flushing graph %r in %s failed: %s", name, self.path, e)
+        self._release()
+        self._opened = False
+
+    def _release(self) -> None:
+        self._stores.clear()
+        self._paths.clear()
+        self._datasets.clear()
         gc.collect()  # pyoxigraph releases the RocksDB lock when the Store object goes away
 
-    @property
-    def ox(self):
-        """The underlying ``pyoxigraph.Store`` (opened)."""
-        if self._ox is None:
-            raise StoreError(f"the rdf store {self.url} is not open; call open() or use it as a context manager")
-        return self._ox
+    def _dirs_on_disk(self) -> dict[str, Path]:
+        """Graph name -> its database folder (``<name>@<token>``; the newest token when a crash left two)."""
+        found: dict[str, Path] = {}
+        if not self.graphs_dir.is_dir():
+            return found
+        for d in sorted(self.graphs_dir.iterdir(), key=lambda p: p.name):
+            name, sep, _ = d.name.rpartition("@")
+            if sep and GRAPH_NAME_RE.match(name) and d.is_dir() and (d / "CURRENT").exists():
+                found[name] = d  # sorted: a later token wins
+        return found
 
-    @property
-    def dataset(self):
-        """An ``rdflib.Dataset`` over the same Oxigraph store (oxrdflib), for rdflib users."""
-        if self._dataset is None:
+    def _open_graph(self, name: str, path: Path):
+        import pyoxigraph as ox
+
+        try:
+            store = ox.Store(str(path))
+        except OSError as e:
+            raise StoreUnavailableError(f"cannot open graph {name!r} of the rdf store {self.path}: {e} (is another "
+                                        "process using it? Only one process can open a graph at a time)") from e
+        self._stores[name] = store
+        self._paths[name] = path
+        return store
+
+    def _ox(self, name: str):
+        """The Oxigraph database of graph ``name`` (opened on first use)."""
+        if not self._opened:
+            raise StoreError(f"the rdf store {self.url} is not open; call open() or use it as a context manager")
+        store = self._stores.get(name)
+        if store is None:
+            path = self._dirs_on_disk().get(name)
+            if path is None:
+                raise UnknownGraphError(f"graph {name!r} is not in {self.url}")
+            store = self._open_graph(name, path)
+        return store
+
+    def ox_store(self, *, graph: str | None = None):
+        """The ``pyoxigraph.Store`` that holds ``graph`` (its triples are in the named graph
+        ``<base>graph/<name>``)."""
+        return self._ox(self._graph(graph))
+
+    def triples(self, *, graph: str | None = None) -> int:
+        """How many triples ``graph`` holds (nodes, edges, edge resources, graph resource, schema)."""
+        return len(self.ox_store(graph=graph))
+
+    def dataset(self, *, graph: str | None = None):
+        """An ``rdflib.Dataset`` over the Oxigraph database of ``graph`` (oxrdflib), for rdflib users;
+        the kgrec graph is its named graph ``<base>graph/<name>``."""
+        name = self._graph(graph)
+        if name not in self._datasets:
             import rdflib
             from oxrdflib import OxigraphStore
 
-            self._dataset = rdflib.Dataset(store=OxigraphStore(store=self.ox))
+            ds = rdflib.Dataset(store=OxigraphStore(store=self._ox(name)))
             for prefix, ns in self.vocabulary.prefixes().items():
-                self._dataset.bind(prefix, rdflib.Namespace(ns), override=True)
-        return self._dataset
+                ds.bind(prefix, rdflib.Namespace(ns), override=True)
+            self._datasets[name] = ds
+        return self._datasets[name]
 
     # -- helpers -------------------------------------------------------------------------------
     def _graph_node(self, name: str):
@@ -173,26 +239,22 @@ class RdfStore(Store):
         return ox.NamedNode(self.vocabulary.graph_iri(name))
 
     def _graph_names(self) -> list[str]:
-        prefix = self.vocabulary.graph_ns
-        names = []
-        for g in self.ox.named_graphs():
-            value = getattr(g, "value", "")
-            if value.startswith(prefix):
-                names.append(unquote(value[len(prefix):]))
-        return names
+        if not self._opened:
+            raise StoreError(f"the rdf store {self.url} is not open; call open() or use it as a context manager")
+        return sorted(set(self._stores) | set(self._dirs_on_disk()))
 
     def _graph(self, graph: str | None) -> str:
         return choose_graph(graph, self.default_graph, self._graph_names(), where=self.url)
 
-    def _update(self, text: str) -> None:
+    def _update(self, name: str, text: str) -> None:
         try:
-            self.ox.update(text)
+            self._ox(name).update(text)
         except (SyntaxError, OSError, ValueError) as e:
             raise StoreError(f"rdf store update failed: {e}") from e
 
     def _csv(self, name: str, query: str) -> pd.DataFrame:
         try:
-            return rdfx._csv(self.ox, query, self._graph_node(name))
+            return rdfx._csv(self._ox(name), query, self._graph_node(name))
         except (SyntaxError, OSError, ValueError) as e:
             raise StoreError(f"rdf store query failed: {e}") from e
 
@@ -221,18 +283,19 @@ class RdfStore(Store):
         g = self._graph_node(name)
         v = self.vocabulary
         # the graph resource and the schema resources live under <base>graph/ and <base>schema/
-        self._update(f"DELETE {{ GRAPH <{g.value}> {{ ?s ?p ?o }} }} WHERE {{ GRAPH <{g.value}> {{ ?s ?p ?o "
-                     f'FILTER(STRSTARTS(STR(?s), "{v.schema_ns}") || ?s = <{g.value}>) }} }}')
+        self._update(name, f"DELETE {{ GRAPH <{g.value}> {{ ?s ?p ?o }} }} WHERE {{ GRAPH <{g.value}> {{ ?s ?p ?o "
+                           f'FILTER(STRSTARTS(STR(?s), "{v.schema_ns}") || ?s = <{g.value}>) }} }}')
         text, _ = rdfx.graph_ntriples(v, name=name, schema=schema, metadata=metadata, columns=columns)
-        self._load(text, g)
+        self._load(name, text)
 
-    def _load(self, text: str, g) -> None:
+    def _load(self, name: str, text: str) -> None:
+        """Load N-Triples text into graph ``name`` in one transaction."""
         import pyoxigraph as ox
 
         if not text:
             return
         try:
-            self.ox.load(text.encode("utf-8"), ox.RdfFormat.N_TRIPLES, to_graph=g)
+            self._ox(name).load(text.encode("utf-8"), ox.RdfFormat.N_TRIPLES, to_graph=self._graph_node(name))
         except UnicodeEncodeError as e:
             raise InputError(f"a value is not valid unicode (lone surrogate): {e}") from e
         except SyntaxError as e:  # a bug in the line builder, never user input
@@ -246,13 +309,14 @@ class RdfStore(Store):
         import pyoxigraph as ox
 
         g = self._graph_node(name)
+        store = self._ox(name)
         rdf_type = ox.NamedNode(RDF_TYPE)
         cls = ox.NamedNode(self.vocabulary.class_iri(label))
         prefix = self.vocabulary.node_prefix(label)
         quoted = rdfx._quoted(pd.Series(list(ids), dtype="string")).tolist()
         found = set()
         for node_id, q in zip(ids, quoted):
-            if next(iter(self.ox.quads_for_pattern(ox.NamedNode(prefix + q), rdf_type, cls, g)), None) is not None:
+            if next(iter(store.quads_for_pattern(ox.NamedNode(prefix + q), rdf_type, cls, g)), None) is not None:
                 found.add(node_id)
         return found
 
@@ -266,7 +330,7 @@ class RdfStore(Store):
         size = max(1, int(self.batch_size))
         for start in range(0, len(subjects), size):
             subs = self._iris(subjects[start:start + size])
-            self._update(" ;\n".join(
+            self._update(name, " ;\n".join(
                 f"DELETE {{ GRAPH <{g}> {{ ?s <{p}> ?o }} }} WHERE {{ VALUES ?s {{ {subs} }} GRAPH <{g}> {{ ?s <{p}> ?o }} }}"
                 for p in predicates))
 
@@ -300,8 +364,15 @@ class RdfStore(Store):
         if graph not in self._graph_names():
             raise UnknownGraphError(f"graph {graph!r} is not in {self.url}; graphs there: "
                                     f"{', '.join(self.graphs()) or 'none'}")
+        # a graph is its own Oxigraph database: dropping it removes the folder (deleting millions of
+        # triples inside Oxigraph takes minutes; removing a folder takes milliseconds)
+        store = self._stores.pop(graph, None)
+        path = self._paths.pop(graph, None) or self._dirs_on_disk()[graph]
+        self._datasets.pop(graph, None)
+        del store
+        gc.collect()
         try:
-            self.ox.remove_graph(self._graph_node(graph))
+            shutil.rmtree(path)
         except OSError as e:
             raise StoreError(f"dropping graph {graph!r} from {self.url} failed: {e}") from e
         logger.info("dropped graph %r from %s", graph, self.url)
@@ -337,7 +408,7 @@ class RdfStore(Store):
         inserted, changed values replaced, equal ones left alone (deleting triples is what costs
         most in Oxigraph), so writing the same graph again changes nothing.
         """
-        stored = rdfx.read_oxigraph(self.ox, base_iri=self.base_iri, default_graph=self._graph_node(name),
+        stored = rdfx.read_oxigraph(self._ox(name), base_iri=self.base_iri, default_graph=self._graph_node(name),
                                     where=f"{self.url} graph {name}", validate=False)
         merged = _merge_graphs(stored, kg)
         columns = rdfx.table_columns(merged)
@@ -376,25 +447,42 @@ class RdfStore(Store):
         g = self._graph_node(name)
         for text, count in chunks:
             if count >= BULK_THRESHOLD:
-                self.ox.bulk_load(text.encode("utf-8"), ox.RdfFormat.N_TRIPLES, to_graph=g, lenient=True)
+                self._ox(name).bulk_load(text.encode("utf-8"), ox.RdfFormat.N_TRIPLES, to_graph=g, lenient=True)
             else:
-                self._load(text, g)
+                self._load(name, text)
 
     def _bulk_write(self, name: str, kg: KnowledgeGraph) -> int:
+        """Write a new graph: bulk-load it into a fresh database in a hidden folder, then rename the
+        folder into place, so a graph appears whole or not at all."""
         import pyoxigraph as ox
 
         g = self._graph_node(name)
         kg_named = kg if kg.name == name else kg.replace(name=name)
-        with tempfile.TemporaryFile(dir=self.path) as tmp:
-            triples = rdfx.write_ntriples(kg_named, tmp, self.vocabulary)
-            tmp.seek(0)
-            try:
-                self.ox.bulk_load(tmp, ox.RdfFormat.N_TRIPLES, to_graph=g, lenient=True)
-            except SyntaxError as e:  # pragma: no cover - a bug in the line builder
-                raise StoreError(f"internal error: kgrec wrote invalid N-Triples: {e}") from e
-            except OSError as e:
-                raise StoreError(f"loading graph {name!r} into {self.url} failed: {e}") from e
-        self.ox.flush()
+        token = f"{time.time_ns():x}{os.getpid():x}"  # a fresh folder each time: no stale lock can collide
+        staging = self.graphs_dir / f".{name}@{token}.loading"
+        final = self.graphs_dir / f"{name}@{token}"
+        try:
+            store = self._open_graph(name, staging)
+            with tempfile.TemporaryFile(dir=self.graphs_dir) as tmp:
+                triples = rdfx.write_ntriples(kg_named, tmp, self.vocabulary)
+                tmp.seek(0)
+                try:
+                    store.bulk_load(tmp, ox.RdfFormat.N_TRIPLES, to_graph=g, lenient=True)
+                except SyntaxError as e:  # pragma: no cover - a bug in the line builder
+                    raise StoreError(f"internal error: kgrec wrote invalid N-Triples: {e}") from e
+                except OSError as e:
+                    raise StoreError(f"loading graph {name!r} into {self.url} failed: {e}") from e
+            store.flush()
+            del store
+            self._stores.pop(name, None)
+            self._paths.pop(name, None)
+            gc.collect()
+            staging.rename(final)
+        finally:
+            self._stores.pop(name, None)
+            self._paths.pop(name, None)
+            shutil.rmtree(staging, ignore_errors=True)
+        self._open_graph(name, final)
         logger.debug("bulk-loaded %d triples into %s", triples, g.value)
         return triples
 
@@ -408,7 +496,7 @@ class RdfStore(Store):
     def read(self, *, graph: str | None = None) -> KnowledgeGraph:
         name = self._graph(graph)
         try:
-            return rdfx.read_oxigraph(self.ox, base_iri=self.base_iri, default_graph=self._graph_node(name),
+            return rdfx.read_oxigraph(self._ox(name), base_iri=self.base_iri, default_graph=self._graph_node(name),
                                       where=f"{self.url} graph {name}")
         except InputError as e:
             raise StoreError(f"graph {name!r} in {self.url} cannot be read back: {e}") from e
@@ -431,9 +519,8 @@ class RdfStore(Store):
             existing = None
         if existing is None or existing:
             self._delete_values(name, iris, predicates)
-        g = self._graph_node(name)
         for text, _ in rdfx.node_ntriples(self.vocabulary, label, rows, declared):
-            self._load(text, g)
+            self._load(name, text)
         return len(rows)
 
     def _upsert_edge_rows(self, name: str, schema: Schema, edge_type: EdgeType, rows: pd.DataFrame) -> int:
@@ -444,9 +531,8 @@ class RdfStore(Store):
             qs, qd = rdfx._quoted(rows["src"]), rdfx._quoted(rows["dst"])
             e_iris = (f"{self.vocabulary.edge_ns}{rel}/{src}/" + qs + f"/{dst}/" + qd).tolist()
             self._delete_values(name, e_iris, [self.vocabulary.property_iri(p) for p in props])
-        g = self._graph_node(name)
         for text, _ in rdfx.edge_ntriples(self.vocabulary, edge_type, rows, declared):
-            self._load(text, g)
+            self._load(name, text)
         return len(rows)
 
     def upsert_nodes(self, label: str, rows: pd.DataFrame, *, graph: str | None = None) -> int:
@@ -564,7 +650,7 @@ class RdfStore(Store):
             n = self._csv(name, f"SELECT (COUNT(*) AS ?n) WHERE {{ {values}{where} }}")
             deleted += int(n["n"].iat[0])
             self._update(
-                f"DELETE {{ GRAPH <{g}> {{ ?s <{rel}> ?o . ?e ?p ?v }} }} WHERE {{ {values}GRAPH <{g}> {{ {where} "
+                name, f"DELETE {{ GRAPH <{g}> {{ ?s <{rel}> ?o . ?e ?p ?v }} }} WHERE {{ {values}GRAPH <{g}> {{ {where} "
                 f"OPTIONAL {{ ?e <{RDF_SUBJECT}> ?s ; <{RDF_PREDICATE}> <{rel}> ; <{RDF_OBJECT}> ?o ; ?p ?v }} }} }}")
         return deleted
 
@@ -583,7 +669,7 @@ class RdfStore(Store):
             chunk = ids[start:start + size]
             iris = self._iris((prefix + rdfx._quoted(pd.Series(chunk, dtype="string"))).tolist())
             self._update(
-                f"DELETE {{ GRAPH <{g}> {{ ?e ?p ?v }} }} WHERE {{ VALUES ?n {{ {iris} }} GRAPH <{g}> {{ "
+                name, f"DELETE {{ GRAPH <{g}> {{ ?e ?p ?v }} }} WHERE {{ VALUES ?n {{ {iris} }} GRAPH <{g}> {{ "
                 f"{{ ?e <{RDF_SUBJECT}> ?n }} UNION {{ ?e <{RDF_OBJECT}> ?n }} ?e ?p ?v }} }} ;\n"
                 f"DELETE {{ GRAPH <{g}> {{ ?n ?p ?o }} }} WHERE {{ VALUES ?n {{ {iris} }} GRAPH <{g}> {{ ?n ?p ?o }} }} ;\n"
                 f"DELETE {{ GRAPH <{g}> {{ ?x ?p ?n }} }} WHERE {{ VALUES ?n {{ {iris} }} GRAPH <{g}> {{ ?x ?p ?n }} }}")
@@ -645,7 +731,7 @@ class RdfStore(Store):
         self._check_read_only(query)
         name = self._graph(graph)
         try:
-            res = self.ox.query(query, default_graph=self._graph_node(name), prefixes=self.vocabulary.prefixes())
+            res = self._ox(name).query(query, default_graph=self._graph_node(name), prefixes=self.vocabulary.prefixes())
         except SyntaxError as e:
             raise StoreError(f"SPARQL query rejected by Oxigraph: {e}") from e
         except (OSError, ValueError, RuntimeError) as e:
