@@ -511,44 +511,40 @@ def search_paths(index: GraphIndex, user_row: int, item_rows: Sequence[int], *,
     order = np.argsort(all_keys, kind="stable")
     sorted_keys = all_keys[order]
 
-    out: dict[int, list[FoundPath]] = {}
-    for item in item_rows:
-        item = int(item)
-        tkey = index.key(item_label, item)
-        mkeys, msteps, mlog = index.neighbourhood_supports(item_label, item)
-        lo = np.searchsorted(sorted_keys, mkeys, "left")
-        hi = np.searchsorted(sorted_keys, mkeys, "right")
-        counts = hi - lo
-        total = int(counts.sum())
-        if not total:
-            out[item] = []
-            continue
-        which = np.repeat(np.arange(len(mkeys)), counts)
-        flat = order[np.repeat(lo - (np.cumsum(counts) - counts), counts) + np.arange(total, dtype=np.int64)]
-        depth, entry = depth_of[flat], entry_of[flat]
-        # the item itself may not appear earlier on the path
-        ok = ~(all_path[flat] == tkey).any(axis=1)
-        depth, entry, which = depth[ok], entry[ok], which[ok]
-        if not len(entry):
-            out[item] = []
-            continue
-        # the support of a hop is symmetric: item -> m weighs the same as m -> item
-        last_log = mlog[which]
-        score = np.exp((all_logsum[flat[ok]] + last_log) / (depth + 1))
-        keep = np.argsort(-score, kind="stable")[:per_item]
-        direct = np.flatnonzero(depth == 0)  # the user's own edge to the item always stays a candidate
-        if len(direct) and not np.isin(direct, keep).all():
-            keep = np.concatenate([keep, direct[~np.isin(direct, keep)]])
-        paths = []
-        fl = flat[ok]
-        for j in keep.tolist():
-            f, d = int(fl[j]), int(depth[j])
-            paths.append(FoundPath(
-                tuple(all_path[f, :d + 1].tolist()) + (tkey,),
-                tuple(all_steps[f, 1:d + 1].tolist()) + (int(index.reverse[msteps[which[j]]]),),
-                tuple(all_sups[f, 1:d + 1].tolist()) + (float(np.exp(last_log[j])),),
-                float(score[j])))
-        out[item] = paths
+    # every item's one-hop neighbourhood at once, met with every depth's entries
+    items = np.asarray([int(i) for i in item_rows], dtype=np.int64)
+    out: dict[int, list[FoundPath]] = {int(i): [] for i in items}
+    if not len(items):
+        return out
+    pos, mkeys, msteps, mlog = index.gather(item_label, items)
+    lo = np.searchsorted(sorted_keys, mkeys, "left")
+    counts = np.searchsorted(sorted_keys, mkeys, "right") - lo
+    total = int(counts.sum())
+    if not total:
+        return out
+    which = np.repeat(np.arange(len(mkeys)), counts)  # the neighbour (of some item) each match came through
+    flat = order[np.repeat(lo - (np.cumsum(counts) - counts), counts) + np.arange(total, dtype=np.int64)]
+    item_of = pos[which]
+    tkeys = (np.int64(index.code[item_label]) << _SHIFT) | items
+    # the item itself may not appear earlier on its own path
+    ok = ~(all_path[flat] == tkeys[item_of][:, None]).any(axis=1)
+    flat, which, item_of = flat[ok], which[ok], item_of[ok]
+    depth = depth_of[flat]
+    # the support of a hop is symmetric: item -> m weighs the same as m -> item
+    last_log = mlog[which]
+    score = np.exp((all_logsum[flat] + last_log) / (depth + 1))
+    # per item: the per_item best, and the user's own edge to the item whenever there is one
+    order_by = np.lexsort((-score, item_of))
+    starts = np.searchsorted(item_of[order_by], np.arange(len(items)), "left")
+    rank = np.arange(len(order_by)) - starts[item_of[order_by]]
+    chosen = order_by[(rank < per_item) | (depth[order_by] == 0)]
+    for j in chosen.tolist():
+        f, d, t = int(flat[j]), int(depth[j]), int(item_of[j])
+        out[int(items[t])].append(FoundPath(
+            tuple(all_path[f, :d + 1].tolist()) + (int(tkeys[t]),),
+            tuple(all_steps[f, 1:d + 1].tolist()) + (int(index.reverse[msteps[which[j]]]),),
+            tuple(all_sups[f, 1:d + 1].tolist()) + (float(np.exp(last_log[j])),),
+            float(score[j])))
     return out
 
 
