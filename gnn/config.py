@@ -40,6 +40,10 @@ class TrainConfig(Section):
         text: use the text vectors as node features (default: True).
         text_dim: PCA components kept of the text vectors before the model's projection; 0 = all
             (default: 64).
+        relation_weights: ``relation`` (one learned weight and one sparse product per edge type) or
+            ``label-pair`` (edge types joining the same two labels share a weight and a product; each
+            relation is still normalised on its own; much faster on KGs with many small relations)
+            (default: ``label-pair``).
         relations: keep only these KG relation names (the interaction always stays) (default: all).
         exclude_relations: drop these relation names (default: none).
         patience: evaluations without a better validation score before stopping (default: 10).
@@ -75,6 +79,7 @@ class TrainConfig(Section):
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     text: bool = True
     text_dim: int = Field(64, ge=0)
+    relation_weights: Literal["relation", "label-pair"] = "label-pair"
     relations: list[str] | None = None
     exclude_relations: list[str] = Field(default_factory=list)
     patience: int = Field(10, ge=1)

@@ -82,11 +82,12 @@ class RunMetrics:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"valid": self.valid.to_dict(), "valid_users": self.valid.count,
-                "test": self.test.to_dict(), "test_users": self.test.count,
-                "best_epoch": self.best_epoch, "epochs": self.epochs, "seconds": self.seconds,
-                "seconds_per_epoch": self.seconds_per_epoch, "seconds_to_best": self.seconds_to_best,
-                "peak_memory_mb": self.peak_memory_mb, "device": self.device, "extra": dict(self.extra)}
+        return {"valid": self.valid.to_dict(), "valid_users": int(self.valid.count),
+                "test": self.test.to_dict(), "test_users": int(self.test.count),
+                "best_epoch": int(self.best_epoch), "epochs": int(self.epochs), "seconds": float(self.seconds),
+                "seconds_per_epoch": float(self.seconds_per_epoch), "seconds_to_best": float(self.seconds_to_best),
+                "peak_memory_mb": float(self.peak_memory_mb), "device": str(self.device),
+                "extra": json.loads(json.dumps(dict(self.extra), default=_jsonable))}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RunMetrics:
@@ -293,6 +294,14 @@ def package_versions() -> dict[str, str]:
             except PackageNotFoundError:
                 continue
     return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _record_dict(r: EpochRecord) -> dict[str, Any]:

@@ -493,7 +493,7 @@ def finish(kg: KnowledgeGraph, model: RecModel, inputs: ModelInputs, data: Any, 
     else:
         valid = fit.best_valid if fit.best_valid.values else evaluate_model(model, split, part="valid",
                                                                               config=config, device=device)
-        valid = Metrics(valid.values, split.user_items("valid").counts().astype(bool).sum())
+        valid = Metrics(valid.values, int((split.user_items("valid").counts() > 0).sum()))
         test = evaluate_model(model, split, part="test", config=config, device=device)
     if split.cold_items is not None:
         extra["test_candidates"] = "cold items only"

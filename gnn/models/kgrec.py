@@ -62,12 +62,16 @@ class KGRec(RecModel):
 
     def __init__(self, inputs: ModelInputs, config):
         super().__init__(inputs, config)
+        # the softmax loss shares one set of negatives per batch; BPR draws one per positive
+        self.shared_negatives = config.loss == "softmax"
         g = inputs.graph
         self.node_types = list(g.node_types)
         num_nodes = {nt: int(g[nt].num_nodes) for nt in self.node_types}
         edge_index = {tuple(et): g[et].edge_index for et in g.edge_types}
-        self.blocks = BlockGraph(num_nodes, edge_index, norm="relation")
+        group = (lambda et: (et[0], et[2])) if config.relation_weights == "label-pair" else None
+        self.blocks = BlockGraph(num_nodes, edge_index, norm="relation", group=group)
         self.edge_types = self.blocks.edge_types
+        self.groups = self.blocks.groups
         d = config.dim
         self.emb = torch.nn.ModuleDict()
         for nt in self.node_types:
@@ -91,15 +95,19 @@ class KGRec(RecModel):
                 init = reduced[:, :d] if reduced.shape[1] >= d else torch.nn.functional.pad(reduced, (0, d - reduced.shape[1]))
                 self.emb[nt].weight.data.copy_(init * (0.1 / init.std().clamp(min=1e-6)))
         self.rel_weight = torch.nn.ParameterDict({
-            self._key(et): torch.nn.Parameter(torch.tensor(_softplus_inverse(1.0))) for et in self.edge_types})
+            self._key(g): torch.nn.Parameter(torch.tensor(_softplus_inverse(1.0))) for g in self.groups})
         self.dropout = config.dropout
 
     @staticmethod
-    def _key(et) -> str:
-        return "__".join(et)
+    def _key(group) -> str:
+        return "__".join(group)
 
     def weights(self) -> dict:
-        return {et: F.softplus(self.rel_weight[self._key(et)]) for et in self.edge_types}
+        """Group (an edge type, or a (source, target) label pair) → its positive weight."""
+        return {g: F.softplus(self.rel_weight[self._key(g)]) for g in self.groups}
+
+    def edge_weight(self, et) -> torch.Tensor:
+        return F.softplus(self.rel_weight[self._key(self.blocks.group_of[et])])
 
     def layer0(self, types=None, index: dict | None = None) -> dict[str, torch.Tensor]:
         """Layer-0 states: id embedding (+ projected text for items), all rows or ``index[type]`` rows."""
@@ -179,7 +187,7 @@ class KGRec(RecModel):
         et = (self.item_type, "rev_" + self.inputs.interaction[1], self.user_type)
         if et not in self.edge_types:
             return FoldIn("propagate", np.zeros((self.num_items, self.config.dim), np.float32))
-        w = self.weights()[et]
+        w = self.edge_weight(et)
         rows = basis[self.item_type] * (w * self.blocks.source_scale(et)).unsqueeze(1)
         return FoldIn("propagate", to_numpy(rows))
 
@@ -189,7 +197,6 @@ class KGRec(RecModel):
             return None
         basis = self._basis()
         k = self.config.layers
-        ws = self.weights()
         per_label: dict[str, torch.Tensor] = {}
         weights: dict[str, float] = {}
         counts: dict[str, int] = {}
@@ -200,7 +207,7 @@ class KGRec(RecModel):
             scaled = basis[s] * self.blocks.source_scale(et).unsqueeze(1)
             # several relations from one label: their mean (a new item names neighbours by label)
             per_label[s] = scaled if s not in per_label else per_label[s] + scaled
-            weights[s] = float(ws[et]) + weights.get(s, 0.0)
+            weights[s] = float(self.edge_weight(et)) + weights.get(s, 0.0)
             counts[s] = counts.get(s, 0) + 1
         basis_np = {s: to_numpy(v / counts[s]) for s, v in per_label.items()}
         weights = {s: w / counts[s] for s, w in weights.items()}
@@ -214,8 +221,12 @@ class KGRec(RecModel):
 
     @torch.no_grad()
     def relation_weights(self) -> dict[str, float]:
-        """The learned weight of every edge type, as ``"(src)-[REL]->(dst)"`` → value."""
-        return {f"({s})-[{r}]->({t})": float(v) for (s, r, t), v in self.weights().items()}
+        """The learned weights: ``"(src)-[REL]->(dst)"`` (per relation) or ``"(src)->(dst)"`` (per
+        label pair) → value."""
+        out = {}
+        for g, v in self.weights().items():
+            out[f"({g[0]})-[{g[1]}]->({g[2]})" if len(g) == 3 else f"({g[0]})->({g[1]})"] = float(v)
+        return out
 
 
 def _pca(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
