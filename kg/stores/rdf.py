@@ -502,16 +502,16 @@ class RdfStore(Store):
             raise StoreError(f"graph {name!r} in {self.url} cannot be read back: {e}") from e
 
     # -- small writes --------------------------------------------------------------------------
-    def _upsert_node_rows(self, name: str, schema: Schema, label: str, rows: pd.DataFrame,
-                          *, default_names: bool = False) -> int:
-        """Write node rows; only the columns given are replaced on existing nodes."""
+    def _upsert_node_rows(self, name: str, schema: Schema, label: str, rows: pd.DataFrame) -> int:
+        """Write node rows; only the columns given are replaced on existing nodes, and a new node
+        without a name column is named by its id (as ``KnowledgeGraph`` does)."""
         declared = schema.node(label).properties
         props = [c for c in rows.columns if c not in ("id", "name", "text")]
         prefix = self.vocabulary.node_prefix(label)
         iris = (prefix + rdfx._quoted(rows["id"])).tolist()
         predicates = ([RDFS_LABEL] if "name" in rows else []) + ([self.vocabulary.term("text")] if "text" in rows else [])
         predicates += [self.vocabulary.property_iri(p) for p in props]
-        if default_names and "name" not in rows.columns:
+        if "name" not in rows.columns:
             existing = self._existing(name, label, rows["id"].tolist())
             rows = rows.copy()
             rows["name"] = rows["id"].where(~rows["id"].isin(existing), None).astype("string")
@@ -572,7 +572,7 @@ class RdfStore(Store):
         if label not in columns["nodes"] or not set(props) <= known_cols or new_props:
             columns["nodes"][label] = sorted(known_cols | set(props))
             self._write_meta(name, schema, meta["metadata"], columns)
-        return self._upsert_node_rows(name, schema, label, rows, default_names=True)
+        return self._upsert_node_rows(name, schema, label, rows)
 
     def upsert_edges(self, edge_type: EdgeType, rows: pd.DataFrame, *, graph: str | None = None) -> int:
         """Create or update edges by ``(src, dst)``; both endpoints must exist. Only the property
