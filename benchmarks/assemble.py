@@ -4,7 +4,7 @@ command that produced it there). Usage: python benchmarks/assemble.py"""
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["sources", "stores", "rdf", "text", "gnn", "serving"]
+ORDER = ["sources", "stores", "rdf", "text", "gnn", "peers", "serving", "reliability"]
 HEADER = """# kgrec benchmarks
 
 Every figure below was produced by the command printed beside it, on the 2-core development
