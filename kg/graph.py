@@ -29,7 +29,8 @@ MAX_ID_LENGTH = 256
 MAX_NAME_LENGTH = 1024
 MAX_TEXT_LENGTH = 65_536
 
-_DTYPES: dict[str, str] = {"string": "string", "integer": "Int64", "float": "Float64", "boolean": "boolean"}
+# pandas dtype of each schema property type
+PANDAS_DTYPES: dict[str, str] = {"string": "string", "integer": "Int64", "float": "Float64", "boolean": "boolean"}
 
 
 def _key_str(key: str | EdgeType) -> str:
@@ -236,7 +237,7 @@ class KnowledgeGraph:
                 raise self._error(key, df, 0, f"property {col!r} is not declared for {_key_str(key)}; "
                                               f"declared: {', '.join(declared) or 'none'}")
             kind = declared[col]
-            if str(df[col].dtype) != _DTYPES[kind]:
+            if str(df[col].dtype) != PANDAS_DTYPES[kind]:
                 raise self._error(key, df, 0, f"property {col!r} has type {df[col].dtype}, expected {kind}")
 
     # -- views ---------------------------------------------------------------------------------
@@ -410,9 +411,9 @@ def _normalise_edges(df: pd.DataFrame | None, props: Mapping[str, PropertyType])
 
 def _cast_properties(df: pd.DataFrame, props: Mapping[str, PropertyType]) -> pd.DataFrame:
     for col, kind in props.items():
-        if col in df.columns and str(df[col].dtype) != _DTYPES[kind]:
+        if col in df.columns and str(df[col].dtype) != PANDAS_DTYPES[kind]:
             try:
-                df[col] = df[col].astype(_DTYPES[kind])
+                df[col] = df[col].astype(PANDAS_DTYPES[kind])
             except (TypeError, ValueError):
                 pass  # left as it is; validate() names the column and the type
     return df

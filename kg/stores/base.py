@@ -18,10 +18,10 @@ from typing import Any
 
 import pandas as pd
 
-from kgrec.errors import StoreError, UnknownGraphError
+from kgrec.errors import InputError, StoreError, UnknownGraphError
 
-from ..graph import GraphStats, KnowledgeGraph
-from ..schema import EdgeType
+from ..graph import MAX_ID_LENGTH, PANDAS_DTYPES, GraphStats, KnowledgeGraph
+from ..schema import EdgeType, PropertyType, check_property
 
 
 GRAPH_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -51,6 +51,43 @@ def choose_graph(requested: str | None, default: str | None, available: Sequence
         raise UnknownGraphError(f"{where} holds no graph yet; write one first (kgrec ingest NAME)")
     raise UnknownGraphError(f"{where} holds several graphs ({listing}); choose one with graph=... "
                             "(--graph NAME, or KGREC_GRAPH)")
+
+
+# -- row checks shared by the backends' upserts ---------------------------------------------------
+def infer_property_type(series: pd.Series) -> PropertyType:
+    """The schema type of a property column that the schema does not declare yet."""
+    kind = series.dtype.kind
+    if kind == "b" or str(series.dtype) == "boolean":
+        return "boolean"
+    if kind in "iu" or str(series.dtype) == "Int64":
+        return "integer"
+    if kind == "f" or str(series.dtype) == "Float64":
+        return "float"
+    return "string"
+
+
+def check_ids(rows: pd.DataFrame, col: str, what: str) -> None:
+    """Make ``rows[col]`` strings in place; raise :class:`InputError` naming the first empty or too long id."""
+    values = rows[col].astype("string")
+    bad = (values.isna() | (values.fillna("").str.strip() == "") | (values.str.len().fillna(0) > MAX_ID_LENGTH))
+    if bad.any():
+        i = int(bad.to_numpy().argmax())
+        raise InputError(f"row {i}: {what} {rows[col].iat[i]!r} is empty or longer than {MAX_ID_LENGTH}")
+    rows[col] = values
+
+
+def cast_properties(rows: pd.DataFrame, props: list[str], declared: Mapping[str, PropertyType],
+                    where: str) -> pd.DataFrame:
+    """A copy of ``rows`` with each declared property cast to its schema type (names checked)."""
+    rows = rows.copy()
+    for p in props:
+        check_property(p)
+        if p in declared:
+            try:
+                rows[p] = rows[p].astype(PANDAS_DTYPES[declared[p]])
+            except (TypeError, ValueError) as e:
+                raise InputError(f"{where}.{p}: values are not of type {declared[p]}: {e}") from e
+    return rows
 
 
 @dataclass(frozen=True)

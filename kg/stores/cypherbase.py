@@ -24,13 +24,13 @@ from tqdm.auto import tqdm
 from kgrec.errors import InputError, SchemaError, StoreError, UnknownGraphError
 
 from .. import cypher
-from ..graph import MAX_ID_LENGTH, GraphStats, KnowledgeGraph
-from ..schema import EdgeType, NodeType, PropertyType, RelationType, Schema, check_label, check_property
-from .base import QueryResult, Store, WriteReport, check_graph_name, choose_graph
+from ..graph import GraphStats, KnowledgeGraph
+from ..schema import EdgeType, NodeType, PropertyType, RelationType, Schema, check_label
+from .base import (QueryResult, Store, WriteReport, cast_properties, check_graph_name, check_ids, choose_graph,
+                   infer_property_type)
 
 logger = logging.getLogger(__name__)
 
-_DTYPES: dict[str, str] = {"string": "string", "integer": "Int64", "float": "Float64", "boolean": "boolean"}
 _STATE_WRITING = "writing"
 _STATE_COMPLETE = "complete"
 
@@ -81,16 +81,6 @@ def _split_text(text: str, budget: int) -> list[str]:
         start = end
     return parts
 
-
-def _infer_type(series: pd.Series) -> PropertyType:
-    kind = series.dtype.kind
-    if kind == "b" or str(series.dtype) == "boolean":
-        return "boolean"
-    if kind in "iu":
-        return "integer"
-    if kind == "f":
-        return "float"
-    return "string"
 
 
 class CypherStore(Store):
@@ -315,13 +305,13 @@ class CypherStore(Store):
         if "id" not in rows.columns:
             raise InputError(f"upsert_nodes({label}): rows need an 'id' column; they have {list(rows.columns)}")
         rows = rows.reset_index(drop=True)
-        self._check_ids(rows, "id", f"{label} id")
+        check_ids(rows, "id", f"{label} id")
         meta = self._require_meta(name)
         schema: Schema = meta["schema"]
         props = [c for c in rows.columns if c not in ("id", "name", "text") and not c.startswith("_")]
         declared = schema.node(label).properties if label in schema.labels else {}
-        rows = self._cast(rows, props, declared, label)
-        new_props = {p: _infer_type(rows[p]) for p in props if p not in declared}
+        rows = cast_properties(rows, props, declared, label)
+        new_props = {p: infer_property_type(rows[p]) for p in props if p not in declared}
         if label not in schema.labels or new_props:
             node = NodeType(label, {**declared, **new_props},
                             schema.node(label).description if label in schema.labels else "")
@@ -346,8 +336,8 @@ class CypherStore(Store):
             raise InputError(f"upsert_edges({edge_key(et)}): rows need 'src' and 'dst' columns; "
                              f"they have {list(rows.columns)}")
         rows = rows.reset_index(drop=True)
-        self._check_ids(rows, "src", f"{rel} src")
-        self._check_ids(rows, "dst", f"{rel} dst")
+        check_ids(rows, "src", f"{rel} src")
+        check_ids(rows, "dst", f"{rel} dst")
         dup = rows.duplicated(subset=["src", "dst"]).to_numpy()
         if dup.any():
             i = int(dup.argmax())
@@ -363,8 +353,8 @@ class CypherStore(Store):
         props = [c for c in rows.columns if c not in ("src", "dst") and not c.startswith("_")]
         known = et in schema.edge_types
         declared = schema.relation(et).properties if known else {}
-        rows = self._cast(rows, props, declared, rel)
-        new_props = {p: _infer_type(rows[p]) for p in props if p not in declared}
+        rows = cast_properties(rows, props, declared, rel)
+        new_props = {p: infer_property_type(rows[p]) for p in props if p not in declared}
         if not known or new_props:
             relation = RelationType(*et, {**declared, **new_props}, schema.relation(et).description if known else "")
             others = tuple(r for r in schema.relations if r.edge_type != et)
@@ -377,27 +367,6 @@ class CypherStore(Store):
             self._write_meta(name, schema, meta["metadata"], columns, meta["state"] or _STATE_COMPLETE)
         cols = ["src", "dst", *props]
         return self._send(name, cypher.upsert_edges(et, cols), rows, cols)
-
-    @staticmethod
-    def _check_ids(rows: pd.DataFrame, col: str, what: str) -> None:
-        values = rows[col].astype("string")
-        bad = (values.isna() | (values.fillna("").str.strip() == "") | (values.str.len().fillna(0) > MAX_ID_LENGTH))
-        if bad.any():
-            i = int(bad.to_numpy().argmax())
-            raise InputError(f"row {i}: {what} {rows[col].iat[i]!r} is empty or longer than {MAX_ID_LENGTH}")
-        rows[col] = values
-
-    @staticmethod
-    def _cast(rows: pd.DataFrame, props: list[str], declared: Mapping[str, PropertyType], where: str) -> pd.DataFrame:
-        rows = rows.copy()
-        for p in props:
-            check_property(p)
-            if p in declared:
-                try:
-                    rows[p] = rows[p].astype(_DTYPES[declared[p]])
-                except (TypeError, ValueError) as e:
-                    raise InputError(f"{where}.{p}: values are not of type {declared[p]}: {e}") from e
-        return rows
 
     def _check_endpoints(self, graph: str, label: str, ids: list[str], col: str, rel: str) -> None:
         for start in range(0, len(ids), self.batch_size):

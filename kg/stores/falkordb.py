@@ -33,7 +33,8 @@ from kgrec.errors import (
 from .. import cypher
 from ..schema import PropertyType
 from .base import QueryResult, StoreCapabilities, check_graph_name
-from .cypherbase import _DTYPES, CypherStore
+from ..graph import PANDAS_DTYPES
+from .cypherbase import CypherStore
 
 logger = logging.getLogger(__name__)
 
@@ -263,7 +264,7 @@ class FalkorDBStore(CypherStore):
                 vals = [None if v is None else (v == "true" if isinstance(v, str) else bool(v)) for v in vals]
             elif kind == "string":
                 vals = [None if v is None else str(v) for v in vals]
-            data[col] = pd.Series(vals, dtype=_DTYPES[kind])
+            data[col] = pd.Series(vals, dtype=PANDAS_DTYPES[kind])
         return pd.DataFrame(data)
 
     def _ensure_index(self, graph: str, label: str) -> None:

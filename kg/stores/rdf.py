@@ -47,7 +47,7 @@ from kgrec.errors import (
 )
 
 from .. import export as rdfx
-from ..graph import MAX_ID_LENGTH, GraphStats, KnowledgeGraph
+from ..graph import GraphStats, KnowledgeGraph
 from ..rdf_vocab import (
     DEFAULT_BASE_IRI,
     RDF_OBJECT,
@@ -60,22 +60,24 @@ from ..rdf_vocab import (
     XSD_INTEGER,
     Vocabulary,
 )
-from ..schema import EdgeType, NodeType, PropertyType, RelationType, Schema, check_label, check_property
+from ..schema import EdgeType, NodeType, RelationType, Schema, check_label
 from .base import (
     GRAPH_NAME_RE,
     QueryResult,
     Store,
     StoreCapabilities,
     WriteReport,
+    cast_properties,
     check_graph_name,
+    check_ids,
     choose_graph,
+    infer_property_type,
 )
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["RdfStore"]
 
-_DTYPES: dict[str, str] = {"string": "string", "integer": "Int64", "float": "Float64", "boolean": "boolean"}
 GRAPHS_DIR = "graphs"
 BULK_THRESHOLD = 50_000  # triples: above this a chunk is bulk-loaded (no transaction, much faster)
 _READ_FORMS = {"SelectQuery", "AskQuery", "ConstructQuery", "DescribeQuery"}
@@ -84,16 +86,6 @@ _READ_FORMS = {"SelectQuery", "AskQuery", "ConstructQuery", "DescribeQuery"}
 def _edge_key(edge_type: EdgeType) -> str:
     return "({0})-[{1}]->({2})".format(*edge_type)
 
-
-def _infer_type(series: pd.Series) -> PropertyType:
-    kind = series.dtype.kind
-    if kind == "b" or str(series.dtype) == "boolean":
-        return "boolean"
-    if kind in "iu" or str(series.dtype) == "Int64":
-        return "integer"
-    if kind == "f" or str(series.dtype) == "Float64":
-        return "float"
-    return "string"
 
 
 def _walk(node: Any) -> Iterable[Any]:
@@ -278,7 +270,6 @@ class RdfStore(Store):
 
     def _write_meta(self, name: str, schema: Schema, metadata: Mapping[str, Any], columns: Mapping[str, Any]) -> None:
         """Replace the graph resource and the schema triples (everything that is not a node or edge)."""
-        import pyoxigraph as ox
 
         g = self._graph_node(name)
         v = self.vocabulary
@@ -333,27 +324,6 @@ class RdfStore(Store):
             self._update(name, " ;\n".join(
                 f"DELETE {{ GRAPH <{g}> {{ ?s <{p}> ?o }} }} WHERE {{ VALUES ?s {{ {subs} }} GRAPH <{g}> {{ ?s <{p}> ?o }} }}"
                 for p in predicates))
-
-    @staticmethod
-    def _check_ids(rows: pd.DataFrame, col: str, what: str) -> None:
-        values = rows[col].astype("string")
-        bad = (values.isna() | (values.fillna("").str.strip() == "") | (values.str.len().fillna(0) > MAX_ID_LENGTH))
-        if bad.any():
-            i = int(bad.to_numpy().argmax())
-            raise InputError(f"row {i}: {what} {rows[col].iat[i]!r} is empty or longer than {MAX_ID_LENGTH}")
-        rows[col] = values
-
-    @staticmethod
-    def _cast(rows: pd.DataFrame, props: list[str], declared: Mapping[str, PropertyType], where: str) -> pd.DataFrame:
-        rows = rows.copy()
-        for p in props:
-            check_property(p)
-            if p in declared:
-                try:
-                    rows[p] = rows[p].astype(_DTYPES[declared[p]])
-                except (TypeError, ValueError) as e:
-                    raise InputError(f"{where}.{p}: values are not of type {declared[p]}: {e}") from e
-        return rows
 
     # -- graphs --------------------------------------------------------------------------------
     def graphs(self) -> list[str]:
@@ -547,7 +517,7 @@ class RdfStore(Store):
         if "id" not in rows.columns:
             raise InputError(f"upsert_nodes({label}): rows need an 'id' column; they have {list(rows.columns)}")
         rows = rows.drop(columns=[c for c in rows.columns if c.startswith("_")]).reset_index(drop=True)
-        self._check_ids(rows, "id", f"{label} id")
+        check_ids(rows, "id", f"{label} id")
         dup = rows["id"].duplicated().to_numpy()
         if dup.any():
             raise InputError(f"upsert_nodes({label}): id {rows['id'].iat[int(dup.argmax())]!r} appears twice")
@@ -555,11 +525,11 @@ class RdfStore(Store):
         schema: Schema = meta["schema"]
         props = [c for c in rows.columns if c not in ("id", "name", "text")]
         declared = schema.node(label).properties if label in schema.labels else {}
-        rows = self._cast(rows, props, declared, label)
+        rows = cast_properties(rows, props, declared, label)
         for col in ("name", "text"):
             if col in rows.columns:
                 rows[col] = rows[col].astype("string")
-        new_props = {p: _infer_type(rows[p]) for p in props if p not in declared}
+        new_props = {p: infer_property_type(rows[p]) for p in props if p not in declared}
         columns = meta["columns"]
         if label not in schema.labels or new_props:
             node = NodeType(label, {**declared, **new_props},
@@ -585,8 +555,8 @@ class RdfStore(Store):
             raise InputError(f"upsert_edges({_edge_key(et)}): rows need 'src' and 'dst' columns; "
                              f"they have {list(rows.columns)}")
         rows = rows.drop(columns=[c for c in rows.columns if c.startswith("_")]).reset_index(drop=True)
-        self._check_ids(rows, "src", f"{rel} src")
-        self._check_ids(rows, "dst", f"{rel} dst")
+        check_ids(rows, "src", f"{rel} src")
+        check_ids(rows, "dst", f"{rel} dst")
         dup = rows.duplicated(subset=["src", "dst"]).to_numpy()
         if dup.any():
             i = int(dup.argmax())
@@ -607,8 +577,8 @@ class RdfStore(Store):
         props = [c for c in rows.columns if c not in ("src", "dst")]
         known = et in schema.edge_types
         declared = schema.relation(et).properties if known else {}
-        rows = self._cast(rows, props, declared, rel)
-        new_props = {p: _infer_type(rows[p]) for p in props if p not in declared}
+        rows = cast_properties(rows, props, declared, rel)
+        new_props = {p: infer_property_type(rows[p]) for p in props if p not in declared}
         columns = meta["columns"]
         if not known or new_props:
             relation = RelationType(*et, {**declared, **new_props}, schema.relation(et).description if known else "")
