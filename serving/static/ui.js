@@ -1,0 +1,189 @@
+// kgrec explanation page: plain DOM and SVG, no dependencies. Every value from the API goes into
+// the page through textContent or attributes, never as HTML.
+"use strict";
+
+const COLOURS = { User: "#4e79a7", Artist: "#f28e2b", Movie: "#f28e2b", Item: "#f28e2b", Tag: "#59a14f",
+                  Genre: "#76b7b2", SatoriEntity: "#b07aa1", DbpediaEntity: "#e15759" };
+const SVG_NS = "http://www.w3.org/2000/svg";
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attrs = {}, text = null) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text !== null) node.textContent = text;
+  return node;
+}
+
+function svg(tag, attrs = {}, text = null) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+  if (text !== null) node.textContent = text;
+  return node;
+}
+
+function short(text, n) {
+  text = String(text);
+  return text.length <= n ? text : text.slice(0, n - 1) + "…";
+}
+
+async function getJSON(url) {
+  const r = await fetch(url, { headers: { Accept: "application/json" } });
+  let body = null;
+  try { body = await r.json(); } catch (e) { body = null; }
+  if (!r.ok) throw new Error((body && body.detail) ? `${r.status}: ${body.detail}` : `${r.status} ${r.statusText}`);
+  return body;
+}
+
+// One explanation path as a left-to-right graph: a circle per node (coloured by label), an arrow
+// per relation in its stored direction, the relation type above it.
+function drawPath(path, index) {
+  const step = 190, r = 20, top = 34, h = 112;
+  const n = path.nodes.length;
+  const width = 40 + (n - 1) * step + 80;
+  const s = svg("svg", { class: "path-graph", viewBox: `0 0 ${width} ${h}`, width, height: h, role: "img",
+                         "aria-label": path.nodes.map((x) => `${x.label} ${x.name}`).join(" → ") });
+  const defs = svg("defs");
+  const marker = svg("marker", { id: `arrow-${index}`, viewBox: "0 0 10 10", refX: 10, refY: 5,
+                                 markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" });
+  marker.appendChild(svg("path", { d: "M 0 0 L 10 5 L 0 10 z", fill: "#777" }));
+  defs.appendChild(marker);
+  s.appendChild(defs);
+  const cx = (i) => 60 + i * step;
+  const cy = top + r;
+  path.relations.forEach((rel, i) => {
+    const x1 = cx(i) + r + 2, x2 = cx(i + 1) - r - 2;
+    const line = svg("line", { class: "edge", x1, y1: cy, x2, y2: cy, stroke: "#999", "stroke-width": 1.5,
+                               "data-relation": rel.type, "data-direction": rel.direction });
+    line.setAttribute(rel.direction === "out" ? "marker-end" : "marker-start", `url(#arrow-${index})`);
+    s.appendChild(line);
+    s.appendChild(svg("text", { class: "rel", x: (x1 + x2) / 2, y: cy - 8, "text-anchor": "middle" },
+                      short(rel.type, 30)));
+  });
+  path.nodes.forEach((node, i) => {
+    const g = svg("g", { class: "node", "data-label": node.label, "data-id": node.id });
+    const title = svg("title", {}, `${node.label} ${node.id}: ${node.name}`);
+    g.appendChild(title);
+    g.appendChild(svg("circle", { cx: cx(i), cy, r, fill: COLOURS[node.label] || "#bab0ac", stroke: "#fff",
+                                  "stroke-width": 2 }));
+    g.appendChild(svg("text", { class: "node-label", x: cx(i), y: top - 6, "text-anchor": "middle" }, node.label));
+    g.appendChild(svg("text", { class: "node-name", x: cx(i), y: cy + r + 16, "text-anchor": "middle" },
+                      short(node.name || node.id, 26)));
+    s.appendChild(g);
+  });
+  return s;
+}
+
+function neo4jParams(parameters) {
+  const parts = Object.entries(parameters).map(([k, v]) => `${k}: ${JSON.stringify(v)}`);
+  return `:params {${parts.join(", ")}}`;
+}
+
+async function copy(text, button) {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch (e) {  // no clipboard API (plain http on another host): select and copy
+    const area = el("textarea");
+    area.value = text;
+    document.body.appendChild(area);
+    area.select();
+    document.execCommand("copy");
+    area.remove();
+  }
+  const old = button.textContent;
+  button.textContent = "Copied";
+  setTimeout(() => { button.textContent = old; }, 1200);
+}
+
+function copyBox(text, rows, label, cls) {
+  const box = el("div", { class: "query" });
+  const area = el("textarea", { readonly: "", rows: String(rows), class: cls, "aria-label": label, spellcheck: "false" });
+  area.value = text;
+  const button = el("button", { type: "button", class: "copy" }, "Copy");
+  button.addEventListener("click", () => copy(area.value, button));
+  box.append(area, button);
+  return box;
+}
+
+function renderExplanation(e, key) {
+  const div = el("div", { class: "explanation" });
+  const p = el("p", { class: "sentence" }, e.sentence);
+  p.appendChild(el("span", { class: "pscore" }, `path score ${e.score.toFixed(3)}`));
+  div.appendChild(p);
+  div.appendChild(drawPath(e.path, key));
+  div.appendChild(copyBox(e.cypher, Math.min(6, e.cypher.split("\n").length + 1), "Cypher query", "cypher"));
+  div.appendChild(copyBox(neo4jParams(e.parameters), 1, "parameters for Neo4j Browser", "params"));
+  return div;
+}
+
+function render(body) {
+  const results = $("results");
+  results.replaceChildren();
+  if (!body.recommendations.length) {
+    results.appendChild(el("p", { class: "empty" }, "No recommendations for this user."));
+    return;
+  }
+  body.recommendations.forEach((rec) => {
+    const card = el("section", { class: "rec", "data-item": rec.item.id });
+    const h = el("h2");
+    h.append(el("span", { class: "rank" }, `#${rec.rank}`), el("span", { class: "item" }, rec.item.name),
+             el("span", { class: "score" }, `score ${rec.score.toFixed(4)} · id ${rec.item.id}`));
+    card.appendChild(h);
+    if (!rec.explanations.length) {
+      card.appendChild(el("p", { class: "empty" }, "No path of at most three hops links this user to the item."));
+    }
+    rec.explanations.forEach((e, j) => card.appendChild(renderExplanation(e, `${rec.rank}-${j}`)));
+    results.appendChild(card);
+  });
+}
+
+async function recommend() {
+  const user = $("user").value;
+  if (!user) return;
+  const k = Math.max(1, Math.min(50, parseInt($("k").value, 10) || 10));
+  const paths = Math.max(1, Math.min(5, parseInt($("paths").value, 10) || 3));
+  $("message").textContent = `recommending for user ${user}…`;
+  $("message").className = "muted";
+  try {
+    const body = await getJSON(`/v1/users/${encodeURIComponent(user)}/recommendations?k=${k}&max_paths=${paths}`);
+    render(body);
+    const n = body.recommendations.reduce((a, r) => a + r.explanations.length, 0);
+    $("message").textContent = `${body.recommendations.length} recommendations for user ${user}, ${n} explanation paths`;
+    document.body.dataset.state = "ready";
+  } catch (e) {
+    $("message").textContent = `could not recommend: ${e.message}`;
+    $("message").className = "error";
+    document.body.dataset.state = "error";
+  }
+}
+
+let allUsers = [];
+
+function fillUsers(filter) {
+  const select = $("user");
+  const keep = select.value;
+  select.replaceChildren();
+  const shown = allUsers.filter((u) => u.startsWith(filter)).slice(0, 1000);
+  for (const u of shown) select.appendChild(el("option", { value: u }, u));
+  if (shown.includes(keep)) select.value = keep;
+}
+
+async function start() {
+  try {
+    const [health, users] = await Promise.all([getJSON("/healthz"), getJSON("/ui/users?limit=10000")]);
+    allUsers = users.users;
+    $("status").textContent = `graph ${health.graph} · model ${health.model || "?"} · ${health.users} users · ` +
+                              `${health.items} items · store ${health.store}`;
+    fillUsers("");
+    const fromUrl = new URLSearchParams(location.search).get("user");
+    if (fromUrl && allUsers.includes(fromUrl)) $("user").value = fromUrl;
+    document.body.dataset.state = "loaded";
+  } catch (e) {
+    $("status").textContent = `cannot reach the service: ${e.message}`;
+    $("status").className = "error";
+  }
+  $("user-filter").addEventListener("input", (ev) => fillUsers(ev.target.value.trim()));
+  $("user").addEventListener("change", recommend);
+  $("controls").addEventListener("submit", (ev) => { ev.preventDefault(); recommend(); });
+}
+
+start();
