@@ -44,6 +44,18 @@ _MAX_SOCKET_PATH = 104  # sun_path is 108 bytes on Linux, 104 on macOS
 _starting = threading.Lock()
 
 AppendFsync = Literal["everysec", "always", "no"]
+APPEND_FSYNC: tuple[str, ...] = ("no", "everysec", "always")
+"""The ``appendfsync`` settings, weakest first.
+
+What each costs on a crash, once the server has replied to a write (the write is in the AOF's
+``write()`` before the reply in every mode, so a ``kill -9`` of the server alone loses nothing
+acknowledged unless a slow disk made ``everysec`` postpone the write for up to two seconds):
+
+- ``always``: the AOF is fsynced before the reply; nothing acknowledged is lost, even on a power
+  loss or a kernel crash. The serving layer asks for it (``KGREC_FEEDBACK_FSYNC``, default ``always``).
+- ``everysec``: fsync once a second; a power loss may cost the last second or two.
+- ``no``: the OS decides when (typically up to 30 s on a power loss).
+"""
 
 
 @dataclass(frozen=True)
@@ -141,6 +153,60 @@ class EmbeddedStore(FalkorDBStore):
         self.start_timeout = float(start_timeout)
         self.module_args = tuple(str(a) for a in module_args)
         self.appendonly = bool(appendonly)
+
+    # -- durability ----------------------------------------------------------------------------
+    def appendfsync_now(self) -> str | None:
+        """The running server's ``appendfsync`` (None when no server answers or the AOF is off)."""
+        import redis
+
+        if not self._ping():
+            return None
+        client = _client(self.socket_path, decode=True)
+        try:
+            config = client.config_get("appendonly", "appendfsync")
+        except (redis.exceptions.RedisError, OSError) as e:
+            raise StoreUnavailableError(f"the embedded FalkorDB in {self.data_dir} did not answer CONFIG GET: {e}") from e
+        finally:
+            client.close()
+        return config.get("appendfsync") if config.get("appendonly") == "yes" else None
+
+    def require_appendfsync(self, mode: AppendFsync) -> str:
+        """Make the server sync its AOF at least as often as ``mode``, now and after any restart.
+
+        A running server with a weaker setting is switched with ``CONFIG SET`` (never weakened:
+        another process may rely on the stronger one). Returns the setting in force.
+
+        Raises:
+            ConfigError: ``mode`` is not one of ``always``, ``everysec``, ``no``, or the AOF is off.
+            StoreUnavailableError: the server cannot be reached.
+        """
+        import redis
+
+        if mode not in APPEND_FSYNC:
+            raise ConfigError(f"appendfsync {mode!r} is not one of {', '.join(APPEND_FSYNC)}")
+        if not self.appendonly:
+            raise ConfigError("this embedded store runs without the append-only file (appendonly=False); "
+                              "nothing it acknowledges survives a restart")
+        if APPEND_FSYNC.index(mode) > APPEND_FSYNC.index(self.appendfsync):
+            self.appendfsync = mode  # used when kgrec (re)starts the server
+        current = self.appendfsync_now()
+        if current is None:
+            self.ensure_running()
+            current = self.appendfsync_now()
+        if current is None:
+            raise ConfigError(f"the embedded FalkorDB in {self.data_dir} runs without its append-only file")
+        if APPEND_FSYNC.index(current) >= APPEND_FSYNC.index(mode):
+            return current
+        client = _client(self.socket_path, decode=True)
+        try:
+            client.config_set("appendfsync", mode)
+        except (redis.exceptions.RedisError, OSError) as e:
+            raise StoreUnavailableError(f"the embedded FalkorDB in {self.data_dir} refused CONFIG SET appendfsync: "
+                                        f"{e}") from e
+        finally:
+            client.close()
+        logger.info("embedded FalkorDB in %s: appendfsync %s -> %s", self.data_dir, current, mode)
+        return mode
 
     # -- paths ---------------------------------------------------------------------------------
     @property
