@@ -48,6 +48,8 @@ class ModelResult:
     best_epoch: tuple[int, ...]
     peak_memory_mb: tuple[float, ...]
     config: dict[str, Any] = field(default_factory=dict)
+    epochs: tuple[int, ...] = ()
+    stopped: tuple[str, ...] = ()
 
     def mean(self, key: str) -> float:
         return float(np.mean([m[key] for m in self.test]))
@@ -60,7 +62,23 @@ class ModelResult:
         return {"model": self.model, "seeds": list(self.seeds), "test": list(self.test), "valid": list(self.valid),
                 "seconds_per_epoch": list(self.seconds_per_epoch), "seconds_to_best": list(self.seconds_to_best),
                 "seconds": list(self.seconds), "best_epoch": list(self.best_epoch),
-                "peak_memory_mb": list(self.peak_memory_mb), "config": self.config}
+                "peak_memory_mb": list(self.peak_memory_mb), "config": self.config, "epochs": list(self.epochs),
+                "stopped": list(self.stopped)}
+
+    def settings(self) -> str:
+        """What this model trained with: the settings that decide its cost and convergence."""
+        c = self.config
+        if self.stopped and all(s == "fit" for s in self.stopped):
+            return "closed form (no training epochs)"
+        keys = ("lr", "batch_size", "loss", "negatives", "layers", "dim", "reg", "epochs", "patience", "eval_every")
+        parts = [f"{k}={c[k]}" for k in keys if k in c]
+        if c.get("max_minutes"):
+            parts.append(f"max_minutes={c['max_minutes']:g}")
+        if c.get("model") == "kgrec":
+            parts += [f"temperature={c.get('temperature')}", f"item_bias={c.get('item_bias')}"]
+        stops = ", ".join(f"{s}" for s in self.stopped)
+        ran = ", ".join(str(e) for e in self.epochs)
+        return f"{' '.join(parts)}; epochs run {ran}; stopped by {stops}"
 
 
 @dataclass(frozen=True)
@@ -76,6 +94,7 @@ class BenchmarkResult:
     command: str = ""
     device: str = ""
     versions: dict[str, str] = field(default_factory=dict)
+    load: tuple[float, float] = (float("nan"), float("nan"))
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -85,7 +104,7 @@ class BenchmarkResult:
         """The results table (mean ± std over seeds; best mean per metric in bold)."""
         cols = self.columns
         best = {c: max(r.mean(c) for r in self.results) for c in cols} if self.results else {}
-        head = ["model", *cols, "s/epoch", "s to best", "best epoch", "peak MB"]
+        head = ["model", *cols, "s/epoch", "s to best", "best epoch", "epochs", "peak MB"]
         lines = [f"Graph `{self.graph}`, split `{self.split}` (split seed {self.split_seed}), "
                  f"seeds {', '.join(map(str, self.results[0].seeds)) if self.results else '-'}; "
                  f"test metrics at the best validation epoch, mean ± std over seeds; {self.device}.",
@@ -96,9 +115,14 @@ class BenchmarkResult:
                 text = f"{r.mean(c):.4f} ± {r.std(c):.4f}"
                 cells.append(f"**{text}**" if abs(r.mean(c) - best[c]) < 1e-12 else text)
             cells += [f"{np.mean(r.seconds_per_epoch):.2f}", f"{np.mean(r.seconds_to_best):.1f}",
-                      f"{np.mean(r.best_epoch):.0f}", f"{np.mean(r.peak_memory_mb):.0f}"]
+                      f"{np.mean(r.best_epoch):.0f}", f"{np.mean(r.epochs):.0f}" if r.epochs else "-",
+                      f"{np.mean(r.peak_memory_mb):.0f}"]
             lines.append("| " + " | ".join(cells) + " |")
-        lines += ["", f"Total {self.seconds / 60:.1f} min, {self.date}."]
+        lines += ["", "Settings (each model's own defaults unless set for all; early stopping on validation "
+                      f"{'AUC' if self.split == 'kgcn' else 'NDCG@20'}; peak MB = growth of the process RSS on CPU):", ""]
+        lines += [f"- `{r.model}`: {r.settings()}" for r in self.results]
+        lines += ["", f"Total {self.seconds / 60:.1f} min, {self.date}; 1-minute load average "
+                      f"{self.load[0]:.1f} at the start, {self.load[1]:.1f} at the end."]
         if self.command:
             lines.append(f"Command: `{self.command}`")
         return "\n".join(lines) + "\n"
@@ -106,6 +130,7 @@ class BenchmarkResult:
     def to_dict(self) -> dict[str, Any]:
         return {"graph": self.graph, "split": self.split, "split_seed": self.split_seed, "seconds": self.seconds,
                 "date": self.date, "command": self.command, "device": self.device, "versions": self.versions,
+                "load": list(self.load),
                 "results": [r.to_dict() for r in self.results]}
 
     def save(self, out: str | os.PathLike) -> Path:
@@ -171,8 +196,16 @@ def benchmark(kg: KnowledgeGraph, *, models: Sequence[str] | None = None, seeds:
     needs_text = any(model_class(m).uses_text for m in names) and base.text
     table = _vector_table(kg, vectors, needed=needs_text, progress=progress) if needs_text else (vectors or None)
     t0 = time.perf_counter()
+    load0 = _load()
     results = []
     device = ""
+    date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+    def result_so_far() -> BenchmarkResult:
+        dev = f"{device} ({_cpu_name()})" if device.startswith("cpu") else device
+        return BenchmarkResult(kg.name, base.split, base.effective_split_seed, tuple(results),
+                               time.perf_counter() - t0, date, command, dev, package_versions(), (load0, _load()))
+
     for name in names:
         runs: list[Run] = []
         for seed in seeds:
@@ -187,14 +220,21 @@ def benchmark(kg: KnowledgeGraph, *, models: Sequence[str] | None = None, seeds:
             tuple(r.metrics.valid.to_dict() for r in runs), tuple(r.metrics.seconds_per_epoch for r in runs),
             tuple(r.metrics.seconds_to_best for r in runs), tuple(r.metrics.seconds for r in runs),
             tuple(r.metrics.best_epoch for r in runs), tuple(r.metrics.peak_memory_mb for r in runs),
-            runs[0].config.model_dump(mode="json", exclude={"seed"})))
-    device = f"{device} ({_cpu_name()})" if device.startswith("cpu") else device
-    result = BenchmarkResult(kg.name, base.split, base.effective_split_seed, tuple(results),
-                             time.perf_counter() - t0, datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                             command, device, package_versions())
+            runs[0].config.model_dump(mode="json", exclude={"seed"}), tuple(r.metrics.epochs for r in runs),
+            tuple(str(r.metrics.extra.get("stopped", "")) for r in runs)))
+        if out is not None:  # the table so far, so a long benchmark that is stopped keeps what it measured
+            result_so_far().save(out)
+    result = result_so_far()
     if out is not None:
         result.save(out)
     return result
+
+
+def _load() -> float:
+    try:
+        return float(os.getloadavg()[0])
+    except OSError:
+        return float("nan")
 
 
 def _cpu_name() -> str:

@@ -35,7 +35,11 @@ class TrainConfig(Section):
         loss: ``bpr`` or ``softmax`` (sampled softmax over the batch's negatives) (default: model's).
         negatives: sampled negatives per positive, or per batch for models that share them (kgrec's
             softmax) (default: model's, else 1).
-        temperature: of the softmax loss (default: 0.1).
+        temperature: of the softmax loss (default: model's, else 0.1).
+        score: ``cosine`` (unit-length vectors; with the softmax loss) or ``dot`` (raw dot products,
+            whose norms can carry popularity) for models that offer both (kgrec) (default: ``cosine``).
+        item_bias: a learned per-item score offset (popularity), kept as one more vector column so
+            scores stay dot products (kgrec) (default: the model's; kgrec: True).
         dropout: on the initial node features (default: 0).
         text: use the text vectors as node features (default: True).
         text_dim: PCA components kept of the text vectors before the model's projection; 0 = all
@@ -48,6 +52,8 @@ class TrainConfig(Section):
         exclude_relations: drop these relation names (default: none).
         patience: evaluations without a better validation score before stopping (default: 10).
         eval_every: epochs between validations (default: 1).
+        max_minutes: a training-time budget: training stops after the first epoch that ends past it
+            (validated, so the best epoch so far is kept); 0 = no budget (default: 0).
         monitor: the validation metric that picks the best epoch (default: ``ndcg@20``; ``auc``
             for the ``kgcn`` split).
         ks: ranking cut-offs (default: ``[10, 20]``).
@@ -76,6 +82,8 @@ class TrainConfig(Section):
     loss: Literal["bpr", "softmax"] = "bpr"
     negatives: int = Field(1, ge=1)
     temperature: float = Field(0.1, gt=0.0)
+    score: Literal["cosine", "dot"] = "cosine"
+    item_bias: bool = False
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     text: bool = True
     text_dim: int = Field(64, ge=0)
@@ -84,6 +92,7 @@ class TrainConfig(Section):
     exclude_relations: list[str] = Field(default_factory=list)
     patience: int = Field(10, ge=1)
     eval_every: int = Field(1, ge=1)
+    max_minutes: float = Field(0.0, ge=0.0)
     monitor: str | None = None
     ks: list[int] = Field(default_factory=lambda: [10, 20])
     checkpoint_every: int = Field(5, ge=0)

@@ -53,12 +53,17 @@ class FoldIn:
         basis: ``[num_items, d_basis]`` rows combined per interacted item.
         post: ``[d_basis, d]`` matrix applied after the sum (``ridge``) (default: None).
         constant: the vector of ``constant`` (default: None).
+        normalize: L2-normalise the combined vector (models that score by cosine) (default: False).
+        append: a constant appended as the last coordinate, after normalising (the user side of a
+            per-item score offset kept as one more column) (default: None, nothing appended).
     """
 
     kind: FoldInKind
     basis: np.ndarray
     post: np.ndarray | None = None
     constant: np.ndarray | None = None
+    normalize: bool = False
+    append: float | None = None
 
     def apply(self, items: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         """The user vector (float32 ``[d]``) of someone who interacted with ``items``."""
@@ -76,7 +81,10 @@ class FoldIn:
             total = total / w.sum() if w.sum() > 0 else total
         elif self.kind == "ridge":
             total = total @ self.post
-        return total.astype(np.float32)
+        return _finish(total, self.normalize, self.append)
+
+    def meta(self) -> dict:
+        return {"kind": self.kind, "normalize": self.normalize, "append": self.append}
 
     def tensors(self) -> dict[str, np.ndarray]:
         out = {"basis": self.basis}
@@ -87,8 +95,20 @@ class FoldIn:
         return out
 
     @classmethod
-    def from_tensors(cls, kind: str, tensors: Mapping[str, np.ndarray]) -> FoldIn:
-        return cls(kind, tensors["basis"], tensors.get("post"), tensors.get("constant"))  # type: ignore[arg-type]
+    def from_tensors(cls, kind: str, tensors: Mapping[str, np.ndarray], meta: Mapping | None = None) -> FoldIn:
+        meta = meta or {}
+        append = meta.get("append")
+        return cls(kind, tensors["basis"], tensors.get("post"), tensors.get("constant"),  # type: ignore[arg-type]
+                   bool(meta.get("normalize", False)), None if append is None else float(append))
+
+
+def _finish(vector: np.ndarray, normalize: bool, append: float | None) -> np.ndarray:
+    if normalize:
+        n = np.linalg.norm(vector)
+        vector = vector / n if n > 0 else vector
+    if append is not None:
+        vector = np.append(vector, append)
+    return np.asarray(vector, dtype=np.float32)
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,6 +128,8 @@ class ColdStart:
         weights: label → the weight of messages from that label to items (default: 1 each).
         normalize: L2-normalise the result (models that score by cosine) (default: False).
         per_label: normalise each label's neighbours on their own (default: False).
+        append: a constant appended as the last coordinate, after normalising (a new item's score
+            offset, for models that keep one as one more column) (default: None, nothing appended).
     """
 
     text_weight: np.ndarray
@@ -117,6 +139,7 @@ class ColdStart:
     weights: Mapping[str, float] = field(default_factory=dict)
     normalize: bool = False
     per_label: bool = False
+    append: float | None = None
 
     @property
     def text_dim(self) -> int:
@@ -154,10 +177,7 @@ class ColdStart:
                 degree += w * len(idx)
         if degree > 0:
             out += total / np.sqrt(degree)
-        if self.normalize:
-            n = np.linalg.norm(out)
-            out = out / n if n > 0 else out
-        return out.astype(np.float32)
+        return _finish(out, self.normalize, self.append)
 
     def tensors(self) -> dict[str, np.ndarray]:
         out = {"text_weight": self.text_weight}
@@ -169,11 +189,11 @@ class ColdStart:
 
     def meta(self) -> dict:
         return {"self_coef": self.self_coef, "weights": dict(self.weights), "normalize": self.normalize,
-                "per_label": self.per_label}
+                "per_label": self.per_label, "append": self.append}
 
     @classmethod
     def from_tensors(cls, meta: Mapping, tensors: Mapping[str, np.ndarray]) -> ColdStart:
         basis = {k[len("basis."):]: v for k, v in tensors.items() if k.startswith("basis.")}
         return cls(tensors["text_weight"], tensors.get("text_bias"), float(meta.get("self_coef", 1.0)), basis,
                    {k: float(v) for k, v in meta.get("weights", {}).items()}, bool(meta.get("normalize", False)),
-                   bool(meta.get("per_label", False)))
+                   bool(meta.get("per_label", False)), None if meta.get("append") is None else float(meta["append"]))

@@ -196,7 +196,7 @@ class Run:
         run_meta = {
             "format": FORMAT, "graph": self.graph, "model": self.config.model, "user_label": self.user_label,
             "item_label": self.item_label, "interaction": list(self.interaction), "text_model": self.text_model,
-            "fold_in": {"kind": self.fold.kind}, "cold_start": None if self.cold is None else self.cold.meta(),
+            "fold_in": self.fold.meta(), "cold_start": None if self.cold is None else self.cold.meta(),
             "split": {"kind": self.split.kind, "seed": self.split.seed, "num_users": self.split.num_users,
                       "num_items": self.split.num_items},
         }
@@ -265,7 +265,8 @@ class Run:
                       sp.get("cold_items"))
         nodes = {k[len("node."):]: v for k, v in vectors.items() if k.startswith("node.")}
         fold = FoldIn.from_tensors(meta["fold_in"]["kind"],
-                                   {k[len("fold."):]: v for k, v in vectors.items() if k.startswith("fold.")})
+                                   {k[len("fold."):]: v for k, v in vectors.items() if k.startswith("fold.")},
+                                   meta["fold_in"])
         cold = None
         if meta.get("cold_start") is not None:
             cold = ColdStart.from_tensors(meta["cold_start"],

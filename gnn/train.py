@@ -75,6 +75,7 @@ class FitResult:
     seconds_to_best: float
     peak_memory_mb: float
     device: str
+    stopped: str = "epochs"  # why training ended: "epochs", "patience" or "budget"
 
 
 class _Memory:
@@ -144,7 +145,7 @@ class Trainer:
             memory.sample()
             seconds = time.perf_counter() - t0
             record = EpochRecord(0, 0.0, seconds, valid.to_dict())
-            return FitResult((record,), 0, valid, 0, seconds, seconds, memory.peak_mb(), str(self.device))
+            return FitResult((record,), 0, valid, 0, seconds, seconds, memory.peak_mb(), str(self.device), "fit")
 
         sampled = cfg.sampler == "neighbor"
         if sampled and not model.supports_sampling:
@@ -176,6 +177,8 @@ class Trainer:
         history = list(state.history)
         elapsed_before = state.seconds
         t_start = time.perf_counter()
+        budget = cfg.max_minutes * 60.0
+        stopped = "epochs"
         try:
             for epoch in range(state.epoch + 1, cfg.epochs + 1):
                 t_epoch = time.perf_counter()
@@ -203,7 +206,8 @@ class Trainer:
                     memory.sample()
                 mean_loss = total / max(count, 1)
                 valid: dict[str, float] = {}
-                if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+                over_budget = budget > 0 and elapsed_before + time.perf_counter() - t_start >= budget
+                if epoch % cfg.eval_every == 0 or epoch == cfg.epochs or over_budget:
                     model.eval()
                     metrics = self.validate(model, inputs)
                     valid = metrics.to_dict()
@@ -225,11 +229,14 @@ class Trainer:
                     bar.set_postfix({"loss": f"{mean_loss:.4f}", monitor: f"{valid.get(monitor, float('nan')):.4f}",
                                      "best": f"{state.best_score:.4f}"})
                 logger.debug("%s epoch %d loss %.5f %s", model.name, epoch, mean_loss, valid)
-                stop = state.bad >= cfg.patience
+                stop = state.bad >= cfg.patience or over_budget
+                if stop:
+                    stopped = "patience" if state.bad >= cfg.patience else "budget"
                 if self.run_dir is not None and cfg.checkpoint_every and (epoch % cfg.checkpoint_every == 0 or stop):
                     save_checkpoint(self.run_dir, model, optimizer, generator, state, cfg)
                 if stop:
-                    logger.info("%s: early stop at epoch %d (best %s=%.4f at epoch %d)", model.name, epoch, monitor,
+                    why = "early stop" if stopped == "patience" else f"time budget of {cfg.max_minutes:g} min spent"
+                    logger.info("%s: %s at epoch %d (best %s=%.4f at epoch %d)", model.name, why, epoch, monitor,
                                 state.best_score, state.best_epoch)
                     break
         finally:
@@ -241,7 +248,7 @@ class Trainer:
         model.invalidate()
         best = Metrics(state.best_valid or {}, 0)
         return FitResult(tuple(history), state.best_epoch, best, state.epoch, state.seconds, state.seconds_to_best,
-                         memory.peak_mb(), str(self.device))
+                         memory.peak_mb(), str(self.device), stopped)
 
 
 # -- pieces of the loop ----------------------------------------------------------------------------
@@ -484,7 +491,7 @@ def finish(kg: KnowledgeGraph, model: RecModel, inputs: ModelInputs, data: Any, 
            fit: FitResult, device: torch.device, *, vectors: Any = None) -> Run:
     """Test the fitted model and gather the :class:`Run`."""
     split = inputs.split
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"stopped": fit.stopped}
     if split.labelled:
         valid = evaluate_model(model, split, part="valid", config=config, device=device)
         threshold = float(valid["threshold"])

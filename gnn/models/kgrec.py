@@ -5,8 +5,10 @@ projection of its text vector (so an item without interactions still starts from
 ``layers`` rounds of parameter-free, normalised propagation over *every* edge type and its reverse
 (user–item interactions of the training split, friends, tags, genres, KG facts), each edge type
 scaled by a learnable positive weight; the final vector of a node is the mean of its layer states
-(LightGCN's layer combination). Scores are dot products of user and item vectors, trained with BPR
-or a sampled softmax over negatives (``loss``), L2 on the batch's layer-0 vectors.
+(LightGCN's layer combination). Scores are dot products of user and item vectors (unit length with
+``score="cosine"``), plus an optional learned per-item offset (``item_bias``, carried as one more
+vector column: ``[u, 1] · [i, τ·b_i]``, so scores stay dot products), trained with BPR or a sampled
+softmax over negatives (``loss``), L2 on the batch's layer-0 vectors.
 
 References: LightGCN (He et al., SIGIR 2020) for the propagation and layer combination; KGAT /
 KGIN for propagating over KG relations with relation-specific weights; sampled-softmax losses for
@@ -57,13 +59,16 @@ class KGRec(RecModel):
     uses_text = True
     supports_sampling = True
     shared_negatives = True
-    defaults = {"lr": 5e-3, "loss": "softmax", "negatives": 1024, "temperature": 0.2, "reg": 1e-4,
-                "batch_size": 4096, "layers": 2}
+    # Measured on lastfm (benchmarks/notes/gnn.md): cosine + sampled softmax at temperature 0.1 over
+    # 4096 shared negatives with a learned item bias, two layers.
+    defaults = {"lr": 5e-3, "loss": "softmax", "negatives": 4096, "temperature": 0.1, "item_bias": True,
+                "reg": 1e-4, "batch_size": 4096, "layers": 2}
 
     def __init__(self, inputs: ModelInputs, config):
         super().__init__(inputs, config)
         # the softmax loss shares one set of negatives per batch; BPR draws one per positive
         self.shared_negatives = config.loss == "softmax"
+        self._cosine = config.loss == "softmax" and config.score == "cosine"
         g = inputs.graph
         self.node_types = list(g.node_types)
         num_nodes = {nt: int(g[nt].num_nodes) for nt in self.node_types}
@@ -94,6 +99,7 @@ class KGRec(RecModel):
             else:  # start the attribute's embedding from its text
                 init = reduced[:, :d] if reduced.shape[1] >= d else torch.nn.functional.pad(reduced, (0, d - reduced.shape[1]))
                 self.emb[nt].weight.data.copy_(init * (0.1 / init.std().clamp(min=1e-6)))
+        self.item_bias = torch.nn.Parameter(torch.zeros(self.num_items)) if config.item_bias else None
         self.rel_weight = torch.nn.ParameterDict({
             self._key(g): torch.nn.Parameter(torch.tensor(_softplus_inverse(1.0))) for g in self.groups})
         self.dropout = config.dropout
@@ -137,8 +143,13 @@ class KGRec(RecModel):
 
     def compute_embeddings(self) -> dict[str, torch.Tensor]:
         out = self._combine(self.propagate(self.layer0()), self.node_types)
-        if self.config.loss == "softmax":  # cosine scores: vectors of unit length
+        if self._cosine:  # cosine scores: vectors of unit length
             out = {nt: F.normalize(v, dim=-1) for nt, v in out.items()}
+        if self.item_bias is not None:  # score = u·i + τ·b_i, as one dot product: one more column
+            tau = self.config.temperature
+            out = {nt: torch.cat([v, (torch.ones if nt == self.user_type else torch.zeros)(len(v), 1, device=v.device)],
+                                 dim=1) for nt, v in out.items()}
+            out[self.item_type][:, -1] = tau * self.item_bias
         return out
 
     def loss(self, batch: Batch) -> torch.Tensor:
@@ -159,13 +170,17 @@ class KGRec(RecModel):
         final = self._combine(states, (u_t, i_t))
         users, pos = final[u_t][batch.users], final[i_t][batch.pos]
         neg = final[i_t][batch.neg]
-        if self.config.loss == "softmax":
+        if self._cosine:
             users, pos, neg = F.normalize(users, dim=-1), F.normalize(pos, dim=-1), F.normalize(neg, dim=-1)
         pos_s = (users * pos).sum(-1)
         if batch.neg.shape[0] == 1 and len(batch.users) > 1:  # negatives shared by the whole batch
             neg_s = users @ neg[0].T
         else:
             neg_s = (users.unsqueeze(1) * neg).sum(-1)
+        if self.item_bias is not None:
+            tau = self.config.temperature
+            pos_s = pos_s + tau * self.item_bias[batch.pos]
+            neg_s = neg_s + tau * self.item_bias[batch.neg]
         loss = ranking_loss(self.config, pos_s, neg_s)
         return loss + self.config.reg * l2_penalty(h0[u_t][batch.users], h0[i_t][batch.pos])
 
@@ -185,11 +200,13 @@ class KGRec(RecModel):
     def fold_in(self) -> FoldIn:
         basis = self._basis()
         et = (self.item_type, "rev_" + self.inputs.interaction[1], self.user_type)
+        append = 1.0 if self.item_bias is not None else None  # the user side of the bias column
         if et not in self.edge_types:
-            return FoldIn("propagate", np.zeros((self.num_items, self.config.dim), np.float32))
+            return FoldIn("propagate", np.zeros((self.num_items, self.config.dim), np.float32),
+                          normalize=self._cosine, append=append)
         w = self.edge_weight(et)
         rows = basis[self.item_type] * (w * self.blocks.source_scale(et)).unsqueeze(1)
-        return FoldIn("propagate", to_numpy(rows))
+        return FoldIn("propagate", to_numpy(rows), normalize=self._cosine, append=append)
 
     @torch.no_grad()
     def cold_start(self) -> ColdStart | None:
@@ -216,8 +233,10 @@ class KGRec(RecModel):
         comp = getattr(self, f"pca_comp_{self.item_type}")
         w_eff = self.proj.weight @ comp.T                    # [d, text_dim]
         b_eff = self.proj.bias - w_eff @ mean
+        # a new item's score offset: the mean learned one (nothing is known of its popularity yet)
+        append = float(self.config.temperature * self.item_bias.mean()) if self.item_bias is not None else None
         return ColdStart(to_numpy(w_eff), to_numpy(b_eff), 1.0 / (k + 1), basis_np, weights,
-                         normalize=self.config.loss == "softmax", per_label=True)
+                         normalize=self._cosine, per_label=True, append=append)
 
     @torch.no_grad()
     def relation_weights(self) -> dict[str, float]:
