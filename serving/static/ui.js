@@ -39,7 +39,7 @@ async function getJSON(url) {
 function drawPath(path, index) {
   const step = 190, r = 20, top = 34, h = 112;
   const n = path.nodes.length;
-  const width = 40 + (n - 1) * step + 80;
+  const width = 180 + (n - 1) * step;
   const s = svg("svg", { class: "path-graph", viewBox: `0 0 ${width} ${h}`, width, height: h, role: "img",
                          "aria-label": path.nodes.map((x) => `${x.label} ${x.name}`).join(" → ") });
   const defs = svg("defs");
@@ -48,7 +48,7 @@ function drawPath(path, index) {
   marker.appendChild(svg("path", { d: "M 0 0 L 10 5 L 0 10 z", fill: "#777" }));
   defs.appendChild(marker);
   s.appendChild(defs);
-  const cx = (i) => 60 + i * step;
+  const cx = (i) => 90 + i * step;
   const cy = top + r;
   path.relations.forEach((rel, i) => {
     const x1 = cx(i) + r + 2, x2 = cx(i + 1) - r - 2;
@@ -110,7 +110,8 @@ function renderExplanation(e, key) {
   p.appendChild(el("span", { class: "pscore" }, `path score ${e.score.toFixed(3)}`));
   div.appendChild(p);
   div.appendChild(drawPath(e.path, key));
-  div.appendChild(copyBox(e.cypher, Math.min(6, e.cypher.split("\n").length + 1), "Cypher query", "cypher"));
+  const rows = e.cypher.split("\n").reduce((a, line) => a + Math.ceil((line.length + 1) / 110), 0);
+  div.appendChild(copyBox(e.cypher, Math.min(8, rows + 1), "Cypher query", "cypher"));
   div.appendChild(copyBox(neo4jParams(e.parameters), 1, "parameters for Neo4j Browser", "params"));
   return div;
 }
