@@ -1,0 +1,427 @@
+"""RecBole's LightGCN / KGIN / KGCN / CKE beside kgrec and its baselines, on kgrec's exact split, in one run.
+
+Usage::
+
+    python benchmarks/peers.py lastfm --models LightGCN,KGIN,KGCN,CKE --seeds 0 --out /tmp/peers/lastfm
+
+Steps, all in this one command:
+
+1. ``load_dataset(DATASET)`` (kgrec's loader, ``KGREC_DATA_HOME``).
+2. kgrec's split, made by kgrec's own :func:`kgrec.gnn.split_interactions` with the arguments that
+   :func:`kgrec.gnn.train` uses (``random``, split seed ``--split-seed``, 10 % validation, 10 % test
+   per user). As in ``kgrec benchmark``, the split is the same for every model and every seed; the
+   seeds vary initialisation, batches and negatives.
+3. Export to RecBole atomic files in ``OUT/data/kgrec-DATASET/`` (:func:`export_recbole`):
+   ``.inter`` (every interaction), ``.train.inter`` / ``.valid.inter`` / ``.test.inter`` (exactly
+   kgrec's three parts; users and items keep kgrec's external ids), ``.kg`` and ``.link``.
+4. Each RecBole model, for each seed, through ``../shared/peers/recbole/run.py --split-files`` in
+   RecBole's own virtualenv (``--venv``; made by ``../shared/peers/recbole/setup.sh``), under
+   ``/usr/bin/time`` for its peak memory; its log gives the epochs, time per epoch and time to the
+   best validation epoch.
+5. kgrec's models (``--kgrec-models``) through :func:`kgrec.gnn.benchmark` on the same graph and split.
+6. One markdown table (``OUT/peers.md``) and the raw numbers (``OUT/peers.json``).
+
+Which relations become ``.kg`` triples (:func:`kg_edge_types`): every edge type of the graph whose two
+ends are not users. RecBole's KG models take a KG over items and entities only; user-side
+relations have no place in them. For ``lastfm`` that is the 15,518 Satori triples, the DBpedia
+triples (``DBO_*``) and ``HAS_TAG`` (artist → tag); for ``movielens-small`` ``HAS_GENRE`` and
+``HAS_TAG`` (movie → tag). ``LISTENED_TO`` / ``RATED`` are the interactions; ``FRIEND_OF`` (user →
+user) and ``TAGGED`` (user → tag) stay out: kgrec's own model trains on them, the peers cannot.
+Entities are named ``<Label>:<row>`` (kgrec's row in that label's node table; a KG id such as a
+DBpedia URI may hold characters that RecBole's tab-separated reader mishandles); ``OUT/data/.../
+entities.tsv`` maps them back to kgrec's ids. Every item is linked to its own entity.
+
+RecBole drops every interaction whose item has no entity that occurs in a ``.kg`` triple
+(``KnowledgeBasedDataset._filter_link``); with fixed split files that would also shift rows between
+the parts. So an interacted item with no KG fact gets one triple ``(item, NO_KG_FACT, item)`` (a
+self-loop: it carries no information and keeps every row of kgrec's split).
+
+Early stopping: run.py asks RecBole for validation every epoch, NDCG@20 as the valid metric,
+``stopping_step`` 10, test at the best validation epoch; kgrec's trainer does the same with
+``patience`` 10. (RecBole stops after 11 evaluations without improvement, kgrec after 10; RecBole
+counts a tie as an improvement. The best epoch is chosen the same way.) ``metric_decimal_place`` is
+raised to 8 so RecBole's early stopping and its reported metrics are not rounded to 4 places.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+logger = logging.getLogger("peers")
+
+REPO = Path(__file__).resolve().parents[1]
+RECBOLE_DIR = REPO.parent / "shared" / "peers" / "recbole"
+DEFAULT_VENV = Path("/tmp/peers/recbole-venv")
+PEER_MODELS = ("LightGCN", "KGIN", "KGCN", "CKE")
+KGREC_MODELS = ("kgrec", "lightgcn", "bprmf", "itemknn", "textknn", "pop")
+NO_KG_RELATION = "NO_KG_FACT"
+COLUMNS = ("recall@10", "recall@20", "ndcg@10", "ndcg@20", "mrr@10")
+_FORBIDDEN = re.compile(r"[\t\r\n\"]")
+
+
+# ------------------------------------------------------------------------------------------------
+# Export
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ExportReport:
+    """What :func:`export_recbole` wrote."""
+
+    name: str
+    folder: Path
+    rows: dict[str, int]
+    relations: tuple[str, ...]
+    triples: int
+    self_loops: int
+    linked_items: int
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["folder"] = str(self.folder)
+        return out
+
+
+def kg_edge_types(kg) -> list[tuple[str, str, str]]:
+    """The edge types that become ``.kg`` triples: every non-empty one whose ends are not users."""
+    user = kg.schema.user_label
+    return [tuple(et) for et, df in kg.edges.items()
+            if len(df) and user not in (et[0], et[2]) and tuple(et) != tuple(kg.schema.interaction)]
+
+
+def _check_tokens(values: Sequence[str], what: str) -> None:
+    bad = [v for v in values if not v or _FORBIDDEN.search(v) or v != v.strip()]
+    if bad:
+        raise ValueError(f"{what} id {bad[0]!r} cannot be a RecBole token (tab, newline, quote or edge space)")
+
+
+def export_recbole(kg, split, folder: str | os.PathLike, *, name: str) -> ExportReport:
+    """Write kgrec's split of ``kg`` as RecBole atomic files in ``folder/name/``.
+
+    Args:
+        kg: the knowledge graph.
+        split: a ranking :class:`kgrec.gnn.Split` of ``kg`` (``random``, ``temporal``, ``cold-items``).
+        folder: RecBole's ``data_path``.
+        name: the RecBole dataset name (never ``ml-100k``: RecBole reads its bundled copy for it).
+
+    Files: ``name.inter``, ``name.train.inter``, ``name.valid.inter``, ``name.test.inter``
+    (``user_id:token``, ``item_id:token``: kgrec's external ids), ``name.kg``
+    (``head_id:token``, ``relation_id:token``, ``tail_id:token``), ``name.link``
+    (``item_id:token``, ``entity_id:token``) and ``entities.tsv`` (entity token → label, kgrec id).
+    """
+    from kgrec.gnn import IdMap
+
+    if split.labelled:
+        raise ValueError("the kgcn click protocol has labelled negatives; RecBole's ranking runs need a ranking split")
+    out = Path(folder) / name
+    out.mkdir(parents=True, exist_ok=True)
+    schema = kg.schema
+    users = IdMap.from_graph(kg, schema.user_label)
+    items = IdMap.from_graph(kg, schema.item_label)
+    _check_tokens(users.ids, schema.user_label)
+    _check_tokens(items.ids, schema.item_label)
+    u_ids, i_ids = np.asarray(users.ids, dtype=object), np.asarray(items.ids, dtype=object)
+
+    def inter_frame(pairs: np.ndarray) -> pd.DataFrame:
+        return pd.DataFrame({"user_id:token": u_ids[pairs[0]], "item_id:token": i_ids[pairs[1]]})
+
+    rows: dict[str, int] = {}
+    parts = {p: split.positives(p) for p in ("train", "valid", "test")}
+    for part, pairs in parts.items():
+        df = inter_frame(pairs)
+        df.to_csv(out / f"{name}.{part}.inter", sep="\t", index=False)
+        rows[part] = len(df)
+    every = np.concatenate(list(parts.values()), axis=1)
+    inter_frame(every).to_csv(out / f"{name}.inter", sep="\t", index=False)
+    rows["inter"] = every.shape[1]
+
+    def entity(label: str, positions: np.ndarray) -> np.ndarray:
+        return np.char.add(f"{label}:", positions.astype(str)).astype(object)
+
+    heads, rels, tails = [], [], []
+    relations = []
+    for et in kg_edge_types(kg):
+        ei = kg.edge_index(et)
+        ei = ei[:, (ei >= 0).all(axis=0)]
+        heads.append(entity(et[0], ei[0]))
+        tails.append(entity(et[2], ei[1]))
+        rels.append(np.full(ei.shape[1], et[1], dtype=object))
+        relations.append(et[1])
+    triples = pd.DataFrame({"head_id:token": np.concatenate(heads) if heads else np.empty(0, object),
+                            "relation_id:token": np.concatenate(rels) if rels else np.empty(0, object),
+                            "tail_id:token": np.concatenate(tails) if tails else np.empty(0, object)})
+    triples = triples.drop_duplicates(ignore_index=True)
+    n_real = len(triples)
+    item_label = schema.item_label
+    in_kg = set(triples["head_id:token"]) | set(triples["tail_id:token"])
+    interacted = np.unique(every[1])
+    item_entities = entity(item_label, interacted)
+    missing = [e for e in item_entities if e not in in_kg]
+    if missing:
+        loops = pd.DataFrame({"head_id:token": missing, "relation_id:token": NO_KG_RELATION, "tail_id:token": missing})
+        triples = pd.concat([triples, loops], ignore_index=True)
+    triples.to_csv(out / f"{name}.kg", sep="\t", index=False)
+    rows["kg"] = len(triples)
+    link = pd.DataFrame({"item_id:token": i_ids[interacted], "entity_id:token": item_entities})
+    link.to_csv(out / f"{name}.link", sep="\t", index=False)
+    rows["link"] = len(link)
+    ent = pd.unique(pd.concat([triples["head_id:token"], triples["tail_id:token"]], ignore_index=True))
+    label_of = np.array([e.rsplit(":", 1)[0] for e in ent], dtype=object)
+    pos = np.array([int(e.rsplit(":", 1)[1]) for e in ent], dtype=np.int64)
+    kg_ids = np.empty(len(ent), dtype=object)
+    for label in np.unique(label_of):
+        m = label_of == label
+        kg_ids[m] = kg.nodes[label]["id"].astype(str).to_numpy()[pos[m]]
+    pd.DataFrame({"entity": ent, "label": label_of, "id": kg_ids}).to_csv(out / "entities.tsv", sep="\t", index=False)
+    return ExportReport(name, out, rows, tuple(relations), n_real, len(missing), len(link))
+
+
+def make_split(kg, *, split_seed: int = 0):
+    """kgrec's split exactly as :func:`kgrec.gnn.train` makes it with these settings."""
+    from kgrec.gnn import TrainConfig, split_interactions
+
+    cfg = TrainConfig(split="random", split_seed=split_seed)
+    return split_interactions(kg, cfg.split, seed=cfg.effective_split_seed, valid=cfg.valid_fraction,
+                              test=cfg.test_fraction)
+
+
+# ------------------------------------------------------------------------------------------------
+# RecBole runs
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PeerRun:
+    """One RecBole model, one seed."""
+
+    model: str
+    seed: int
+    test: dict[str, float]
+    valid: dict[str, float]
+    wall_s: float
+    train_s: float
+    epochs: int
+    best_epoch: int
+    seconds_per_epoch: float
+    seconds_to_best: float
+    peak_rss_mb: float
+    load: tuple[float, float]
+    log: str
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_TRAIN = re.compile(r"epoch (\d+) training \[time: ([0-9.]+)s")
+_EVAL = re.compile(r"epoch (\d+) evaluating \[time: ([0-9.]+)s, valid_score: ([0-9.eE+-]+|nan)\]")
+
+
+def parse_recbole_log(text: str) -> dict[str, Any]:
+    """Epochs, per-epoch seconds (training + validation) and the best epoch from RecBole's log.
+
+    The best epoch follows RecBole's rule (``early_stopping``: a validation score ``>=`` the best so
+    far becomes the best), so it is right also when the epoch cap ends a run before early stopping
+    (RecBole then prints no "best eval result" line). RecBole counts epochs from 0; the numbers
+    returned count from 1, as kgrec's do.
+    """
+    text = _ANSI.sub("", text)
+    seconds: dict[int, float] = {}
+    for m in _TRAIN.finditer(text):
+        seconds[int(m.group(1))] = seconds.get(int(m.group(1)), 0.0) + float(m.group(2))
+    best_epoch, best_score = 0, -np.inf
+    for m in _EVAL.finditer(text):
+        epoch = int(m.group(1))
+        seconds[epoch] = seconds.get(epoch, 0.0) + float(m.group(2))
+        if float(m.group(3)) >= best_score:
+            best_epoch, best_score = epoch + 1, float(m.group(3))
+    epochs = max(seconds) + 1 if seconds else 0
+    total = sum(seconds.values())
+    to_best = sum(s for e, s in seconds.items() if e < best_epoch)
+    return {"epochs": epochs, "best_epoch": best_epoch, "train_s": total,
+            "seconds_per_epoch": total / max(epochs, 1), "seconds_to_best": to_best}
+
+
+def run_peer(model: str, data: Path, name: str, *, seed: int, epochs: int, venv: Path, logs: Path,
+             nice: int = 0) -> PeerRun:
+    """Train one RecBole model through ``run.py --split-files`` in its virtualenv."""
+    logs.mkdir(parents=True, exist_ok=True)
+    extra = logs / "recbole-extra.yaml"
+    extra.write_text("metric_decimal_place: 8\n", encoding="utf-8")
+    stem = logs / f"{model}-s{seed}"
+    cmd = ["/usr/bin/time", "-f", "peak_rss_kb=%M", "-o", f"{stem}.time",
+           str(venv / "bin" / "python"), str(RECBOLE_DIR / "run.py"), model, name, str(data), "--split-files",
+           "--epochs", str(epochs), "--seed", str(seed), "--config", str(extra)]
+    if nice:
+        cmd = ["nice", "-n", str(nice), *cmd]
+    work = logs / "work"
+    work.mkdir(exist_ok=True)  # RecBole writes ./log and ./saved under its working directory
+    env = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
+    load0 = os.getloadavg()[0]
+    logger.info("RecBole %s seed %d: %s", model, seed, " ".join(shlex.quote(c) for c in cmd))
+    t0 = time.perf_counter()
+    with open(f"{stem}.log", "w", encoding="utf-8") as fh:
+        proc = subprocess.run(cmd, check=False, cwd=work, env=env, stdout=fh, stderr=subprocess.STDOUT, text=True)
+    wall = time.perf_counter() - t0
+    text = Path(f"{stem}.log").read_text(encoding="utf-8", errors="replace")
+    if proc.returncode != 0:
+        raise RuntimeError(f"RecBole {model} failed (exit {proc.returncode}); log: {stem}.log\n{text[-3000:]}")
+    result = next(json.loads(line) for line in reversed(text.splitlines()) if line.startswith('{"model"'))
+    parsed = parse_recbole_log(text)
+    rss = re.search(r"peak_rss_kb=(\d+)", Path(f"{stem}.time").read_text())
+    return PeerRun(model, seed, result["test"], result["best_valid"], wall, parsed["train_s"], parsed["epochs"],
+                   parsed["best_epoch"], parsed["seconds_per_epoch"], parsed["seconds_to_best"],
+                   int(rss.group(1)) / 1024 if rss else float("nan"), (load0, os.getloadavg()[0]), f"{stem}.log")
+
+
+# ------------------------------------------------------------------------------------------------
+# The table
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Row:
+    model: str
+    source: str
+    seeds: tuple[int, ...]
+    test: tuple[dict[str, float], ...]
+    train_s: tuple[float, ...]
+    seconds_per_epoch: tuple[float, ...]
+    seconds_to_best: tuple[float, ...]
+    best_epoch: tuple[int, ...]
+    peak_mb: tuple[float, ...]
+    memory: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def mean(self, key: str) -> float:
+        return float(np.mean([m[key] for m in self.test]))
+
+    def std(self, key: str) -> float:
+        v = [m[key] for m in self.test]
+        return float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
+
+
+def markdown(rows: Sequence[Row], *, header: str) -> str:
+    best = {c: max(r.mean(c) for r in rows) for c in COLUMNS} if rows else {}
+    head = ["model", "library", *COLUMNS, "train s", "s/epoch", "s to best", "best epoch", "peak MB"]
+    lines = [header, "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r.model, r.source]
+        for c in COLUMNS:
+            text = f"{r.mean(c):.4f}" + (f" ± {r.std(c):.4f}" if len(r.seeds) > 1 else "")
+            cells.append(f"**{text}**" if abs(r.mean(c) - best[c]) < 1e-12 else text)
+        cells += [f"{np.mean(r.train_s):.0f}", f"{np.mean(r.seconds_per_epoch):.2f}",
+                  f"{np.mean(r.seconds_to_best):.0f}", f"{np.mean(r.best_epoch):.0f}",
+                  f"{np.mean(r.peak_mb):.0f} ({r.memory})"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _git_state() -> str:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], check=False, cwd=REPO, capture_output=True, text=True).stdout
+
+    head = git("rev-parse", "--short", "HEAD").strip()
+    dirty = git("status", "--porcelain", "--", "gnn").rstrip()
+    if not dirty:
+        return f"commit {head} (gnn/ clean)"
+    import hashlib
+
+    digest = hashlib.sha256(git("diff", "--", "gnn").encode()).hexdigest()[:10]
+    return f"commit {head} + uncommitted gnn/ changes (git diff -- gnn sha256 {digest}; files: " \
+           f"{', '.join(line[3:] for line in dirty.splitlines())})"
+
+
+def _write(out: Path, rows: list[Row], raw: dict[str, Any], report: ExportReport, args: argparse.Namespace,
+           seeds: list[int], state: str, started: datetime, command: str) -> str:
+    """Write ``peers.md`` and ``peers.json`` with the rows so far (a partial table survives a stop)."""
+    loads = [x for r in rows for pair in r.extra.get("load", []) for x in pair] or [os.getloadavg()[0]]
+    header = (f"`{args.dataset}`, kgrec's `random` split (split seed {args.split_seed}; train/valid/test "
+              f"{report.rows['train']:,}/{report.rows['valid']:,}/{report.rows['test']:,}), seeds "
+              f"{', '.join(map(str, seeds))}; test at the best validation NDCG@20"
+              f"{', mean ± std over seeds' if len(seeds) > 1 else ''}; CPU, {os.cpu_count()} cores, 1-min load "
+              f"{min(loads):.1f}–{max(loads):.1f} at the starts and ends of the runs; kgrec at {state}; "
+              f"started {started:%Y-%m-%d %H:%M} UTC.")
+    table = markdown(rows, header=header) + f"\nCommand: `{command}`\n"
+    raw["table"] = table
+    raw["git"] = state
+    (out / "peers.md").write_text(table, encoding="utf-8")
+    (out / "peers.json").write_text(json.dumps(raw, indent=2, default=str), encoding="utf-8")
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dataset", help="kgrec dataset name: lastfm, movielens-small, ...")
+    parser.add_argument("--models", default=",".join(PEER_MODELS), help="RecBole models, comma-separated ('' = none)")
+    parser.add_argument("--kgrec-models", default=",".join(KGREC_MODELS), help="kgrec models ('' = none)")
+    parser.add_argument("--seeds", default="0", help="training seeds, comma-separated (default: 0)")
+    parser.add_argument("--split-seed", type=int, default=0, help="kgrec's split seed (default: 0, kgrec's)")
+    parser.add_argument("--epochs", type=int, default=300, help="epoch cap for RecBole (kgrec's default cap: 300)")
+    parser.add_argument("--venv", type=Path, default=DEFAULT_VENV, help="RecBole's virtualenv (setup.sh)")
+    parser.add_argument("--nice", type=int, default=0, help="run RecBole under nice -n N (default: 0)")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: /tmp/peers/DATASET)")
+    parser.add_argument("--export-only", action="store_true", help="write the atomic files and stop")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+
+    from kgrec.gnn import TrainConfig, benchmark
+    from kgrec.kg.sources import load_dataset
+
+    out = args.out or Path("/tmp/peers") / args.dataset
+    out.mkdir(parents=True, exist_ok=True)
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    peers = [m.strip() for m in args.models.split(",") if m.strip()]
+    ours = [m.strip() for m in args.kgrec_models.split(",") if m.strip()]
+    command = "python benchmarks/peers.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    started = datetime.now(UTC)
+    state = _git_state()
+    kg = load_dataset(args.dataset)
+    split = make_split(kg, split_seed=args.split_seed)
+    name = f"kgrec-{args.dataset}"
+    report = export_recbole(kg, split, out / "data", name=name)
+    logger.info("exported %s: %s (%d KG triples, %d no-KG self-loops)", report.folder, report.rows, report.triples,
+                report.self_loops)
+    if args.export_only:
+        return 0
+
+    rows: list[Row] = []
+    raw: dict[str, Any] = {"export": report.to_dict(), "recbole": [], "kgrec": None}
+    if ours:
+        load0 = os.getloadavg()[0]
+        result = benchmark(kg, models=ours, seeds=seeds, config=TrainConfig(split="random", split_seed=args.split_seed),
+                           out=out / "kgrec", command=command)
+        raw["kgrec"] = result.to_dict()
+        for r in result.results:
+            rows.append(Row(r.model, "kgrec", r.seeds, r.test, r.seconds, r.seconds_per_epoch, r.seconds_to_best,
+                            r.best_epoch, r.peak_memory_mb, "RSS growth in-process",
+                            {"load": [load0, os.getloadavg()[0]]}))
+        _write(out, rows, raw, report, args, seeds, state, started, command)
+    for model in peers:
+        runs = []
+        for seed in seeds:
+            run = run_peer(model, out / "data", name, seed=seed, epochs=args.epochs, venv=args.venv,
+                           logs=out / "logs", nice=args.nice)
+            logger.info("RecBole %s seed %d: test %s, %.0f s", model, seed, run.test, run.train_s)
+            runs.append(run)
+            raw["recbole"].append(asdict(run))
+        rows.append(Row(model, "RecBole 1.2.1", tuple(seeds), tuple(r.test for r in runs),
+                        tuple(r.train_s for r in runs), tuple(r.seconds_per_epoch for r in runs),
+                        tuple(r.seconds_to_best for r in runs), tuple(r.best_epoch for r in runs),
+                        tuple(r.peak_rss_mb for r in runs), "process peak RSS",
+                        {"load": [r.load for r in runs], "wall_s": [r.wall_s for r in runs]}))
+        _write(out, rows, raw, report, args, seeds, state, started, command)
+    table = _write(out, rows, raw, report, args, seeds, state, started, command)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
