@@ -1,4 +1,9 @@
-"""Exports of a :class:`KnowledgeGraph`: RDF (Turtle, N-Triples, JSON-LD), GraphML, rdflib; and RDF import.
+"""Exports of a :class:`KnowledgeGraph`: RDF (Turtle, N-Triples, JSON-LD), GraphML, a Cypher script,
+CSV tables, rdflib; and RDF import.
+
+Every export can pseudonymize: ``pseudonymize_key=`` replaces user ids with keyed hashes
+(HMAC-SHA256) everywhere in the output (``kgrec export --pseudonymize`` takes the key from
+``KGREC_PSEUDONYM_KEY``).
 
 The RDF mapping is described in ``docs/rdf-vocabulary.md`` and built by :mod:`kgrec.kg.rdf_vocab`.
 Round trips are lossless: ``import_rdf(path).equals(kg)`` after ``export_graph(kg, path)``.
@@ -58,18 +63,25 @@ from .schema import EdgeType, PropertyType, Schema
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ExportFormat", "ExportReport", "export_graph", "import_rdf", "pseudonymize", "to_rdflib"]
+__all__ = ["EXPORT_FORMATS", "ExportFormat", "ExportReport", "cypher_literal", "export_graph", "import_rdf",
+           "pseudonym_key_from_env", "pseudonymize", "to_rdflib"]
 
-ExportFormat = Literal["ttl", "nt", "jsonld", "graphml"]
+ExportFormat = Literal["ttl", "nt", "jsonld", "graphml", "cypher", "csv"]
+EXPORT_FORMATS: tuple[str, ...] = ("ttl", "nt", "jsonld", "graphml", "cypher", "csv")
 _FORMATS: dict[str, str] = {
     "ttl": "ttl", "turtle": "ttl",
     "nt": "nt", "ntriples": "nt", "n-triples": "nt",
     "jsonld": "jsonld", "json-ld": "jsonld", "json": "jsonld",
     "graphml": "graphml",
+    "cypher": "cypher", "cql": "cypher",
+    "csv": "csv",
 }
 _SUFFIXES: dict[str, str] = {".ttl": "ttl", ".turtle": "ttl", ".nt": "nt", ".ntriples": "nt",
-                             ".jsonld": "jsonld", ".json": "jsonld", ".graphml": "graphml"}
+                             ".jsonld": "jsonld", ".json": "jsonld", ".graphml": "graphml", ".cypher": "cypher",
+                             ".cql": "cypher"}
 CHUNK_ROWS = 200_000
+CYPHER_BATCH_ROWS = 1000
+PSEUDONYM_KEY_ENV = "KGREC_PSEUDONYM_KEY"
 
 
 @dataclass(frozen=True)
@@ -85,7 +97,7 @@ class ExportReport:
     seconds: float
 
 
-def _normalise_format(fmt: str, *, allowed: tuple[str, ...] = ("ttl", "nt", "jsonld", "graphml")) -> str:
+def _normalise_format(fmt: str, *, allowed: tuple[str, ...] = EXPORT_FORMATS) -> str:
     key = str(fmt).strip().lower().replace("_", "-")
     value = _FORMATS.get(key) or _FORMATS.get(key.replace("-", ""))
     if value is None or value not in allowed:
@@ -96,6 +108,21 @@ def _normalise_format(fmt: str, *, allowed: tuple[str, ...] = ("ttl", "nt", "jso
 # ================================================================================================
 # Pseudonymisation
 # ================================================================================================
+def pseudonym_key_from_env(env: str = PSEUDONYM_KEY_ENV) -> bytes:
+    """The HMAC key of :func:`pseudonymize` from the environment variable ``env`` (UTF-8 bytes).
+
+    Raises:
+        ConfigError: the variable is missing, empty or shorter than 16 characters.
+    """
+    value = os.environ.get(env)
+    if not value:
+        raise ConfigError(f"pseudonymizing needs a secret key in the environment variable {env} (at least 16 "
+                          f"characters; e.g. export {env}=$(openssl rand -hex 32)); it is not set")
+    if len(value) < 16:
+        raise ConfigError(f"{env} is {len(value)} characters long; use a secret of at least 16 characters")
+    return value.encode("utf-8")
+
+
 def pseudonymize(kg: KnowledgeGraph, key: bytes) -> KnowledgeGraph:
     """The same graph with every user id replaced by ``HMAC-SHA256(key, id)`` in hex.
 
@@ -378,9 +405,12 @@ def export_graph(kg: KnowledgeGraph, path: str | os.PathLike, *, format: str = "
 
     Args:
         kg: the graph.
-        path: the file to write (its folder is created).
-        format: ``"ttl"`` (Turtle), ``"nt"`` (N-Triples), ``"jsonld"`` (JSON-LD) or ``"graphml"``
-            (networkx GraphML, for Gephi/yEd; not read back by kgrec) (default: ``"ttl"``).
+        path: the file to write (its folder is created); for ``csv`` a folder.
+        format: ``"ttl"`` (Turtle), ``"nt"`` (N-Triples), ``"jsonld"`` (JSON-LD), ``"graphml"``
+            (networkx GraphML, for Gephi/yEd; not read back by kgrec), ``"cypher"`` (a script of
+            ``UNWIND [...] MERGE`` statements for cypher-shell / redis-cli, values as escaped
+            literals) or ``"csv"`` (a folder: one CSV per label and per edge type, and
+            ``graph.json`` with the schema) (default: ``"ttl"``).
         base_iri: the base of every IRI (default: ``https://kgrec.dev/``).
         pseudonymize_key: when given, user ids become ``HMAC-SHA256(key, id)`` hex everywhere in the
             output (see :func:`pseudonymize`).
@@ -398,14 +428,21 @@ def export_graph(kg: KnowledgeGraph, path: str | os.PathLike, *, format: str = "
     if fmt == "graphml":
         _write_graphml(kg, path)
         triples = None
+    elif fmt == "cypher":
+        _write_cypher(kg, path)
+        triples = None
+    elif fmt == "csv":
+        _write_csv(kg, path)
+        triples = None
     elif fmt == "nt":
         with open(path, "wb") as f:
             triples = write_ntriples(kg, f, vocab)
     else:
         triples = _write_via_oxigraph(kg, path, fmt, vocab)
     seconds = time.perf_counter() - started
+    size = sum(p.stat().st_size for p in path.iterdir()) if path.is_dir() else path.stat().st_size
     report = ExportReport(path=path, format=fmt, triples=triples, nodes=kg.num_nodes(), edges=kg.num_edges(),
-                          bytes=path.stat().st_size, seconds=seconds)
+                          bytes=size, seconds=seconds)
     logger.info("exported %s to %s (%s, %s triples, %.1f s)", kg.name, path, fmt, triples, seconds)
     return report
 
@@ -461,6 +498,90 @@ def to_rdflib(kg: KnowledgeGraph, *, base_iri: str = DEFAULT_BASE_IRI, pseudonym
         g.bind(prefix, rdflib.Namespace(ns), override=True)
     g.parse(data=buf.getvalue(), format="ox-ntriples")
     return g
+
+
+# ================================================================================================
+# Cypher script and CSV tables
+# ================================================================================================
+_CYPHER_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t",
+                                 "\x00": "\\u0000"})
+
+
+def cypher_literal(value: Any) -> str:
+    """A value as a Cypher literal: strings double-quoted with backslash, double quote, newline,
+    carriage return, tab and NUL escaped, so no value can end the literal (other characters are
+    written as they are: FalkorDB does not decode ``\\uXXXX`` escapes); missing and non-finite
+    numbers are ``null``."""
+    if value is None or value is pd.NA:
+        return "null"
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value) if np.isfinite(value) else "null"
+    return '"' + str(value).translate(_CYPHER_ESCAPES) + '"'
+
+
+def _cypher_rows(df: pd.DataFrame, columns: list[str]) -> list[str]:
+    cells = []
+    for col in columns:
+        values = df[col].astype(object).where(df[col].notna(), None).tolist()
+        cells.append([f"`{col}`: {cypher_literal(v)}" for v in values])
+    return ["{" + ", ".join(row) + "}" for row in zip(*cells)]
+
+
+def _write_cypher(kg: KnowledgeGraph, path: Path) -> None:
+    try:
+        _write_cypher_file(kg, path)
+    except UnicodeEncodeError as e:
+        bad = e.object[max(0, e.start - 20):e.end + 20] if isinstance(e.object, str) else ""
+        raise InputError(f"{kg.name}: a value is not valid unicode (lone surrogate) near {bad!r}") from e
+
+
+def _write_cypher_file(kg: KnowledgeGraph, path: Path) -> None:
+    from . import cypher as queries
+    from .schema import check_label
+
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        f.write(f"// kgrec export of graph {json.dumps(kg.name)}: {kg.num_nodes()} nodes, {kg.num_edges()} edges\n")
+        if kg.metadata.get("pseudonymized"):
+            f.write("// user ids are pseudonyms: HMAC-SHA256 with a secret key\n")
+        f.writelines(f"CREATE INDEX FOR (n:{check_label(label)}) ON (n.id);\n" for label in kg.nodes)
+        for label, df in kg.nodes.items():
+            columns = ["id", *[c for c in ("name", "text") if c in df.columns],
+                       *_property_columns(df, kg.schema.node(label).properties)]
+            query = queries.upsert_nodes(label, columns)
+            for start in range(0, len(df), CYPHER_BATCH_ROWS):
+                rows = _cypher_rows(df.iloc[start:start + CYPHER_BATCH_ROWS], columns)
+                f.write(query.replace("$rows", "[" + ", ".join(rows) + "]", 1) + ";\n")
+        for et, df in kg.edges.items():
+            columns = ["src", "dst", *_property_columns(df, kg.schema.relation(et).properties)]
+            query = queries.upsert_edges(et, columns)
+            for start in range(0, len(df), CYPHER_BATCH_ROWS):
+                rows = _cypher_rows(df.iloc[start:start + CYPHER_BATCH_ROWS], columns)
+                f.write(query.replace("$rows", "[" + ", ".join(rows) + "]", 1) + ";\n")
+
+
+def _table_name(*parts: str) -> str:
+    return "-".join(re.sub(r"[^A-Za-z0-9_]", "_", p) for p in parts)
+
+
+def _write_csv(kg: KnowledgeGraph, path: Path) -> None:
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{path}: a CSV export is a folder; this is a file")
+    path.mkdir(parents=True, exist_ok=True)
+    for label, df in kg.nodes.items():
+        columns = ["id", *[c for c in ("name", "text") if c in df.columns],
+                   *_property_columns(df, kg.schema.node(label).properties)]
+        df[columns].to_csv(path / f"nodes-{_table_name(label)}.csv", index=False, encoding="utf-8")
+    for et, df in kg.edges.items():
+        columns = ["src", "dst", *_property_columns(df, kg.schema.relation(et).properties)]
+        df[columns].to_csv(path / f"edges-{_table_name(*et)}.csv", index=False, encoding="utf-8")
+    info = {"name": kg.name, "schema": kg.schema.to_dict(), "metadata": kg.metadata}
+    (path / "graph.json").write_text(json.dumps(info, indent=1, default=str, ensure_ascii=False), encoding="utf-8")
 
 
 # ================================================================================================

@@ -8,6 +8,7 @@
 ``POST /v1/feedback``                       an interaction (token)
 ``POST /v1/items``                          a new item from text and KG links (token)
 ``POST /v1/query``                          an analyst's read-only Cypher query (token)
+``DELETE /v1/users/{id}``                   forget a user everywhere (token)
 ``GET  /healthz``                           liveness, store status, sizes
 ``GET  /docs``, ``/openapi.json``           the OpenAPI documentation
 ==========================================  =====================================================
@@ -16,7 +17,22 @@ Write endpoints and the query endpoint need ``Authorization: Bearer <token>``, t
 from ``KGREC_API_TOKEN`` (or ``create_app(token=...)``); it is compared in constant time. Without a
 configured token those endpoints refuse every call. Errors are JSON ``{"detail": message}``: 401
 (token), 403 (a write through the read-only query endpoint), 404 (unknown user or item), 422 (bad
-body or parameter), 400 (a query the store rejects), 503 (store down).
+body or parameter, JSON nested deeper than 32 levels), 413 (a body over 1 MiB), 400 (a query the
+store rejects), 503 (store down).
+
+Reliability:
+
+- **Durability.** Feedback is acknowledged only after the store has it: the write returns once
+  the store replied, and the embedded store is asked to fsync its append-only file before each
+  reply (``appendfsync always``; ``KGREC_FEEDBACK_FSYNC`` or ``create_app(feedback_fsync=...)``
+  chooses ``always``, ``everysec`` or ``no``; see :data:`kgrec.kg.stores.embedded.APPEND_FSYNC` for
+  what each can lose). Neo4j commits are durable by default; other stores keep their own setting.
+- **Faults.** While the store is down, the endpoints that need it answer 503 with a message that
+  says so; recommendations, similar items and explanations are served from memory meanwhile. An
+  embedded store is restarted by the service in the background (it replays its AOF), so the
+  service recovers by itself; a remote store is reconnected to as soon as it answers again.
+- **Limits.** Request bodies over ``max_body_bytes`` (default 1 MiB) are refused with 413 before
+  they are parsed; JSON nested deeper than 32 levels with 422.
 
 The server binds 127.0.0.1 unless told otherwise.
 """
@@ -24,8 +40,10 @@ The server binds 127.0.0.1 unless told otherwise.
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import os
+import re
 import threading
 import time
 from typing import Any, Literal
@@ -35,15 +53,29 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
-from kgrec.errors import (InputError, KgrecError, ReadOnlyQueryError, StoreError, StoreUnavailableError,
-                          UnknownGraphError, UnknownItemError, UnknownUserError)
+from kgrec.errors import (
+    ConfigError,
+    InputError,
+    KgrecError,
+    ReadOnlyQueryError,
+    StoreError,
+    StoreUnavailableError,
+    UnknownGraphError,
+    UnknownItemError,
+    UnknownUserError,
+)
 
 from .explain import Explanation
 from .recommender import Recommendation, Recommender
+from .ui import router as ui_router
 
 logger = logging.getLogger(__name__)
 
 TOKEN_ENV = "KGREC_API_TOKEN"
+FSYNC_ENV = "KGREC_FEEDBACK_FSYNC"
+DEFAULT_FEEDBACK_FSYNC = "always"
+MAX_BODY_BYTES = 1 << 20
+MAX_JSON_DEPTH = 32
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 MAX_K = 1000
@@ -182,12 +214,181 @@ class ErrorOut(_Model):
     detail: str
 
 
+class ForgetOut(_Model):
+    user: str
+    nodes: int = Field(description="user nodes deleted from the store (0 or 1)")
+    edges: int = Field(description="edges of the user deleted from the store (interactions, profile, ...)")
+    in_memory: bool = Field(description="whether the running recommender knew the user")
+
+
 _ERRORS = {401: {"model": ErrorOut}, 404: {"model": ErrorOut}, 422: {"description": "bad parameters or body"},
            503: {"model": ErrorOut}}
+_WRITE_ERRORS = {**_ERRORS, 413: {"model": ErrorOut}}
+
+
+# -- the store's keeper ------------------------------------------------------------------------
+class StoreKeeper:
+    """Keeps the service's store usable: asks for the feedback durability once it answers, and
+    restarts an embedded store in the background after a request found it down.
+
+    Args:
+        store: the recommender's store (or None).
+        feedback_fsync: ``always``, ``everysec``, ``no`` or None (leave the store's setting).
+        retry_every: seconds between restart attempts (default: 1).
+    """
+
+    def __init__(self, store: Any, *, feedback_fsync: str | None, retry_every: float = 1.0):
+        self.store = store
+        self.feedback_fsync = feedback_fsync
+        self.retry_every = retry_every
+        self.restarts = 0
+        self._busy = threading.Lock()
+        self._last = 0.0
+        self._durable = False
+
+    @property
+    def can_restart(self) -> bool:
+        return self.store is not None and callable(getattr(self.store, "ensure_running", None))
+
+    def prepare(self) -> None:
+        """Apply the durability setting (on startup, and after a restart); never raises."""
+        if self.store is None or self.feedback_fsync is None:
+            return
+        require = getattr(self.store, "require_appendfsync", None)
+        if require is None:
+            logger.info("store %s keeps its own durability setting (%s=%s applies to the embedded store)",
+                        getattr(self.store, "url", self.store), FSYNC_ENV, self.feedback_fsync)
+            self._durable = True
+            return
+        try:
+            mode = require(self.feedback_fsync)
+            self._durable = True
+            logger.info("feedback durability: appendfsync %s", mode)
+        except KgrecError as e:
+            logger.warning("could not set appendfsync %s on the store yet: %s", self.feedback_fsync, e)
+
+    def ensure_durable(self) -> None:
+        """Before a write: the durability setting is in force (it is re-applied after a restart)."""
+        if not self._durable:
+            self.prepare()
+            if not self._durable and self.feedback_fsync is not None:
+                raise StoreUnavailableError(f"the store's durability (appendfsync {self.feedback_fsync}) could not "
+                                            "be set; feedback is not accepted until it is")
+
+    def store_down(self) -> str:
+        """A request found the store down: start a restart in the background when kgrec owns the
+        server. Returns what to tell the client."""
+        if not self.can_restart:
+            return "retry when the store is back"
+        now = time.monotonic()
+        if now - self._last >= self.retry_every and self._busy.acquire(blocking=False):
+            self._last = now
+            threading.Thread(target=self._restart, name="kgrec-store-restart", daemon=True).start()
+        return "kgrec is restarting the embedded store; retry in a few seconds"
+
+    def _restart(self) -> None:
+        try:
+            self._durable = False
+            self.store.ensure_running()
+            self.restarts += 1
+            logger.warning("restarted the embedded store in %s", getattr(self.store, "data_dir", "?"))
+            self.prepare()
+        except KgrecError as e:
+            logger.warning("the embedded store did not restart: %s", e)
+        finally:
+            self._busy.release()
+
+
+# -- request limits ----------------------------------------------------------------------------
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKETS = re.compile(rb"[\[\]{}]")
+
+
+def json_depth(body: bytes, *, limit: int = MAX_JSON_DEPTH) -> int:
+    """How deep ``body``'s JSON arrays and objects nest (counting stops past ``limit``)."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return min(body.count(b"[") + body.count(b"{"), limit)
+    depth = deepest = 0
+    for m in _BRACKETS.finditer(_JSON_STRING.sub(b"", body)):
+        if m.group() in (b"[", b"{"):
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    break
+        else:
+            depth -= 1
+    return deepest
+
+
+class BodyLimit:
+    """ASGI middleware: refuse a request body over ``max_bytes`` (413) before anything parses it,
+    and JSON nested deeper than ``max_depth`` (422); the body is read once and handed on."""
+
+    def __init__(self, app: Any, *, max_bytes: int = MAX_BODY_BYTES, max_depth: int = MAX_JSON_DEPTH):
+        self.app = app
+        self.max_bytes = max_bytes
+        self.max_depth = max_depth
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None:
+            try:
+                declared = int(length)
+            except ValueError:
+                await _send_error(send, 400, "Content-Length is not a number")
+                return
+            if declared > self.max_bytes:
+                await _send_error(send, 413, f"request body of {declared} bytes is over the limit of "
+                                             f"{self.max_bytes} bytes")
+                return
+        elif b"transfer-encoding" not in headers:
+            await self.app(scope, receive, send)  # no body
+            return
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await _send_error(send, 413, f"request body is over the limit of {self.max_bytes} bytes")
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if b"json" in headers.get(b"content-type", b"") and json_depth(body, limit=self.max_depth) > self.max_depth:
+            await _send_error(send, 422, f"JSON body nested deeper than {self.max_depth} levels")
+            return
+        sent = False
+
+        async def replay() -> dict:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+async def _send_error(send: Any, status: int, detail: str) -> None:
+    payload = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": payload})
 
 
 # -- the app -----------------------------------------------------------------------------------
-def create_app(recommender: Recommender, *, token: str | None = None, max_query_rows: int = MAX_QUERY_ROWS) -> FastAPI:
+def create_app(recommender: Recommender, *, token: str | None = None, max_query_rows: int = MAX_QUERY_ROWS,
+               feedback_fsync: str | None = None, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     """The FastAPI app.
 
     Args:
@@ -195,14 +396,35 @@ def create_app(recommender: Recommender, *, token: str | None = None, max_query_
         token: the bearer token of the write and query endpoints (default: ``KGREC_API_TOKEN``;
             without one, those endpoints refuse every call).
         max_query_rows: rows returned by ``/v1/query`` at most (default: 10,000).
+        feedback_fsync: the embedded store's ``appendfsync`` while serving: ``"always"`` (feedback
+            is fsynced before it is acknowledged), ``"everysec"``, ``"no"`` or ``"store"`` (leave
+            it) (default: ``KGREC_FEEDBACK_FSYNC``, else ``"always"``). Applied on startup.
+        max_body_bytes: the largest request body accepted (default: 1 MiB); larger ones get 413.
     """
+    from contextlib import asynccontextmanager
+
     import kgrec
 
     secret = token if token is not None else os.environ.get(TOKEN_ENV) or None
-    app = FastAPI(title="kgrec", version=kgrec.__version__,
+    fsync = feedback_fsync or os.environ.get(FSYNC_ENV) or DEFAULT_FEEDBACK_FSYNC
+    if fsync not in ("always", "everysec", "no", "store"):
+        raise ConfigError(f"feedback_fsync ({FSYNC_ENV}) {fsync!r} is not one of always, everysec, no, store")
+    keeper = StoreKeeper(recommender.store, feedback_fsync=None if fsync == "store" else fsync)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        import anyio
+
+        await anyio.to_thread.run_sync(keeper.prepare)
+        yield
+
+    app = FastAPI(title="kgrec", version=kgrec.__version__, lifespan=lifespan,
                   description="Explained recommendations over a knowledge graph. Write endpoints and the "
                               f"query endpoint need `Authorization: Bearer <{TOKEN_ENV}>`.")
     app.state.recommender = recommender
+    app.state.keeper = keeper
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.include_router(ui_router)
     bearer = HTTPBearer(auto_error=False)
 
     def authorised(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
@@ -236,12 +458,13 @@ def create_app(recommender: Recommender, *, token: str | None = None, max_query_
             status = 500
         detail = str(exc)
         if status == 503:
-            detail = f"the graph store is unavailable: {detail}"
-        return JSONResponse({"detail": detail}, status_code=status)
+            detail = f"the graph store is unavailable ({keeper.store_down()}): {detail}"
+        return JSONResponse({"detail": detail}, status_code=status, headers={"Retry-After": "2"} if status == 503
+                            else None)
 
     @app.get("/v1/users/{user}/recommendations", response_model=RecommendationsOut, responses=_ERRORS,
              summary="Top-k items for a user, with explanation paths")
-    def recommendations(user: str = Path(min_length=1, max_length=256),
+    async def recommendations(user: str = Path(min_length=1, max_length=256),
                         k: int = Query(10, ge=1, le=MAX_K), explain: bool = True,
                         exclude_seen: bool = True, diversity: float = Query(0.0, ge=0.0, le=1.0),
                         max_paths: int = Query(3, ge=1, le=20),
@@ -260,7 +483,7 @@ def create_app(recommender: Recommender, *, token: str | None = None, max_query_
 
     @app.get("/v1/items/{item}/similar", response_model=SimilarOut, responses=_ERRORS,
              summary="Items whose trained vectors are closest to this one's")
-    def similar(item: str = Path(min_length=1, max_length=256), k: int = Query(10, ge=1, le=MAX_K)) -> SimilarOut:
+    async def similar(item: str = Path(min_length=1, max_length=256), k: int = Query(10, ge=1, le=MAX_K)) -> SimilarOut:
         sims = recommender.similar_items(item, k)
         ref = recommender.item_ref(recommender.index.row(recommender.item_label, item))
         return SimilarOut(item=ItemOut(id=ref.id, name=ref.name),
@@ -269,27 +492,30 @@ def create_app(recommender: Recommender, *, token: str | None = None, max_query_
 
     @app.get("/v1/users/{user}/explain/{item}", response_model=ExplainOut, responses=_ERRORS,
              summary="Paths in the graph from a user to an item")
-    def explain(user: str = Path(min_length=1, max_length=256), item: str = Path(min_length=1, max_length=256),
+    async def explain(user: str = Path(min_length=1, max_length=256), item: str = Path(min_length=1, max_length=256),
                 max_paths: int = Query(3, ge=1, le=20)) -> ExplainOut:
         exps = recommender.explain(user, item, max_paths=max_paths)
         ref = recommender.item_ref(recommender.index.row(recommender.item_label, item))
         return ExplainOut(user=user, item=ItemOut(id=ref.id, name=ref.name),
                           explanations=[ExplanationOut.of(e) for e in exps])
 
-    @app.post("/v1/feedback", response_model=FeedbackOut, responses=_ERRORS, dependencies=[Depends(authorised)],
-              summary="Record an interaction; the user's next recommendations reflect it at once")
+    @app.post("/v1/feedback", response_model=FeedbackOut, responses=_WRITE_ERRORS, dependencies=[Depends(authorised)],
+              summary="Record an interaction; acknowledged once the store has it durably")
     def feedback(body: FeedbackIn) -> FeedbackOut:
+        if body.kind == "positive" and recommender.store is not None:
+            keeper.ensure_durable()
         r = recommender.feedback(body.user, body.item, body.kind, body.weight)
         return FeedbackOut(user=r.user, item=ItemOut(id=r.item.id, name=r.item.name), kind=r.kind,
                            new_user=r.new_user, interactions=r.interactions, stored=r.stored)
 
-    @app.post("/v1/items", response_model=ItemAddedOut, status_code=201, responses=_ERRORS,
+    @app.post("/v1/items", response_model=ItemAddedOut, status_code=201, responses=_WRITE_ERRORS,
               dependencies=[Depends(authorised)], summary="Add an item from its text and KG links (cold start)")
     def add_item(body: ItemIn) -> ItemAddedOut:
         r = recommender.add_item(body.id, body.name, body.text, body.attributes)
         return ItemAddedOut(item=ItemOut(id=r.item.id, name=r.item.name), links=r.links, stored=r.stored)
 
-    @app.post("/v1/query", response_model=QueryOut, responses={**_ERRORS, 403: {"model": ErrorOut}},
+    @app.post("/v1/query", response_model=QueryOut,
+              responses={**_WRITE_ERRORS, 400: {"model": ErrorOut}, 403: {"model": ErrorOut}},
               dependencies=[Depends(authorised)], summary="Run a read-only Cypher query on the graph store")
     def query(body: QueryIn) -> QueryOut:
         store = recommender.store
@@ -299,8 +525,19 @@ def create_app(recommender: Recommender, *, token: str | None = None, max_query_
         rows = [list(r) for r in result.rows[:max_query_rows]]
         return QueryOut(columns=list(result.columns), rows=_jsonable(rows), truncated=len(result.rows) > max_query_rows)
 
+    @app.delete("/v1/users/{user}", response_model=ForgetOut, responses=_ERRORS, dependencies=[Depends(authorised)],
+                summary="Forget a user: node, interactions, profile and vectors in the store, the run "
+                        "directory, the text cache and this service")
+    def forget(user: str = Path(min_length=1, max_length=256)) -> ForgetOut:
+        from .privacy import forget_user
+
+        run_dir = getattr(recommender.run, "path", None)
+        r = forget_user(user, store=recommender.store, graph=recommender.graph_name, recommender=recommender,
+                        run_dirs=[run_dir] if run_dir is not None else [])
+        return ForgetOut(user=r.user, nodes=r.nodes, edges=r.edges, in_memory=r.in_memory)
+
     @app.get("/healthz", response_model=HealthOut, summary="Liveness and the store's status")
-    def healthz() -> HealthOut:
+    async def healthz() -> HealthOut:
         store = recommender.store
         state: Literal["up", "down", "none"] = "none"
         if store is not None:
@@ -309,6 +546,7 @@ def create_app(recommender: Recommender, *, token: str | None = None, max_query_
                 state = "up"
             except KgrecError:
                 state = "down"
+                keeper.store_down()
         model = getattr(getattr(recommender.run, "config", None), "model", None)
         return HealthOut(status="degraded" if state == "down" else "ok", store=state, graph=recommender.graph_name,
                          model=model, users=recommender.num_users, items=recommender.num_items)

@@ -1,4 +1,4 @@
-"""`kgrec datasets | ingest | stats | query | export | store`: the graph commands, a thin layer
+"""`kgrec datasets | ingest | stats | query | export | forget | store`: the graph commands, a thin layer
 over :mod:`kgrec.kg.sources`, :mod:`kgrec.kg.stores` and :mod:`kgrec.kg.export`.
 
 Every command takes ``--store URL`` (default: ``KGREC_STORE``, else ``embedded``). Errors print one
@@ -34,6 +34,8 @@ class ExportFormat(str, Enum):
     nt = "nt"
     jsonld = "jsonld"
     graphml = "graphml"
+    cypher = "cypher"
+    csv = "csv"
 
 
 def _open(store: str | None, graph: str | None = None, **options: Any):
@@ -183,24 +185,59 @@ def _cell(value: Any) -> str:
 # -- export ------------------------------------------------------------------------------------
 @app.command("export")
 def export_command(
-    output: Path = typer.Option(..., "--output", "-o", help="The file to write."),
-    format: ExportFormat = typer.Option(ExportFormat.ttl, "--format", "-f", help="ttl, nt, jsonld or graphml."),
+    output: Path = typer.Option(..., "--output", "-o", help="The file to write (a folder for csv)."),
+    format: ExportFormat = typer.Option(ExportFormat.ttl, "--format", "-f",
+                                        help="ttl, nt, jsonld, graphml, cypher (a script) or csv (a folder)."),
     graph: str | None = typer.Option(None, "--graph", help=GRAPH_HELP),
     store: str | None = typer.Option(None, "--store", help=STORE_HELP),
     base_iri: str | None = typer.Option(None, "--base-iri", help="The base of every IRI (RDF formats)."),
+    pseudonymize: bool = typer.Option(False, "--pseudonymize",
+                                      help="Replace user ids with HMAC-SHA256 keyed hashes; the key comes from "
+                                           "KGREC_PSEUDONYM_KEY."),
 ) -> None:
-    """Read a graph from the store and write it as RDF (Turtle, N-Triples, JSON-LD) or GraphML."""
-    from kgrec.kg.export import export_graph
+    """Read a graph from the store and write it as RDF (Turtle, N-Triples, JSON-LD), GraphML, a Cypher
+    script or CSV tables."""
+    from kgrec.kg.export import export_graph, pseudonym_key_from_env
 
+    options: dict[str, Any] = {} if base_iri is None else {"base_iri": base_iri}
+    if pseudonymize:
+        options["pseudonymize_key"] = pseudonym_key_from_env()  # before any work: a missing key fails at once
     with _open(store, graph) as s:
         kg = s.read()
-    options = {} if base_iri is None else {"base_iri": base_iri}
     try:
         report = export_graph(kg, output, format=format.value, **options)
     except OSError as e:
         raise KgrecError(f"{output}: cannot write: {e.strerror or e}") from e
     typer.echo(f"exported graph {kg.name!r} as {format.value} to {output}: {report.nodes:,} nodes, "
-               f"{report.edges:,} edges, {report.bytes:,} bytes in {report.seconds:.1f}s")
+               f"{report.edges:,} edges, {report.bytes:,} bytes in {report.seconds:.1f}s"
+               + (" (user ids pseudonymized)" if pseudonymize else ""))
+
+
+# -- forget ------------------------------------------------------------------------------------
+@app.command("forget")
+def forget_command(
+    user: str = typer.Argument(..., help="The user's id."),
+    graph: str | None = typer.Option(None, "--graph", help=GRAPH_HELP),
+    store: str | None = typer.Option(None, "--store", help=STORE_HELP),
+    run: list[Path] = typer.Option([], "--run", help="A run directory to remove the user from (repeatable)."),
+    cache: bool = typer.Option(True, "--cache/--no-cache", help="Also remove the user's vectors from the text cache."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Remove a user's node, interactions, profile and vectors from the store, run directories and
+    the text vector cache (a running `kgrec serve` forgets through DELETE /v1/users/ID)."""
+    from kgrec.serving.privacy import forget_user
+
+    for r in run:
+        if not r.is_dir():
+            raise InputError(f"--run {r}: no such run directory")
+    with _open(store, graph) as s:
+        report = forget_user(user, store=s, graph=graph, run_dirs=run, cache=cache)
+    if as_json:
+        _echo_json({"user": report.user, "nodes": report.nodes, "edges": report.edges,
+                    "run_dirs": list(report.run_dirs), "cache_vectors": report.cache_vectors})
+        return
+    typer.echo(f"forgot user {user!r}: {report.nodes} node and {report.edges:,} edges from the store, "
+               f"{len(report.run_dirs)} run directories rewritten, {report.cache_vectors} cached vectors removed")
 
 
 # -- store -------------------------------------------------------------------------------------
