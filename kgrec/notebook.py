@@ -94,9 +94,11 @@ def tag_graph(kg: KnowledgeGraph, *, min_count: int = 5, tag_label: str = "Tag",
 
 
 def user_interest_tags(kg: KnowledgeGraph, items, users: Sequence[str], *, k: int = 8, min_count: int = 5,
-                       progress: bool = True) -> dict[str, list]:
+                       mix: float = 0.5, progress: bool = True) -> dict[str, list]:
     """Interest tags of some users (:func:`kgrec.text.interest_tags`) over the tags applied at least
     ``min_count`` times, reusing the item vectors ``items`` and encoding only users and tags.
+
+    ``mix`` weighs the user's own document against their items (:func:`kgrec.text.interest_tags`).
 
     Returns:
         user id → :class:`kgrec.text.InterestTag` list, best first.
@@ -107,11 +109,13 @@ def user_interest_tags(kg: KnowledgeGraph, items, users: Sequence[str], *, k: in
     item = kg.schema.item_label
     if small.nodes[item]["id"].astype(str).tolist() != list(items.ids[item]):
         raise ValueError("the item vectors are not aligned with the graph's items")
-    other = embed_graph(small, labels=[kg.schema.user_label, "Tag"], templates=short_templates(), progress=progress)
+    # users and tags with the default documents: a user's ten top tags and artists (there are few
+    # users), a tag's name (short anyway)
+    other = embed_graph(small, labels=[kg.schema.user_label, "Tag"], progress=progress)
     merged = replace(other, vectors={**other.vectors, item: items.vectors[item]},
                      ids={**other.ids, item: items.ids[item]},
                      documents={**other.documents, item: items.documents[item]})
-    return interest_tags(small, merged, k=k, labels=["Tag"], users=list(users))
+    return interest_tags(small, merged, k=k, labels=["Tag"], users=list(users), mix=mix)
 
 
 # -- tables ------------------------------------------------------------------------------------
