@@ -252,7 +252,7 @@ def parse_recbole_log(text: str) -> dict[str, Any]:
 
 
 def run_peer(model: str, data: Path, name: str, *, seed: int, epochs: int, venv: Path, logs: Path,
-             nice: int = 0) -> PeerRun:
+             nice: int = 0, threads: int | None = None) -> PeerRun:
     """Train one RecBole model through ``run.py --split-files`` in its virtualenv."""
     logs.mkdir(parents=True, exist_ok=True)
     extra = logs / "recbole-extra.yaml"
@@ -266,6 +266,8 @@ def run_peer(model: str, data: Path, name: str, *, seed: int, epochs: int, venv:
     work = logs / "work"
     work.mkdir(exist_ok=True)  # RecBole writes ./log and ./saved under its working directory
     env = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
+    if threads:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     load0 = os.getloadavg()[0]
     logger.info("RecBole %s seed %d: %s", model, seed, " ".join(shlex.quote(c) for c in cmd))
     t0 = time.perf_counter()
@@ -352,9 +354,57 @@ def _write(out: Path, rows: list[Row], raw: dict[str, Any], report: ExportReport
     table = markdown(rows, header=header) + f"\nCommand: `{command}`\n"
     raw["table"] = table
     raw["git"] = state
+    raw["started"] = started.isoformat()
+    raw["command"] = command
     (out / "peers.md").write_text(table, encoding="utf-8")
     (out / "peers.json").write_text(json.dumps(raw, indent=2, default=str), encoding="utf-8")
     return table
+
+
+def _peer_rows(runs: list[PeerRun]) -> list[Row]:
+    rows = []
+    for model in dict.fromkeys(r.model for r in runs):
+        mine = [r for r in runs if r.model == model]
+        rows.append(Row(model, "RecBole 1.2.1", tuple(r.seed for r in mine), tuple(r.test for r in mine),
+                        tuple(r.train_s for r in mine), tuple(r.seconds_per_epoch for r in mine),
+                        tuple(r.seconds_to_best for r in mine), tuple(r.best_epoch for r in mine),
+                        tuple(r.peak_rss_mb for r in mine), "process peak RSS",
+                        {"load": [r.load for r in mine], "wall_s": [r.wall_s for r in mine]}))
+    return rows
+
+
+def _kgrec_rows(result: dict[str, Any], load: list[float]) -> list[Row]:
+    return [Row(r["model"], "kgrec", tuple(r["seeds"]), tuple(r["test"]), tuple(r["seconds"]),
+                tuple(r["seconds_per_epoch"]), tuple(r["seconds_to_best"]), tuple(r["best_epoch"]),
+                tuple(r["peak_memory_mb"]), "RSS growth in-process", {"load": [load]})
+            for r in result["results"]]
+
+
+def retable(args: argparse.Namespace) -> str:
+    """The table again from ``peers.json``, RecBole's epochs and best epoch parsed anew from its logs."""
+    out = args.out or Path("/tmp/peers") / args.dataset
+    raw = json.loads((out / "peers.json").read_text(encoding="utf-8"))
+    entries = list(raw["recbole"])
+    for other in args.merge:
+        more = json.loads((other / "peers.json").read_text(encoding="utf-8"))
+        if more["export"]["rows"] != raw["export"]["rows"]:
+            raise SystemExit(f"{other}: another split ({more['export']['rows']} != {raw['export']['rows']})")
+        entries += [e for e in more["recbole"] if e["log"] not in {x["log"] for x in entries}]
+    runs = []
+    for entry in entries:
+        parsed = parse_recbole_log(Path(entry["log"]).read_text(encoding="utf-8", errors="replace"))
+        runs.append(PeerRun(**{**entry, **{k: v for k, v in parsed.items() if k in entry},
+                               "load": tuple(entry["load"])}))
+    raw["recbole"] = [asdict(r) for r in runs]
+    rows = _kgrec_rows(raw["kgrec"], raw.get("kgrec_load", [])) if raw.get("kgrec") else []
+    rows += _peer_rows(runs)
+    e = raw["export"]
+    report = ExportReport(e["name"], Path(e["folder"]), e["rows"], tuple(e["relations"]), e["triples"],
+                          e["self_loops"], e["linked_items"])
+    seeds = sorted({s for r in rows for s in r.seeds})
+    started = datetime.fromisoformat(raw["started"]) if "started" in raw else datetime.now(UTC)
+    command = raw.get("command") or raw["table"].rsplit("Command: `", 1)[-1].rstrip("`\n")
+    return _write(out, rows, raw, report, args, seeds, raw["git"], started, command)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -367,13 +417,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=300, help="epoch cap for RecBole (kgrec's default cap: 300)")
     parser.add_argument("--venv", type=Path, default=DEFAULT_VENV, help="RecBole's virtualenv (setup.sh)")
     parser.add_argument("--nice", type=int, default=0, help="run RecBole under nice -n N (default: 0)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for kgrec (torch) and RecBole (OMP/MKL_NUM_THREADS) (default: torch's)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: /tmp/peers/DATASET)")
     parser.add_argument("--export-only", action="store_true", help="write the atomic files and stop")
+    parser.add_argument("--retable", action="store_true",
+                        help="rebuild OUT/peers.md from OUT/peers.json and the RecBole logs (no training)")
+    parser.add_argument("--merge", type=Path, nargs="*", default=[],
+                        help="with --retable: add the RecBole runs of these output folders (same dataset and "
+                             "split, run at the same time as OUT's)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if args.retable:
+        print(retable(args))
+        return 0
 
     from kgrec.gnn import TrainConfig, benchmark
     from kgrec.kg.sources import load_dataset
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     out = args.out or Path("/tmp/peers") / args.dataset
     out.mkdir(parents=True, exist_ok=True)
@@ -399,25 +464,20 @@ def main(argv: list[str] | None = None) -> int:
         result = benchmark(kg, models=ours, seeds=seeds, config=TrainConfig(split="random", split_seed=args.split_seed),
                            out=out / "kgrec", command=command)
         raw["kgrec"] = result.to_dict()
-        for r in result.results:
-            rows.append(Row(r.model, "kgrec", r.seeds, r.test, r.seconds, r.seconds_per_epoch, r.seconds_to_best,
-                            r.best_epoch, r.peak_memory_mb, "RSS growth in-process",
-                            {"load": [load0, os.getloadavg()[0]]}))
+        raw["kgrec_load"] = [load0, os.getloadavg()[0]]
+        rows += _kgrec_rows(raw["kgrec"], raw["kgrec_load"])
         _write(out, rows, raw, report, args, seeds, state, started, command)
+    peer_runs: list[PeerRun] = []
+    kgrec_rows = list(rows)
     for model in peers:
-        runs = []
         for seed in seeds:
             run = run_peer(model, out / "data", name, seed=seed, epochs=args.epochs, venv=args.venv,
-                           logs=out / "logs", nice=args.nice)
+                           logs=out / "logs", nice=args.nice, threads=args.threads)
             logger.info("RecBole %s seed %d: test %s, %.0f s", model, seed, run.test, run.train_s)
-            runs.append(run)
+            peer_runs.append(run)
             raw["recbole"].append(asdict(run))
-        rows.append(Row(model, "RecBole 1.2.1", tuple(seeds), tuple(r.test for r in runs),
-                        tuple(r.train_s for r in runs), tuple(r.seconds_per_epoch for r in runs),
-                        tuple(r.seconds_to_best for r in runs), tuple(r.best_epoch for r in runs),
-                        tuple(r.peak_rss_mb for r in runs), "process peak RSS",
-                        {"load": [r.load for r in runs], "wall_s": [r.wall_s for r in runs]}))
-        _write(out, rows, raw, report, args, seeds, state, started, command)
+            rows = kgrec_rows + _peer_rows(peer_runs)
+            _write(out, rows, raw, report, args, seeds, state, started, command)
     table = _write(out, rows, raw, report, args, seeds, state, started, command)
     print(table)
     return 0
