@@ -49,6 +49,7 @@ import time
 from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
@@ -80,7 +81,8 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 MAX_K = 1000
 MAX_QUERY_ROWS = 10_000
-_ID = Field(min_length=1, max_length=256)
+_ID = Field(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$",
+            description="1 to 256 characters, no control characters")
 
 
 # -- response and request models ---------------------------------------------------------------
@@ -441,6 +443,14 @@ def create_app(recommender: Recommender, *, token: str | None = None, max_query_
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=headers)
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own handler echoes the bad input, which may be unencodable (inf, lone
+        # surrogates) and then fails with a 500: report where and what, never the value itself
+        errors = [{"loc": [_printable(x) if isinstance(x, str) else x for x in e.get("loc", ())],
+                   "msg": _printable(str(e.get("msg", ""))), "type": str(e.get("type", ""))} for e in exc.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
+
     @app.exception_handler(KgrecError)
     async def _kgrec_error(request: Request, exc: KgrecError) -> JSONResponse:
         if isinstance(exc, (UnknownUserError, UnknownItemError)):
@@ -559,6 +569,11 @@ class _HttpError(Exception):
         super().__init__(detail)
         self.status = status
         self.detail = detail
+
+
+def _printable(text: str) -> str:
+    """``text`` with anything UTF-8 cannot carry (lone surrogates) escaped."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _jsonable(value: Any) -> Any:

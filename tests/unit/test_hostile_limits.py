@@ -122,3 +122,29 @@ def test_graph_names_are_checked(name):
     with pytest.raises(UnknownGraphError):
         check_graph_name(name)
     assert issubclass(UnknownGraphError, KgrecError)
+
+
+@pytest.mark.parametrize("body", [
+    b'{"user": "\\ud800", "item": "i"}',  # a lone surrogate
+    b'{"user": "u", "item": "i", "weight": 1e999}',  # infinity
+    b'{"user": "u", "item": "i", "weight": NaN}',
+    b'{"\\udfff": 1, "user": "u", "item": "i"}',  # an unencodable extra key
+    b'{"user": "a\\u0000b", "item": "i"}',
+])
+def test_invalid_bodies_are_422_not_500(body):
+    """Validation errors never echo an unencodable value (FastAPI's default handler would 500)."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from kgrec.serving.http import create_app
+
+    app = create_app(SimpleNamespace(store=None, graph_name="g"), token="t")
+
+    async def post():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+            return await c.post("/v1/feedback", content=body,
+                                headers={"content-type": "application/json", "Authorization": "Bearer t"})
+
+    r = asyncio.run(post())
+    assert r.status_code == 422, r.text
+    assert all({"loc", "msg", "type"} <= set(e) for e in r.json()["detail"])
