@@ -18,13 +18,17 @@ from kgrec.errors import DatasetNotFoundError, KgrecError
 
 logger = logging.getLogger(__name__)
 
-QUICKSTART_EPOCHS = 20
-"""Epochs of quickstart's training run: enough for sensible recommendations on lastfm within a few
-minutes on a laptop CPU (a full run trains up to 300 with early stopping)."""
+QUICKSTART_EPOCHS = 5
+"""Epochs of quickstart's training run (a full ``kgrec train`` runs up to 300 with early stopping)."""
+QUICKSTART_MIN_INTERACTIONS = 5
+"""Quickstart trains on the items with at least this many interactions (and the users, tags and KG
+entities linked to them): on lastfm the 2,828 artists with 5 or more listeners, who get 77% of the
+92,834 listening edges. The other 14,804 artists have 1 to 4 listeners each; leaving them out makes
+the cold first run encode 6x fewer documents. ``kgrec train`` uses every item."""
 QUICKSTART_DOCUMENTS = {"max_tags": 3, "max_facts": 1, "max_fact_relations": 1, "max_chars": 120}
 """Quickstart encodes short item documents (name, three tags, one fact) and only the items: encoding
-every node's full document of lastfm takes over half an hour on 2 CPU cores (``kgrec embed`` does it,
-cached); the model learns embeddings for the labels without text."""
+every node's full document of lastfm takes over twenty minutes on 2 CPU cores (``kgrec embed`` does
+it, cached); the model learns embeddings for the labels without text."""
 
 
 # -- shared helpers ----------------------------------------------------------------------------
@@ -149,24 +153,43 @@ def serve(
 def quickstart(
     name: str = typer.Argument("lastfm", help="Dataset: lastfm, movielens-small, lastfm-kgcn or synthetic."),
     epochs: int = typer.Option(QUICKSTART_EPOCHS, min=1, help="Training epochs (small on purpose)."),
+    min_interactions: int = typer.Option(QUICKSTART_MIN_INTERACTIONS, min=1,
+                                         help="Train on the items with at least this many interactions "
+                                              "(1 = every item)."),
     user: str | None = typer.Option(None, "--user", "-u", help="Whose recommendations to show (default: one picked)."),
     k: int = typer.Option(5, "-k", min=1, max=50, help="How many items."),
     store: str | None = typer.Option(None, help="Store URL (default: KGREC_STORE, else embedded)."),
     out: Path | None = typer.Option(None, help="Run directory (default: KGREC_HOME/runs/quickstart-NAME)."),
     download: bool = typer.Option(True, "--download/--no-download", help="Fetch a dataset that is not here."),
+    threads: int | None = typer.Option(None, "--threads", min=1,
+                                       help="torch CPU threads (default: the cores the load average leaves idle)."),
 ) -> None:
     """Ingest → embed → train → recommend with explanations, on one dataset, in a few minutes."""
     from kgrec.config import kgrec_home
 
-    result = run_quickstart(name, epochs=epochs, user=user, k=k, store_url=store, download=download,
-                            out=out or kgrec_home() / "runs" / f"quickstart-{name}", echo=typer.echo)
+    result = run_quickstart(name, epochs=epochs, min_interactions=min_interactions, user=user, k=k, store_url=store,
+                            download=download, out=out or kgrec_home() / "runs" / f"quickstart-{name}",
+                            threads=threads or idle_cores(), echo=typer.echo)
     if result.invalid:
         raise KgrecError(f"{result.invalid} printed Cypher queries did not return their path")
 
 
 @dataclasses.dataclass(frozen=True)
 class QuickstartResult:
-    """What :func:`run_quickstart` did (the CLI prints it as it goes)."""
+    """What :func:`run_quickstart` did (the CLI prints it as it goes).
+
+    Args:
+        dataset: the graph's name.
+        synthetic: whether it ran on generated data.
+        run_dir: the run directory.
+        user: whose recommendations were shown.
+        recommendations: the explained recommendations (:class:`kgrec.serving.Recommendation`).
+        checked: printed Cypher queries run on the store.
+        invalid: how many of them did not return exactly their path.
+        feedback_item: the item the demonstrated feedback was about (the first recommendation).
+        after_feedback: the recommendations right after that feedback (no explanations).
+        seconds: time per step, and ``total``.
+    """
 
     dataset: str
     synthetic: bool
@@ -175,16 +198,97 @@ class QuickstartResult:
     recommendations: list
     checked: int
     invalid: int
+    feedback_item: Any
+    after_feedback: list
     seconds: dict[str, float]
 
 
-def run_quickstart(name: str = "lastfm", *, epochs: int = QUICKSTART_EPOCHS, user: str | None = None, k: int = 5,
-                   store_url: str | None = None, download: bool = True, out: Path, echo=print) -> QuickstartResult:
-    """The steps of ``kgrec quickstart``; ``echo`` prints each line (the CLI passes typer.echo)."""
+def idle_cores() -> int:
+    """CPU cores the 1-minute load average leaves idle (at least 1).
+
+    On a busy machine torch's default (one thread per core) makes its threads wait on each other:
+    on the shared 2-core VM at load 11-17, MiniLM encoded 13-14 texts/s with 2 threads and 21-25
+    with 1 (benchmarks/notes/serving.md).
+    """
+    import os
+
+    n = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return n
+    return max(1, min(n, int(n - load + 0.5)))
+
+
+def core_graph(kg, *, min_interactions: int):
+    """The graph on the items with at least ``min_interactions`` interactions: those items, the users
+    who interacted with them, the nodes one hop from either, and every edge among the kept nodes.
+
+    Every edge of the result is an edge of ``kg``, so a path found in it is a path in ``kg`` (and its
+    Cypher returns it from a store that holds ``kg``).
+    """
+    import pandas as pd
+
+    from kgrec.kg import KnowledgeGraph
+    from kgrec.kg.graph import isin
+
+    if min_interactions <= 1:
+        return kg
+    schema = kg.schema
+    inter = kg.interactions
+    counts = inter["dst"].value_counts()
+    items = pd.Series(counts.index[counts >= min_interactions], dtype="string")
+    users = pd.Series(inter.loc[isin(inter["dst"], items), "src"].unique(), dtype="string")
+    core = {schema.item_label: items, schema.user_label: users}
+    keep: dict[str, list[pd.Series]] = {label: [ids] for label, ids in core.items()}
+    for (s, _, t), df in kg.edges.items():
+        if s in core and t not in core:
+            keep.setdefault(t, []).append(df.loc[isin(df["src"], core[s]), "dst"])
+        if t in core and s not in core:
+            keep.setdefault(s, []).append(df.loc[isin(df["dst"], core[t]), "src"])
+    nodes = {}
+    for label, df in kg.nodes.items():
+        wanted = pd.Series(pd.concat(keep[label]).unique(), dtype="string") if label in keep else \
+            pd.Series([], dtype="string")
+        nodes[label] = df[isin(df["id"], wanted)].reset_index(drop=True)
+    edges = {}
+    for (s, r, t), df in kg.edges.items():
+        mask = isin(df["src"], nodes[s]["id"]) & isin(df["dst"], nodes[t]["id"])
+        edges[(s, r, t)] = df[mask].reset_index(drop=True)
+    return KnowledgeGraph(schema, nodes, edges, name=kg.name,
+                          metadata={**kg.metadata, "min_interactions": min_interactions}, sources=kg.sources)
+
+
+def run_quickstart(name: str = "lastfm", *, epochs: int = QUICKSTART_EPOCHS,
+                   min_interactions: int = QUICKSTART_MIN_INTERACTIONS, user: str | None = None, k: int = 5,
+                   store_url: str | None = None, download: bool = True, out: Path, threads: int | None = None,
+                   echo=print) -> QuickstartResult:
+    """The steps of ``kgrec quickstart``; ``echo`` prints each line (the CLI passes typer.echo).
+
+    The whole graph goes into the store; the model trains on :func:`core_graph` (the items with at
+    least ``min_interactions`` interactions), which keeps the first run, with a cold text cache,
+    within a few minutes on a 2-core CPU. Feedback is shown on the recommender in memory only: it does
+    not write a made-up interaction into the store. ``threads`` sets torch's CPU threads while it
+    runs (default: None = torch's own).
+    """
+    import torch
+
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _quickstart(name, epochs=epochs, min_interactions=min_interactions, user=user, k=k,
+                           store_url=store_url, download=download, out=out, echo=echo, threads=threads)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _quickstart(name: str, *, epochs: int, min_interactions: int, user: str | None, k: int, store_url: str | None,
+                download: bool, out: Path, echo, threads: int | None) -> QuickstartResult:
     from kgrec.gnn import TrainConfig, train
     from kgrec.kg.sources import load_dataset, synthetic
     from kgrec.serving import Recommender
-    from kgrec.text import embed_graph
+    from kgrec.text import TextEncoder, embed_graph
 
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -203,16 +307,18 @@ def run_quickstart(name: str = "lastfm", *, epochs: int = QUICKSTART_EPOCHS, use
     tag = " [SYNTHETIC data]" if is_synthetic else ""
     seconds["load"] = time.perf_counter() - t0
     stats = kg.stats(degrees=False)
-    echo(f"1/4 loaded {kg.name}{tag}: {stats.num_nodes:,} nodes, {stats.num_edges:,} edges "
+    if threads is not None:
+        echo(f"    torch CPU threads: {threads} (--threads N to change)")
+    echo(f"1/5 loaded {kg.name}{tag}: {stats.num_nodes:,} nodes, {stats.num_edges:,} edges "
          f"({seconds['load']:.0f}s)")
 
     t = time.perf_counter()
     st = _open_store(store_url)
     if kg.name in st.graphs():
-        echo(f"2/4 graph '{kg.name}' is already in the store ({st.url}); not written again")
+        echo(f"2/5 graph '{kg.name}' is already in the store ({st.url}); not written again")
     else:
         report = st.write(kg, graph=kg.name, progress=True)
-        echo(f"2/4 wrote {report.num_nodes:,} nodes and {report.num_edges:,} edges to the store ({st.url})"
+        echo(f"2/5 wrote {report.num_nodes:,} nodes and {report.num_edges:,} edges to the store ({st.url})"
              f"{tag} ({report.seconds:.0f}s)")
     seconds["ingest"] = time.perf_counter() - t
 
@@ -220,22 +326,32 @@ def run_quickstart(name: str = "lastfm", *, epochs: int = QUICKSTART_EPOCHS, use
     from kgrec.text.documents import DocumentTemplates
 
     item_label = kg.schema.item_label
-    vectors = embed_graph(kg, labels=[item_label], templates=DocumentTemplates(**QUICKSTART_DOCUMENTS), progress=True)
+    train_kg = core_graph(kg, min_interactions=min_interactions)
+    n_items, n_all = train_kg.num_nodes(item_label), kg.num_nodes(item_label)
+    if n_items < n_all:
+        share = len(train_kg.interactions) / max(len(kg.interactions), 1)
+        echo(f"    training on the {n_items:,} of {n_all:,} {item_label} nodes with at least {min_interactions} "
+             f"interactions ({share:.0%} of the {len(kg.interactions):,} interactions; --min-interactions 1 "
+             f"or `kgrec train` for all)")
+    vectors = embed_graph(train_kg, labels=[item_label], templates=DocumentTemplates(**QUICKSTART_DOCUMENTS),
+                          encoder=TextEncoder(progress=True, threads=threads), progress=True)
     seconds["embed"] = time.perf_counter() - t
-    echo(f"3/4 text vectors of the {kg.num_nodes(item_label):,} {item_label} nodes from short documents (name, "
-         f"3 tags, 1 fact) with {vectors.model_id} ({vectors.report.num_encoded:,} encoded, "
-         f"{vectors.report.num_cached:,} from the cache; {seconds['embed']:.0f}s)")
+    echo(f"3/5 text vectors of {n_items:,} {item_label} nodes from short documents (name, 3 tags, 1 fact) "
+         f"with {vectors.model_id} ({vectors.report.num_encoded:,} encoded, {vectors.report.num_cached:,} from "
+         f"the cache; {seconds['embed']:.0f}s)")
 
     t = time.perf_counter()
     config = TrainConfig(epochs=epochs)
-    run = train(kg, config, vectors=vectors, out=out, progress=True)
+    run = train(train_kg, config, vectors=vectors, out=out, progress=True)
     seconds["train"] = time.perf_counter() - t
     metric = run.config.monitor_metric
-    echo(f"4/4 trained {run.config.model} for at most {epochs} epochs (a short quickstart budget; "
+    echo(f"4/5 trained {run.config.model} for at most {epochs} epochs (a short quickstart budget; "
          f"`kgrec train` runs longer){tag}: test {metric} = {run.metrics.test.get(metric, float('nan')):.4f} "
          f"({seconds['train']:.0f}s); run directory {out}")
 
-    rec = Recommender(run, kg, store=st, graph_name=kg.name)
+    t = time.perf_counter()
+    # in memory: the demonstrated feedback below must not write a made-up interaction into the store
+    rec = Recommender(run, train_kg, graph_name=kg.name)
     if user is None:
         user = _pick_user(rec)
     recs = rec.recommend(user, k, explain=True)
@@ -249,14 +365,30 @@ def run_quickstart(name: str = "lastfm", *, epochs: int = QUICKSTART_EPOCHS, use
             ids = [n.id for n in e.path.nodes]
             if len(res.rows) != 1 or list(res.rows[0][1]) != ids:
                 invalid += 1
-    seconds["total"] = time.perf_counter() - t0
     echo("")
     echo(f"Each Cypher query above was run on the store: {checked - invalid} of {checked} return exactly their path.")
     if recs and recs[0].explanations:
         echo("Run one yourself:  " + query_command(recs[0].explanations[0], graph=kg.name, store=store_url))
-    echo(f"Done in {seconds['total']:.0f}s{tag}. Next: kgrec recommend {out} --user {user} --explain, "
+
+    feedback_item, after = None, []
+    if recs:
+        feedback_item = recs[0].item
+        before = {r.item.id: r for r in recs}
+        rec.feedback(user, feedback_item.id, "positive")
+        after = rec.recommend(user, k, explain=False)
+        echo("")
+        echo(f"Feedback: user {user} listens to {feedback_item.name} (in memory; `Recommender.feedback` with a "
+             f"store also writes it there). The user's vector is folded in again at once; next recommendations:")
+        for r in after:
+            was = before.get(r.item.id)
+            change = "new" if was is None else f"was #{was.rank}, {was.score:.3f}"
+            echo(f"  {r.rank:>2}. {r.item.name}  (score {r.score:.3f}; {change})")
+    seconds["recommend"] = time.perf_counter() - t
+    seconds["total"] = time.perf_counter() - t0
+    echo(f"5/5 done in {seconds['total']:.0f}s{tag}. Next: kgrec recommend {out} --user {user} --explain, "
          f"or kgrec serve {out}")
-    return QuickstartResult(kg.name, is_synthetic, Path(out), user, recs, checked, invalid, seconds)
+    return QuickstartResult(kg.name, is_synthetic, Path(out), user, recs, checked, invalid, feedback_item, after,
+                            seconds)
 
 
 def _pick_user(rec) -> str:

@@ -65,6 +65,30 @@ def test_quickstart_falls_back_to_synthetic_data_offline(tmp_path, monkeypatch, 
     assert len(result.recommendations) == 3
     assert result.checked > 0 and result.invalid == 0
     assert f"{result.checked} of {result.checked} return exactly their path" in text
+    # feedback on the first recommendation changes the next list at once: the item is now seen, and the
+    # items that stay are scored with the folded-in user vector
+    before = {r.item.id: r.score for r in result.recommendations}
+    after = {r.item.id: r.score for r in result.after_feedback}
+    assert result.feedback_item.id == result.recommendations[0].item.id
+    assert result.feedback_item.id not in after and len(after) == 3
+    assert any(abs(after[i] - before[i]) > 1e-6 for i in after.keys() & before.keys()) or after.keys() - before.keys()
+    assert any(line.startswith("Feedback: user ") for line in lines)
+
+
+def test_core_graph_keeps_the_items_with_enough_interactions_and_only_real_edges(lastfm_small_kg):
+    from kgrec.cli.serve import core_graph
+
+    kg = lastfm_small_kg
+    counts = kg.interactions["dst"].value_counts()
+    core = core_graph(kg, min_interactions=3)
+    core.validate()
+    item, user = kg.schema.item_label, kg.schema.user_label
+    assert set(core.nodes[item]["id"]) == set(counts.index[counts >= 3]) and 0 < core.num_nodes(item) < kg.num_nodes(item)
+    assert set(core.nodes[user]["id"]) == set(core.interactions["src"])
+    for et, df in core.edges.items():  # every edge is one of the whole graph's (so its Cypher finds it)
+        whole = set(zip(kg.edges[et]["src"], kg.edges[et]["dst"]))
+        assert set(zip(df["src"], df["dst"])) <= whole
+    assert core_graph(kg, min_interactions=1) is kg
 
 
 @pytest.mark.slow
@@ -87,3 +111,4 @@ def test_quickstart_on_lastfm(tmp_path, data_home):
     assert not result.synthetic and result.dataset == "lastfm"
     assert result.checked > 0 and result.invalid == 0
     assert not any("SYNTHETIC" in line for line in lines)
+    assert result.after_feedback and result.feedback_item.id not in {r.item.id for r in result.after_feedback}
