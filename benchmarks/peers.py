@@ -428,6 +428,7 @@ def main(argv: list[str] | None = None) -> int:
                              "split, run at the same time as OUT's)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("kgrec.gnn.train").setLevel(logging.DEBUG)  # one line per epoch: the curve stays in the log
     if args.retable:
         print(retable(args))
         return 0
