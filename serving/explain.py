@@ -551,13 +551,16 @@ def search_paths(index: GraphIndex, user_row: int, item_rows: Sequence[int], *,
 def choose(paths: Sequence[FoundPath], index: GraphIndex, m: int) -> list[FoundPath]:
     """The ``m`` paths to show, ordered by score: the user's own edge to the item when there is one,
     then the best path of each relation pattern before a second one of a pattern already chosen, and
-    no two paths through the same nodes (two relations between the same nodes — a friendship stored
-    both ways, DBpedia's associated band and associated musical artist — show once)."""
-    seen: set[tuple] = set()
+    no two paths through the same nodes, in any order (two relations between the same nodes — a
+    friendship stored both ways, DBpedia's associated band and associated musical artist — show
+    once, and so do "a friend of your friend B" and "B, a friend of your friend A" when A and B are
+    friends of the user and of each other)."""
+    seen: set[frozenset] = set()
     unique: list[FoundPath] = []
     for p in sorted(paths, key=lambda p: (len(p.steps) > 1, -p.score)):
-        if p.keys not in seen:
-            seen.add(p.keys)
+        nodes = frozenset(p.keys)
+        if nodes not in seen:
+            seen.add(nodes)
             unique.append(p)
     chosen: list[FoundPath] = []
     patterns: set[tuple] = set()

@@ -146,6 +146,14 @@ def test_choose_prefers_variety_and_drops_duplicate_node_sequences(toy):
     assert len(patterns) == 2
 
 
+def test_choose_shows_paths_through_the_same_nodes_once(toy):
+    _, index = toy
+    found = search_paths(index, index.row("User", "u1"), [index.row("Artist", "a2")])[index.row("Artist", "a2")]
+    chosen = choose(found, index, len(found))
+    assert len({frozenset(f.keys) for f in chosen}) == len(chosen)
+    assert {frozenset(f.keys) for f in chosen} == {frozenset(f.keys) for f in found}
+
+
 def _path(kg, spec) -> ExplanationPath:
     nodes, rels = [], []
     for i, part in enumerate(spec):
