@@ -11,8 +11,10 @@ run directories        the user's id in ``id_maps.json`` becomes a random tombst
                        rows of ``node.<User>`` (vectors) and of every per-user weight table
                        (``emb.<User>.weight`` ...) become zeros, the user's train / valid / test
                        pairs are dropped; the manifest is rewritten (the run still verifies)
-text vector cache      the vectors of the user's text document (:func:`kgrec.text.documents.user_documents`
-                       with the default templates) under every model fingerprint in the cache
+saved node vectors     (``kgrec embed --save DIR``) the user's id becomes a tombstone, its vector
+                       row zeros and its stored document empty
+text vector cache      the vectors of the user's text document (as saved with the node vectors, and (:func:`kgrec.text.documents.user_documents`
+                       as built with the default templates) under every model fingerprint
 running recommender    the user's vector, id, history, feedback and every edge in the serving
                        index; the user can no longer be recommended to or appear in a path
 =====================  ==========================================================================
@@ -49,7 +51,7 @@ from kgrec.errors import InputError, KgrecError, UnknownUserError
 logger = logging.getLogger(__name__)
 
 __all__ = ["ForgetReport", "forget_in_cache", "forget_in_memory", "forget_in_run", "forget_in_run_dir",
-           "forget_user", "tombstone"]
+           "forget_in_store", "forget_in_vectors_dir", "forget_user", "tombstone"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class ForgetReport:
         nodes: user nodes deleted from the store (0 or 1).
         edges: edges deleted from the store with the node.
         run_dirs: run directories rewritten (those that knew the user).
+        vector_dirs: saved node-vector folders rewritten (those that knew the user).
         cache_vectors: vectors removed from the text vector cache.
         in_memory: whether the running recommender knew the user.
     """
@@ -69,12 +72,13 @@ class ForgetReport:
     nodes: int = 0
     edges: int = 0
     run_dirs: tuple[str, ...] = ()
+    vector_dirs: tuple[str, ...] = ()
     cache_vectors: int = 0
     in_memory: bool = False
 
     @property
     def found(self) -> bool:
-        return bool(self.nodes or self.run_dirs or self.cache_vectors or self.in_memory)
+        return bool(self.nodes or self.run_dirs or self.vector_dirs or self.cache_vectors or self.in_memory)
 
 
 def tombstone() -> str:
@@ -169,6 +173,30 @@ def forget_in_run_dir(run_dir: str | os.PathLike, user: str) -> bool:
         forgotten.save(run_dir)
         logger.info("forgot user %r in run %s", user, run_dir)
     return knew
+
+
+# -- saved node vectors ------------------------------------------------------------------------
+def forget_in_vectors_dir(directory: str | os.PathLike, user: str, *, user_label: str) -> tuple[bool, str | None]:
+    """Rewrite a :class:`kgrec.text.NodeVectors` folder without the user: a tombstone id, a zero
+    vector row, an empty document. Returns ``(knew the user, the user's document as encoded)``."""
+    from kgrec.text.embed import NodeVectors
+
+    nv = NodeVectors.load(directory)
+    ids = nv.ids.get(user_label)
+    if not ids or user not in ids:
+        return False, None
+    row = ids.index(user)
+    ids[row] = tombstone()
+    vectors = np.array(nv.vectors[user_label], copy=True)
+    vectors[row] = 0
+    nv.vectors[user_label] = vectors
+    document = None
+    docs = nv.documents.get(user_label)
+    if docs is not None and row < len(docs):
+        document, docs[row] = docs[row], ""
+    nv.save(directory)
+    logger.info("forgot user %r in the node vectors in %s", user, directory)
+    return True, document
 
 
 # -- the text vector cache ---------------------------------------------------------------------
@@ -308,7 +336,8 @@ def forget_in_memory(recommender: Any, user: str) -> bool:
 
 # -- all of it ---------------------------------------------------------------------------------
 def forget_user(user: str, *, store: Any = None, graph: str | None = None, recommender: Any = None,
-                run_dirs: Iterable[str | os.PathLike] = (), cache: bool = True,
+                run_dirs: Iterable[str | os.PathLike] = (), vector_dirs: Iterable[str | os.PathLike] = (),
+                cache: bool = True,
                 cache_root: str | os.PathLike | None = None, kg: KnowledgeGraph | None = None,
                 missing_ok: bool = False) -> ForgetReport:
     """Remove a user's node, interactions, profile and vectors everywhere kgrec keeps them.
@@ -319,6 +348,7 @@ def forget_user(user: str, *, store: Any = None, graph: str | None = None, recom
         graph: the graph in the store (default: the recommender's, else the store's default).
         recommender: a running recommender to remove the user from (default: None).
         run_dirs: run directories to rewrite without the user (default: none).
+        vector_dirs: saved node-vector folders (``kgrec embed --save``) to rewrite (default: none).
         cache: remove the user document's vectors from the text vector cache (default: True).
         cache_root: the cache folder (default: ``KGREC_HOME/cache/vectors``).
         kg: the graph to build the user's document from (default: the recommender's graph, else
@@ -342,6 +372,23 @@ def forget_user(user: str, *, store: Any = None, graph: str | None = None, recom
         if source is not None:
             doc = _user_document(source, user)
             texts = [doc] if doc else []
+    user_label = None
+    if recommender is not None:
+        user_label = recommender.user_label
+    elif kg is not None:
+        user_label = kg.schema.user_label
+    elif store is not None:
+        user_label = store.schema(graph=graph).user_label
+    vector_dirs = list(vector_dirs)
+    if vector_dirs and user_label is None:
+        raise InputError("forgetting in saved node vectors needs the user label: pass store=, kg= or recommender=")
+    rewritten_vectors = []
+    for d in vector_dirs:
+        knew, document = forget_in_vectors_dir(d, user, user_label=user_label)
+        if knew:
+            rewritten_vectors.append(str(d))
+            if document:
+                texts.append(document)
     nodes = edges = 0
     if store is not None:
         nodes, edges = forget_in_store(store, user, graph=graph)
@@ -351,8 +398,8 @@ def forget_user(user: str, *, store: Any = None, graph: str | None = None, recom
         path = str(recommender.run.path)
         if path not in rewritten and path not in {str(d) for d in run_dirs} and in_memory:
             logger.info("the recommender's run directory %s still holds the user; pass it in run_dirs", path)
-    vectors = forget_in_cache(texts, root=cache_root) if texts else 0
-    report = ForgetReport(user, nodes, edges, rewritten, vectors, in_memory)
+    vectors = forget_in_cache(sorted(set(texts)), root=cache_root) if texts and cache else 0
+    report = ForgetReport(user, nodes, edges, rewritten, tuple(rewritten_vectors), vectors, in_memory)
     if not report.found and not missing_ok:
         raise UnknownUserError(f"user {user!r} is not in the store, the runs, the cache or the recommender")
     return report

@@ -220,24 +220,29 @@ def forget_command(
     graph: str | None = typer.Option(None, "--graph", help=GRAPH_HELP),
     store: str | None = typer.Option(None, "--store", help=STORE_HELP),
     run: list[Path] = typer.Option([], "--run", help="A run directory to remove the user from (repeatable)."),
+    vectors: list[Path] = typer.Option([], "--vectors", help="A saved node-vector folder (kgrec embed --save) to "
+                                       "remove the user from (repeatable)."),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Also remove the user's vectors from the text cache."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Remove a user's node, interactions, profile and vectors from the store, run directories and
-    the text vector cache (a running `kgrec serve` forgets through DELETE /v1/users/ID)."""
+    """Remove a user's node, interactions, profile and vectors from the store, run directories, saved
+    node vectors and the text vector cache (a running `kgrec serve` forgets through DELETE /v1/users/ID)."""
     from kgrec.serving.privacy import forget_user
 
-    for r in run:
-        if not r.is_dir():
-            raise InputError(f"--run {r}: no such run directory")
+    for option, folders in (("--run", run), ("--vectors", vectors)):
+        for folder in folders:
+            if not folder.is_dir():
+                raise InputError(f"{option} {folder}: no such directory")
     with _open(store, graph) as s:
-        report = forget_user(user, store=s, graph=graph, run_dirs=run, cache=cache)
+        report = forget_user(user, store=s, graph=graph, run_dirs=run, vector_dirs=vectors, cache=cache)
     if as_json:
         _echo_json({"user": report.user, "nodes": report.nodes, "edges": report.edges,
-                    "run_dirs": list(report.run_dirs), "cache_vectors": report.cache_vectors})
+                    "run_dirs": list(report.run_dirs), "vector_dirs": list(report.vector_dirs),
+                    "cache_vectors": report.cache_vectors})
         return
     typer.echo(f"forgot user {user!r}: {report.nodes} node and {report.edges:,} edges from the store, "
-               f"{len(report.run_dirs)} run directories rewritten, {report.cache_vectors} cached vectors removed")
+               f"{len(report.run_dirs)} run directories and {len(report.vector_dirs)} node-vector folders "
+               f"rewritten, {report.cache_vectors} cached vectors removed")
 
 
 # -- store -------------------------------------------------------------------------------------

@@ -92,6 +92,7 @@ class Service:
         os.unlink(self.log.name)
 
 
+@pytest.mark.slow  # two starts of `kgrec serve` in subprocesses: about 1-2 minutes on 2 busy cores
 def test_acknowledged_feedback_survives_kill_9_of_store_and_service(serving_run, lastfm_small_kg, store_dir):
     graph = lastfm_small_kg.name
     items = lastfm_small_kg.nodes["Artist"]["id"].astype(str).tolist()
@@ -146,6 +147,7 @@ def test_acknowledged_feedback_survives_kill_9_of_store_and_service(serving_run,
                 if r.json()["rows"] != [[1]]:
                     lost.append((user, item))
         assert lost == [], f"{len(lost)} of {len(acked)} acknowledged feedbacks lost: {lost[:5]}"
+        print(f"\nkill -9 of store and service: {len(acked)} feedbacks acknowledged, {len(lost)} lost")
     finally:
         restarted.stop()
     with open_store(f"embedded:{store_dir}") as s:  # and directly in the store
@@ -183,6 +185,7 @@ def test_store_down_gives_503_then_the_service_restarts_it(serving_run, lastfm_s
         assert client.get("/healthz").json()["store"] == "up"
         pid = store.pid()
         os.kill(pid, signal.SIGKILL)
+        killed_at = time.monotonic()
         while _pid_alive(pid):
             time.sleep(0.02)
         down = client.post("/v1/feedback", json={"user": "during-outage", "item": items[0]})
@@ -201,6 +204,7 @@ def test_store_down_gives_503_then_the_service_restarts_it(serving_run, lastfm_s
             assert r.status_code == 503, r.text
             time.sleep(0.2)
         assert statuses[-1] == 200, f"did not recover within 60 s: {statuses[-5:]}"
+        print(f"\noutage: {statuses.count(503) + 1} answers 503, feedback accepted again {time.monotonic() - killed_at:.1f} s after the kill")
         assert app.state.keeper.restarts >= 1
         assert store.pid() != pid and _pid_alive(store.pid())
         assert client.get("/healthz").json()["store"] == "up"

@@ -202,17 +202,35 @@ def test_forget_through_http_removes_the_user_everywhere(privacy_store, lastfm_s
     assert user not in rec.run.id_maps["User"]
 
 
-def test_forget_cli(privacy_store, lastfm_small_kg, run_copy):
+def test_forget_cli(privacy_store, lastfm_small_kg, run_copy, tmp_path, monkeypatch):
     from kgrec.gnn import Run
+    from kgrec.text.cache import VectorCache
+    from kgrec.text.embed import NodeVectors
 
     kg, graph = lastfm_small_kg, lastfm_small_kg.name
     user = _users_by_degree(kg)[2]
-    r = kgrec("forget", user, "--store", privacy_store.url, "--graph", graph, "--run", run_copy, "--json")
+    # saved node vectors (kgrec embed --save) holding the user's document, and that document in the cache
+    ids = kg.nodes["User"]["id"].astype(str).tolist()
+    docs = [f"user. listened to: artist {i}." for i in range(len(ids))]
+    folder = tmp_path / "vectors"
+    NodeVectors(model_id="m", fingerprint="fp-cli", dim=4, vectors={"User": np.ones((len(ids), 4), np.float32)},
+                ids={"User": list(ids)}, documents={"User": list(docs)}).save(folder)
+    monkeypatch.setenv("KGREC_HOME", str(tmp_path / "home"))
+    VectorCache().put("fp-cli", docs[:5] + [docs[ids.index(user)]], np.ones((6, 4), np.float32), model_id="m")
+
+    r = kgrec("forget", user, "--store", privacy_store.url, "--graph", graph, "--run", run_copy, "--vectors", folder,
+              "--json")
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
     assert out["nodes"] == 1 and out["edges"] > 0 and out["run_dirs"] == [str(run_copy)]
+    assert out["vector_dirs"] == [str(folder)] and out["cache_vectors"] >= 1
     assert _store_traces(privacy_store, graph, user) == 0
     assert user not in Run.load(run_copy).id_maps["User"]
+    saved = NodeVectors.load(folder)  # still verifies
+    row = ids.index(user)
+    assert user not in saved.ids["User"] and not saved.vectors["User"][row].any() and saved.documents["User"][row] == ""
+    assert saved.ids["User"][row - 1] == ids[row - 1] and saved.vectors["User"][row - 1].any()
+    assert VectorCache().get("fp-cli", [docs[row]]).num_found == 0
     r = kgrec("forget", user, "--store", privacy_store.url, "--graph", graph, "--run", run_copy)
     assert r.exit_code == 1 and isinstance(r.exception, UnknownUserError)
     assert "not in the store" in str(r.exception)
