@@ -247,6 +247,7 @@ class StoreKeeper:
         self._busy = threading.Lock()
         self._last = 0.0
         self._durable = False
+        self._server_pid: int | None = None  # the embedded server the setting was applied to
 
     @property
     def can_restart(self) -> bool:
@@ -264,13 +265,21 @@ class StoreKeeper:
             return
         try:
             mode = require(self.feedback_fsync)
+            self._server_pid = self._pid()
             self._durable = True
             logger.info("feedback durability: appendfsync %s", mode)
         except KgrecError as e:
             logger.warning("could not set appendfsync %s on the store yet: %s", self.feedback_fsync, e)
 
+    def _pid(self) -> int | None:
+        pid = getattr(self.store, "pid", None)
+        return pid() if callable(pid) else None
+
     def ensure_durable(self) -> None:
-        """Before a write: the durability setting is in force (it is re-applied after a restart)."""
+        """Before a write: the durability setting is in force (re-applied after a restart, also one
+        made by another process: the embedded server's pid file names a new server)."""
+        if self._durable and self._server_pid is not None and self._pid() != self._server_pid:
+            self._durable = False
         if not self._durable:
             self.prepare()
             if not self._durable and self.feedback_fsync is not None:

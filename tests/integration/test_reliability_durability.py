@@ -214,3 +214,24 @@ def test_store_down_gives_503_then_the_service_restarts_it(serving_run, lastfm_s
         check = client.post("/v1/query", json={"cypher": EDGE, "parameters": {"u": "after-outage", "i": items[1]}})
         assert check.json()["rows"] == [[1]]
     store.close()
+
+
+def test_durability_is_reapplied_after_another_process_restarts_the_store(tmp_path):
+    from kgrec.serving.http import StoreKeeper
+
+    folder = tempfile.mkdtemp(prefix="kgrec-keep-", dir="/tmp")
+    try:
+        store = open_store(f"embedded:{folder}")
+        keeper = StoreKeeper(store, feedback_fsync="always")
+        keeper.prepare()
+        assert store.appendfsync_now() == "always"
+        # someone else stops the server and starts it with the default setting
+        EmbeddedStore(f"embedded:{folder}").stop()
+        EmbeddedStore(f"embedded:{folder}").ensure_running()
+        assert store.appendfsync_now() == "everysec"
+        keeper.ensure_durable()  # what every feedback request does first
+        assert store.appendfsync_now() == "always"
+        store.close()
+    finally:
+        EmbeddedStore(f"embedded:{folder}").stop()
+        shutil.rmtree(folder, ignore_errors=True)
