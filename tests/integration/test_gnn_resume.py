@@ -84,3 +84,15 @@ def test_non_finite_loss_names_epoch_and_batch(synthetic_kg, synthetic_vectors):
     config = make_config(model="bprmf", epochs=2, lr=1e30, batch_size=64)
     with pytest.raises(TrainingError, match=r"epoch 1, batch \d+"):
         train(synthetic_kg, config, vectors=synthetic_vectors, save=False)
+
+
+def test_time_budget_stops_training_and_says_so(synthetic_kg, synthetic_vectors):
+    """A budget spent during the first epoch: training ends there, that epoch validated and kept."""
+    config = make_config(model="bprmf", epochs=50, patience=50, eval_every=10, max_minutes=1e-6)
+    run = train(synthetic_kg, config, vectors=synthetic_vectors, save=False)
+    assert run.metrics.epochs == 1 and run.metrics.best_epoch == 1
+    assert run.metrics.extra["stopped"] == "budget"
+    assert run.history[0].valid  # validated although eval_every is 10
+    free = train(synthetic_kg, make_config(model="bprmf", epochs=3, patience=50), vectors=synthetic_vectors,
+                 save=False)
+    assert free.metrics.epochs == 3 and free.metrics.extra["stopped"] == "epochs"
