@@ -37,6 +37,12 @@ def memory_mb(pid: int) -> dict[str, float]:
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far (/proc/PID/stat), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -128,11 +134,16 @@ def main(argv: list[str] | None = None) -> int:
         # warm-up (not counted): the first requests import and build what the rest reuse
         asyncio.run(load(base, users, 200, args.concurrency, True, args.seed + 2))
         out["memory_mb"] = {"before": memory_mb(server.pid)}
+        # the server's CPU time per request: what the load average does not change much
+        cpu = cpu_seconds(server.pid)
         out["plain"] = asyncio.run(load(base, users, args.requests, args.concurrency, False, args.seed))
+        out["plain"]["server_cpu_ms_per_request"] = (cpu_seconds(server.pid) - cpu) * 1e3 / args.requests
         out["memory_mb"]["after_plain"] = memory_mb(server.pid)
         if args.explain_requests:
+            cpu = cpu_seconds(server.pid)
             out["explain"] = asyncio.run(load(base, users, args.explain_requests, args.concurrency, True,
                                               args.seed + 1))
+            out["explain"]["server_cpu_ms_per_request"] = (cpu_seconds(server.pid) - cpu) * 1e3 / args.explain_requests
             out["memory_mb"]["after_explain"] = memory_mb(server.pid)
     finally:
         server.terminate()
@@ -145,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             r = out[key]
             print(f"- {r['requests']:,} requests (explain={r['explain']}), {r['concurrency']} concurrent: "
                   f"{r['throughput_rps']:.0f} req/s, p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, "
-                  f"max {r['max_ms']:.0f} ms, errors {r['errors']}")
+                  f"max {r['max_ms']:.0f} ms, errors {r['errors']}; server CPU {r['server_cpu_ms_per_request']:.2f} ms/request")
             for e in r["first_errors"]:
                 print("    ", e)
     m = out.get("memory_mb", {})

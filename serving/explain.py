@@ -466,7 +466,8 @@ def _expand(index: GraphIndex, layers: list[_Layer], beam: int) -> _Layer:
 
 
 def search_paths(index: GraphIndex, user_row: int, item_rows: Sequence[int], *,
-                 max_hops: int = 3, beam: int = 2000, per_item: int = 16) -> dict[int, list[FoundPath]]:
+                 max_hops: int = 3, beam: int = 2000, per_item: int = 16, per_relation: int = 2
+                 ) -> dict[int, list[FoundPath]]:
     """Best paths of at most ``max_hops`` hops from one user to each of some items.
 
     The user's side is expanded once, ``max_hops - 1`` deep, keeping the ``beam`` best partial
@@ -479,6 +480,9 @@ def search_paths(index: GraphIndex, user_row: int, item_rows: Sequence[int], *,
         max_hops: the longest path (default: 3).
         beam: partial paths kept per depth, best first (default: 2000).
         per_item: paths kept per item, best first (default: 16).
+        per_relation: paths kept besides those per item and relation of the last hop (the item's
+            listener, tag, genre, …), best first, so that other kinds of path survive many strong
+            paths of one kind (default: 2).
 
     Returns:
         item row → paths, best first (an item with no path within ``max_hops`` maps to ``[]``).
@@ -537,7 +541,18 @@ def search_paths(index: GraphIndex, user_row: int, item_rows: Sequence[int], *,
     order_by = np.lexsort((-score, item_of))
     starts = np.searchsorted(item_of[order_by], np.arange(len(items)), "left")
     rank = np.arange(len(order_by)) - starts[item_of[order_by]]
-    chosen = order_by[(rank < per_item) | (depth[order_by] == 0)]
+    # and the best ``per_relation`` per (item, relation of the last hop), so that choose() can show a
+    # shared tag or genre beside many strong friend-of-friend paths
+    variety = np.zeros(len(score), dtype=bool)
+    if per_relation:
+        rel_code = np.unique(np.asarray(index.relation_of), return_inverse=True)[1].astype(np.int64)
+        group = item_of.astype(np.int64) * (int(rel_code.max()) + 1) + rel_code[msteps[which]]
+        order_g = np.lexsort((-score, group))
+        g = group[order_g]
+        first = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+        grank = np.arange(len(g)) - np.repeat(first, np.diff(np.r_[first, len(g)]))
+        variety[order_g[grank < per_relation]] = True
+    chosen = order_by[(rank < per_item) | (depth[order_by] == 0) | variety[order_by]]
     for j in chosen.tolist():
         f, d, t = int(flat[j]), int(depth[j]), int(item_of[j])
         out[int(items[t])].append(FoundPath(

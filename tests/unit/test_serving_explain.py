@@ -231,3 +231,14 @@ def test_mmr_trades_relevance_for_diversity():
     diverse = mmr(scores, unit, 4, diversity=0.7)
     assert diverse[0] == 0 and intra_list_diversity(unit[diverse]) > intra_list_diversity(unit[[0, 1, 2, 3]])
     assert intra_list_diversity(unit[:1]) == 0.0
+
+
+def test_search_keeps_the_best_path_of_every_last_relation_beside_the_best_overall(toy):
+    _, index = toy
+    user, item = index.row("User", "u1"), index.row("Artist", "a2")
+    everything = search_paths(index, user, [item], per_item=1000, per_relation=0)[item]
+    last = {index.relation_of[f.steps[-1]] for f in everything}
+    assert len(last) >= 2  # the toy reaches a2 through a listener and through a tag
+    few = search_paths(index, user, [item], per_item=1, per_relation=1)[item]
+    assert {index.relation_of[f.steps[-1]] for f in few} == last
+    assert len(search_paths(index, user, [item], per_item=1, per_relation=0)[item]) == 1
