@@ -179,8 +179,11 @@ class KGRec(RecModel):
             neg_s = (users.unsqueeze(1) * neg).sum(-1)
         if self.item_bias is not None:
             tau = self.config.temperature
-            pos_s = pos_s + tau * self.item_bias[batch.pos]
-            neg_s = neg_s + tau * self.item_bias[batch.neg]
+            pos_i, neg_i = batch.pos, batch.neg
+            if batch.graph is not None:  # subgraph rows → item rows
+                pos_i, neg_i = batch.graph[i_t].n_id[pos_i], batch.graph[i_t].n_id[neg_i]
+            pos_s = pos_s + tau * self.item_bias[pos_i]
+            neg_s = neg_s + tau * self.item_bias[neg_i]
         loss = ranking_loss(self.config, pos_s, neg_s)
         return loss + self.config.reg * l2_penalty(h0[u_t][batch.users], h0[i_t][batch.pos])
 
