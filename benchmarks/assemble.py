@@ -9,7 +9,7 @@ HEADER = """# kgrec benchmarks
 
 Every figure below was produced by the command printed beside it, on the 2-core development
 machine (no GPU lent to the session that measured them). That machine was shared by parallel work
-while these ran (load average 5-10 on 2 cores), so absolute times are pessimistic; ratios measured
+while these ran (load average 5-18 on 2 cores; each section states its own), so absolute times are pessimistic; ratios measured
 inside one run are the reliable part. Each section comes from `benchmarks/notes/<area>.md`; this
 file is rebuilt with `python benchmarks/assemble.py`.
 
