@@ -24,7 +24,11 @@ def main() -> None:
     for name in names:
         text = (notes / f"{name}.md").read_text(encoding="utf-8").strip()
         # Each note starts with its own '# Title': demote every heading one level.
-        lines = [("#" + line) if line.startswith("#") else line for line in text.splitlines()]
+        lines, in_code = [], False
+        for line in text.splitlines():
+            if line.startswith("```"):
+                in_code = not in_code
+            lines.append("#" + line if line.startswith("#") and not in_code else line)
         parts.append(f'\n<a id="{name}"></a>\n\n' + "\n".join(lines) + "\n")
     (ROOT / "BENCHMARKS.md").write_text("".join(parts), encoding="utf-8")
     print(f"BENCHMARKS.md: {', '.join(names)}")
