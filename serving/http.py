@@ -481,9 +481,12 @@ def create_app(recommender: Recommender, *, token: str | None = None, max_query_
         return JSONResponse({"detail": detail}, status_code=status, headers={"Retry-After": "2"} if status == 503
                             else None)
 
+    # Handlers are plain functions: FastAPI runs them in its thread pool, so a request waiting on the
+    # recommender's lock (held during a feedback's fsynced store write) or on a slow store never
+    # blocks the event loop; /healthz keeps answering.
     @app.get("/v1/users/{user}/recommendations", response_model=RecommendationsOut, responses=_ERRORS,
              summary="Top-k items for a user, with explanation paths")
-    async def recommendations(user: str = Path(min_length=1, max_length=256),
+    def recommendations(user: str = Path(min_length=1, max_length=256),
                         k: int = Query(10, ge=1, le=MAX_K), explain: bool = True,
                         exclude_seen: bool = True, diversity: float = Query(0.0, ge=0.0, le=1.0),
                         max_paths: int = Query(3, ge=1, le=20),
@@ -502,7 +505,7 @@ def create_app(recommender: Recommender, *, token: str | None = None, max_query_
 
     @app.get("/v1/items/{item}/similar", response_model=SimilarOut, responses=_ERRORS,
              summary="Items whose trained vectors are closest to this one's")
-    async def similar(item: str = Path(min_length=1, max_length=256), k: int = Query(10, ge=1, le=MAX_K)) -> SimilarOut:
+    def similar(item: str = Path(min_length=1, max_length=256), k: int = Query(10, ge=1, le=MAX_K)) -> SimilarOut:
         sims = recommender.similar_items(item, k)
         ref = recommender.item_ref(recommender.index.row(recommender.item_label, item))
         return SimilarOut(item=ItemOut(id=ref.id, name=ref.name),
@@ -511,7 +514,7 @@ def create_app(recommender: Recommender, *, token: str | None = None, max_query_
 
     @app.get("/v1/users/{user}/explain/{item}", response_model=ExplainOut, responses=_ERRORS,
              summary="Paths in the graph from a user to an item")
-    async def explain(user: str = Path(min_length=1, max_length=256), item: str = Path(min_length=1, max_length=256),
+    def explain(user: str = Path(min_length=1, max_length=256), item: str = Path(min_length=1, max_length=256),
                 max_paths: int = Query(3, ge=1, le=20)) -> ExplainOut:
         exps = recommender.explain(user, item, max_paths=max_paths)
         ref = recommender.item_ref(recommender.index.row(recommender.item_label, item))
@@ -556,7 +559,7 @@ def create_app(recommender: Recommender, *, token: str | None = None, max_query_
         return ForgetOut(user=r.user, nodes=r.nodes, edges=r.edges, in_memory=r.in_memory)
 
     @app.get("/healthz", response_model=HealthOut, summary="Liveness and the store's status")
-    async def healthz() -> HealthOut:
+    def healthz() -> HealthOut:
         store = recommender.store
         state: Literal["up", "down", "none"] = "none"
         if store is not None:
