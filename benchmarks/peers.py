@@ -19,6 +19,8 @@ Steps, all in this one command:
    ``/usr/bin/time`` for its peak memory; its log gives the epochs, time per epoch and time to the
    best validation epoch.
 5. kgrec's models (``--kgrec-models``) through :func:`kgrec.gnn.benchmark` on the same graph and split.
+   Or ``--kgrec-from DIR``: kgrec's rows from a ``kgrec benchmark`` of the same graph, split and
+   split seed (its ``benchmark.json``), run beside the peers, instead of training them twice.
 6. One markdown table (``OUT/peers.md``) and the raw numbers (``OUT/peers.json``).
 
 Which relations become ``.kg`` triples (:func:`kg_edge_types`): every edge type of the graph whose two
@@ -380,6 +382,21 @@ def _kgrec_rows(result: dict[str, Any], load: list[float]) -> list[Row]:
             for r in result["results"]]
 
 
+def kgrec_rows_from(path: Path, *, dataset: str, split_seed: int) -> dict[str, Any]:
+    """A ``kgrec benchmark`` result (``benchmark.json``, or its folder) to stand as kgrec's rows.
+
+    The split is a pure function of the graph and the split seed, so a benchmark of the same graph
+    with the same split and split seed trained on exactly the pairs exported here. Anything else
+    is refused rather than compared.
+    """
+    file = path / "benchmark.json" if path.is_dir() else path
+    result = json.loads(file.read_text(encoding="utf-8"))
+    found = (result.get("graph"), result.get("split"), result.get("split_seed"))
+    if found != (dataset, "random", split_seed):
+        raise SystemExit(f"{file}: graph/split/split seed {found} is not {(dataset, 'random', split_seed)}")
+    return result
+
+
 def retable(args: argparse.Namespace) -> str:
     """The table again from ``peers.json``, RecBole's epochs and best epoch parsed anew from its logs."""
     out = args.out or Path("/tmp/peers") / args.dataset
@@ -420,6 +437,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for kgrec (torch) and RecBole (OMP/MKL_NUM_THREADS) (default: torch's)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: /tmp/peers/DATASET)")
+    parser.add_argument("--kgrec-from", type=Path, default=None,
+                        help="take kgrec's rows from this `kgrec benchmark` output (its benchmark.json) instead of "
+                             "training them again; it must be the same graph, split and split seed")
     parser.add_argument("--export-only", action="store_true", help="write the atomic files and stop")
     parser.add_argument("--retable", action="store_true",
                         help="rebuild OUT/peers.md from OUT/peers.json and the RecBole logs (no training)")
@@ -460,7 +480,12 @@ def main(argv: list[str] | None = None) -> int:
 
     rows: list[Row] = []
     raw: dict[str, Any] = {"export": report.to_dict(), "recbole": [], "kgrec": None}
-    if ours:
+    if args.kgrec_from:
+        raw["kgrec"] = kgrec_rows_from(args.kgrec_from, dataset=args.dataset, split_seed=args.split_seed)
+        raw["kgrec_load"] = raw["kgrec"].get("load", [])
+        rows += _kgrec_rows(raw["kgrec"], raw["kgrec_load"])
+        _write(out, rows, raw, report, args, seeds, state, started, command)
+    elif ours:
         load0 = os.getloadavg()[0]
         result = benchmark(kg, models=ours, seeds=seeds, config=TrainConfig(split="random", split_seed=args.split_seed),
                            out=out / "kgrec", command=command)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -109,3 +110,13 @@ epoch 3 evaluating [time: 1.00s, valid_score: 0.200000]
     # no "best eval result" line (the epoch cap ended the run); a tie counts as better, as in RecBole
     assert parsed == {"epochs": 4, "best_epoch": 4, "train_s": 12.0, "seconds_per_epoch": 3.0,
                       "seconds_to_best": 12.0}
+
+
+def test_kgrec_rows_from_refuses_another_split(peers, tmp_path):
+    result = {"graph": "lastfm", "split": "random", "split_seed": 0, "results": []}
+    (tmp_path / "benchmark.json").write_text(json.dumps(result))
+    assert peers.kgrec_rows_from(tmp_path, dataset="lastfm", split_seed=0)["graph"] == "lastfm"
+    for other in ({"graph": "movielens-small"}, {"split": "cold-items"}, {"split_seed": 1}):
+        (tmp_path / "benchmark.json").write_text(json.dumps({**result, **other}))
+        with pytest.raises(SystemExit, match="is not"):
+            peers.kgrec_rows_from(tmp_path / "benchmark.json", dataset="lastfm", split_seed=0)
