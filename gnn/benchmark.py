@@ -119,7 +119,9 @@ class BenchmarkResult:
                       f"{np.mean(r.peak_memory_mb):.0f}"]
             lines.append("| " + " | ".join(cells) + " |")
         lines += ["", "Settings (each model's own defaults unless set for all; early stopping on validation "
-                      f"{'AUC' if self.split == 'kgcn' else 'NDCG@20'}; peak MB = growth of the process RSS on CPU):", ""]
+                      f"{'AUC' if self.split == 'kgcn' else 'NDCG@20'}; peak MB = on CPU, the peak resident set "
+                      "during training and validation above its size at the start (kernel-kept, reset per run); "
+                      "on CUDA, the peak allocation):", ""]
         lines += [f"- `{r.model}`: {r.settings()}" for r in self.results]
         lines += ["", f"Total {self.seconds / 60:.1f} min, {self.date}; 1-minute load average "
                       f"{self.load[0]:.1f} at the start, {self.load[1]:.1f} at the end."]
