@@ -314,10 +314,10 @@ class Row:
 
 def markdown(rows: Sequence[Row], *, header: str) -> str:
     best = {c: max(r.mean(c) for r in rows) for c in COLUMNS} if rows else {}
-    head = ["model", "library", *COLUMNS, "train s", "s/epoch", "s to best", "best epoch", "peak MB"]
+    head = ["model", "library", "seeds", *COLUMNS, "train s", "s/epoch", "s to best", "best epoch", "peak MB"]
     lines = [header, "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r.model, r.source]
+        cells = [r.model, r.source, str(len(r.seeds))]
         for c in COLUMNS:
             text = f"{r.mean(c):.4f}" + (f" ± {r.std(c):.4f}" if len(r.seeds) > 1 else "")
             cells.append(f"**{text}**" if abs(r.mean(c) - best[c]) < 1e-12 else text)
@@ -378,7 +378,7 @@ def _peer_rows(runs: list[PeerRun]) -> list[Row]:
 def _kgrec_rows(result: dict[str, Any], load: list[float]) -> list[Row]:
     return [Row(r["model"], "kgrec", tuple(r["seeds"]), tuple(r["test"]), tuple(r["seconds"]),
                 tuple(r["seconds_per_epoch"]), tuple(r["seconds_to_best"]), tuple(r["best_epoch"]),
-                tuple(r["peak_memory_mb"]), "RSS growth in-process", {"load": [load]})
+                tuple(r["peak_memory_mb"]), "training's peak above the loaded graph", {"load": [load]})
             for r in result["results"]]
 
 
