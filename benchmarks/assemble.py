@@ -8,10 +8,16 @@ ORDER = ["sources", "stores", "rdf", "text", "gnn", "peers", "serving", "reliabi
 HEADER = """# kgrec benchmarks
 
 Every figure below was produced by the command printed beside it, on the 2-core development
-machine (no GPU lent to the session that measured them). That machine was shared by parallel work
-while these ran (load average 5-18 on 2 cores; each section states its own), so absolute times are pessimistic; ratios measured
-inside one run are the reliable part. Each section comes from `benchmarks/notes/<area>.md`; this
-file is rebuilt with `python benchmarks/assemble.py`.
+machine. No GPU was lent to the sessions that measured them. Each section states its date and the
+machine's load:
+- The GNN bar and the RecBole peers were measured on 2026-12-01 on a quiet machine (load about 2:
+  one single-threaded job per core).
+- Most other sections date from 2026-11-23, when parallel work kept the load average at 5-18 on
+  2 cores. Their absolute times are pessimistic; ratios measured inside one run are the reliable
+  part.
+
+Each section comes from `benchmarks/notes/<area>.md`; this file is rebuilt with
+`python benchmarks/assemble.py`.
 
 """
 
