@@ -21,7 +21,12 @@ Steps, all in this one command:
 5. kgrec's models (``--kgrec-models``) through :func:`kgrec.gnn.benchmark` on the same graph and split.
    Or ``--kgrec-from DIR``: kgrec's rows from a ``kgrec benchmark`` of the same graph, split and
    split seed (its ``benchmark.json``), run beside the peers, instead of training them twice.
-6. One markdown table (``OUT/peers.md``) and the raw numbers (``OUT/peers.json``).
+6. One markdown table (``OUT/peers.md``) and the raw numbers (``OUT/peers.json``), rewritten after
+   every finished run.
+
+``--jobs N`` runs N RecBole runs at a time (with ``--threads 1``, one per core). A run that an
+earlier invocation with the same ``--out`` finished (``OUT/logs/MODEL-sSEED.run.json``) is read back,
+not trained again, so the same command resumes a matrix that a stop interrupted.
 
 Which relations become ``.kg`` triples (:func:`kg_edge_types`): every edge type of the graph whose two
 ends are not users. RecBole's KG models take a KG over items and entities only; user-side
@@ -55,8 +60,10 @@ import re
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -265,8 +272,8 @@ def run_peer(model: str, data: Path, name: str, *, seed: int, epochs: int, venv:
            "--epochs", str(epochs), "--seed", str(seed), "--config", str(extra)]
     if nice:
         cmd = ["nice", "-n", str(nice), *cmd]
-    work = logs / "work"
-    work.mkdir(exist_ok=True)  # RecBole writes ./log and ./saved under its working directory
+    work = logs / f"work-{model}-s{seed}"  # RecBole writes ./log and ./saved here; one folder per run,
+    work.mkdir(exist_ok=True)              # as runs in parallel (--jobs) would share time-stamped names
     env = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
@@ -282,9 +289,22 @@ def run_peer(model: str, data: Path, name: str, *, seed: int, epochs: int, venv:
     result = next(json.loads(line) for line in reversed(text.splitlines()) if line.startswith('{"model"'))
     parsed = parse_recbole_log(text)
     rss = re.search(r"peak_rss_kb=(\d+)", Path(f"{stem}.time").read_text())
-    return PeerRun(model, seed, result["test"], result["best_valid"], wall, parsed["train_s"], parsed["epochs"],
-                   parsed["best_epoch"], parsed["seconds_per_epoch"], parsed["seconds_to_best"],
-                   int(rss.group(1)) / 1024 if rss else float("nan"), (load0, os.getloadavg()[0]), f"{stem}.log")
+    run = PeerRun(model, seed, result["test"], result["best_valid"], wall, parsed["train_s"], parsed["epochs"],
+                  parsed["best_epoch"], parsed["seconds_per_epoch"], parsed["seconds_to_best"],
+                  int(rss.group(1)) / 1024 if rss else float("nan"), (load0, os.getloadavg()[0]), f"{stem}.log")
+    Path(f"{stem}.run.json").write_text(json.dumps(asdict(run), indent=2), encoding="utf-8")
+    return run
+
+
+def finished_run(logs: Path, model: str, seed: int) -> PeerRun | None:
+    """The run of ``model`` and ``seed`` that an earlier invocation finished in ``logs`` (its
+    ``.run.json``, written only once RecBole reported its test metrics), so a stopped matrix resumes
+    where it was instead of training again."""
+    path = logs / f"{model}-s{seed}.run.json"
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return PeerRun(**{**data, "load": tuple(data["load"])})
 
 
 # ------------------------------------------------------------------------------------------------
@@ -434,6 +454,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=300, help="epoch cap for RecBole (kgrec's default cap: 300)")
     parser.add_argument("--venv", type=Path, default=DEFAULT_VENV, help="RecBole's virtualenv (setup.sh)")
     parser.add_argument("--nice", type=int, default=0, help="run RecBole under nice -n N (default: 0)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="RecBole runs at a time (default: 1); with --threads 1, one per core")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for kgrec (torch) and RecBole (OMP/MKL_NUM_THREADS) (default: torch's)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: /tmp/peers/DATASET)")
@@ -493,19 +515,42 @@ def main(argv: list[str] | None = None) -> int:
         raw["kgrec_load"] = [load0, os.getloadavg()[0]]
         rows += _kgrec_rows(raw["kgrec"], raw["kgrec_load"])
         _write(out, rows, raw, report, args, seeds, state, started, command)
-    peer_runs: list[PeerRun] = []
     kgrec_rows = list(rows)
-    for model in peers:
-        for seed in seeds:
-            run = run_peer(model, out / "data", name, seed=seed, epochs=args.epochs, venv=args.venv,
-                           logs=out / "logs", nice=args.nice, threads=args.threads)
-            logger.info("RecBole %s seed %d: test %s, %.0f s", model, seed, run.test, run.train_s)
-            peer_runs.append(run)
-            raw["recbole"].append(asdict(run))
-            rows = kgrec_rows + _peer_rows(peer_runs)
-            _write(out, rows, raw, report, args, seeds, state, started, command)
-    table = _write(out, rows, raw, report, args, seeds, state, started, command)
+    pairs = [(model, seed) for model in peers for seed in seeds]
+    done = {pair: finished_run(out / "logs", *pair) for pair in pairs}
+    for (model, seed), run in done.items():
+        if run:
+            logger.info("RecBole %s seed %d: finished by an earlier run of this command (%s), not run again",
+                        model, seed, run.log)
+    lock = threading.Lock()
+
+    def write_table() -> str:
+        runs = [done[pair] for pair in pairs if done[pair]]  # the table's order does not depend on timing
+        raw["recbole"] = [asdict(r) for r in runs]
+        return _write(out, kgrec_rows + _peer_rows(runs), raw, report, args, seeds, state, started, command)
+
+    def train_one(pair: tuple[str, int]) -> None:
+        model, seed = pair
+        run = run_peer(model, out / "data", name, seed=seed, epochs=args.epochs, venv=args.venv,
+                       logs=out / "logs", nice=args.nice, threads=args.threads)
+        logger.info("RecBole %s seed %d: test %s, %.0f s", model, seed, run.test, run.train_s)
+        with lock:
+            done[pair] = run
+            write_table()
+
+    failed = []
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:  # threads only wait on subprocesses
+        futures = {pool.submit(train_one, pair): pair for pair in pairs if done[pair] is None}
+        for future, pair in futures.items():
+            try:
+                future.result()
+            except RuntimeError as e:  # one failed run does not stop the others
+                logger.error("%s", e)
+                failed.append(pair)
+    table = write_table()
     print(table)
+    if failed:
+        raise SystemExit(f"RecBole runs failed: {', '.join(f'{m} seed {s}' for m, s in failed)} (logs in {out / 'logs'})")
     return 0
 
 

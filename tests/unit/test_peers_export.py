@@ -120,3 +120,44 @@ def test_kgrec_rows_from_refuses_another_split(peers, tmp_path):
         (tmp_path / "benchmark.json").write_text(json.dumps({**result, **other}))
         with pytest.raises(SystemExit, match="is not"):
             peers.kgrec_rows_from(tmp_path / "benchmark.json", dataset="lastfm", split_seed=0)
+
+
+FAKE_RECBOLE = """#!/usr/bin/env bash
+# Stands in for RecBole's run.py (not installable in CI): its log lines and its final JSON line.
+# args: run.py MODEL NAME DATA --split-files --epochs N --seed S --config FILE
+echo "$2 $9" >> "$FAKE_RECBOLE_CALLS"
+echo "01 Dec 20:00    INFO  epoch 0 training [time: 1.50s, train loss: 1.0]"
+echo "01 Dec 20:00    INFO  epoch 0 evaluating [time: 0.50s, valid_score: 0.100000]"
+echo "01 Dec 20:00    INFO  epoch 1 training [time: 1.50s, train loss: 0.9]"
+echo "01 Dec 20:00    INFO  epoch 1 evaluating [time: 0.50s, valid_score: 0.2$9]"
+echo '{"model": "'$2'", "dataset": "'$3'", "wall_s": 4.0, "best_valid": {"ndcg@20": 0.2}, "test": {"recall@10": 0.1, "recall@20": 0.2, "ndcg@10": 0.1, "ndcg@20": 0.2'$9', "mrr@10": 0.3}}'
+"""
+
+
+@pytest.mark.skipif(not Path("/usr/bin/time").exists(), reason="peers.py measures peak memory with /usr/bin/time")
+def test_runs_in_parallel_and_a_second_invocation_resumes(peers, tmp_path, monkeypatch):
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").write_text(FAKE_RECBOLE)
+    (venv / "bin" / "python").chmod(0o755)
+    calls = tmp_path / "calls"
+    monkeypatch.setenv("FAKE_RECBOLE_CALLS", str(calls))
+    out = tmp_path / "out"
+    argv = ["movielens-small", "--models", "LightGCN,KGIN", "--kgrec-models", "", "--seeds", "0,1", "--jobs", "2",
+            "--venv", str(venv), "--out", str(out)]
+    assert peers.main(argv) == 0
+    assert sorted(calls.read_text().split("\n")[:-1]) == ["KGIN 0", "KGIN 1", "LightGCN 0", "LightGCN 1"]
+    raw = json.loads((out / "peers.json").read_text())
+    assert [(r["model"], r["seed"]) for r in raw["recbole"]] == [("LightGCN", 0), ("LightGCN", 1), ("KGIN", 0),
+                                                                 ("KGIN", 1)]
+    run = raw["recbole"][1]
+    assert (run["epochs"], run["best_epoch"], run["train_s"], run["seconds_to_best"]) == (2, 2, 4.0, 4.0)
+    assert run["test"]["ndcg@20"] == pytest.approx(0.21)
+    table = (out / "peers.md").read_text()
+    assert "| LightGCN | RecBole 1.2.1 | 2 |" in table and "| KGIN | RecBole 1.2.1 | 2 |" in table
+
+    # The same command again, one seed more: only the new seed trains; the finished runs are read back.
+    assert peers.main([*argv[:6], "0,1,2", *argv[7:]]) == 0
+    assert sorted(calls.read_text().split("\n")[:-1]) == ["KGIN 0", "KGIN 1", "KGIN 2", "LightGCN 0",
+                                                          "LightGCN 1", "LightGCN 2"]
+    assert "| LightGCN | RecBole 1.2.1 | 3 |" in (out / "peers.md").read_text()
