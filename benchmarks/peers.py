@@ -25,8 +25,9 @@ Steps, all in this one command:
    every finished run.
 
 ``--jobs N`` runs N RecBole runs at a time (with ``--threads 1``, one per core). A run that an
-earlier invocation with the same ``--out`` finished (``OUT/logs/MODEL-sSEED.run.json``) is read back,
-not trained again, so the same command resumes a matrix that a stop interrupted.
+earlier invocation finished (``MODEL-sSEED.run.json`` in ``OUT/logs`` or in ``--results DIR``, made
+on an export with the same row counts) is read back, not trained again, so the same command resumes
+a matrix that a stop interrupted. ``benchmarks/results/peers/DATASET`` holds the runs finished so far.
 
 Which relations become ``.kg`` triples (:func:`kg_edge_types`): every edge type of the graph whose two
 ends are not users. RecBole's KG models take a KG over items and entities only; user-side
@@ -292,19 +293,31 @@ def run_peer(model: str, data: Path, name: str, *, seed: int, epochs: int, venv:
     run = PeerRun(model, seed, result["test"], result["best_valid"], wall, parsed["train_s"], parsed["epochs"],
                   parsed["best_epoch"], parsed["seconds_per_epoch"], parsed["seconds_to_best"],
                   int(rss.group(1)) / 1024 if rss else float("nan"), (load0, os.getloadavg()[0]), f"{stem}.log")
-    Path(f"{stem}.run.json").write_text(json.dumps(asdict(run), indent=2), encoding="utf-8")
     return run
 
 
-def finished_run(logs: Path, model: str, seed: int) -> PeerRun | None:
-    """The run of ``model`` and ``seed`` that an earlier invocation finished in ``logs`` (its
-    ``.run.json``, written only once RecBole reported its test metrics), so a stopped matrix resumes
-    where it was instead of training again."""
-    path = logs / f"{model}-s{seed}.run.json"
-    if not path.exists():
-        return None
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return PeerRun(**{**data, "load": tuple(data["load"])})
+def save_run(run: PeerRun, folder: Path, rows: dict[str, int]) -> Path:
+    """``folder/MODEL-sSEED.run.json``: a finished run, tagged with the export's row counts."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{run.model}-s{run.seed}.run.json"
+    path.write_text(json.dumps({"export_rows": rows, "run": asdict(run)}, indent=2), encoding="utf-8")
+    return path
+
+
+def finished_run(folders: Sequence[Path], model: str, seed: int, rows: dict[str, int]) -> PeerRun | None:
+    """The run of ``model`` and ``seed`` that an earlier invocation finished (a ``.run.json`` in one
+    of ``folders``, written only once RecBole reported its test metrics), so a stopped matrix resumes
+    where it was. A run of another export (other row counts: another split) is ignored."""
+    for folder in folders:
+        path = folder / f"{model}-s{seed}.run.json"
+        if not path.exists():
+            continue
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("export_rows") != rows:
+            logger.warning("%s: made on another export (%s, not %s); not used", path, data.get("export_rows"), rows)
+            continue
+        return PeerRun(**{**data["run"], "load": tuple(data["run"]["load"])})
+    return None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -454,6 +467,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=300, help="epoch cap for RecBole (kgrec's default cap: 300)")
     parser.add_argument("--venv", type=Path, default=DEFAULT_VENV, help="RecBole's virtualenv (setup.sh)")
     parser.add_argument("--nice", type=int, default=0, help="run RecBole under nice -n N (default: 0)")
+    parser.add_argument("--results", type=Path, default=None,
+                        help="also keep each finished run's .run.json here and resume from it (e.g. the "
+                             "committed benchmarks/results/peers/DATASET, so a later session resumes)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="RecBole runs at a time (default: 1); with --threads 1, one per core")
     parser.add_argument("--threads", type=int, default=None,
@@ -517,7 +533,8 @@ def main(argv: list[str] | None = None) -> int:
         _write(out, rows, raw, report, args, seeds, state, started, command)
     kgrec_rows = list(rows)
     pairs = [(model, seed) for model in peers for seed in seeds]
-    done = {pair: finished_run(out / "logs", *pair) for pair in pairs}
+    keep = [out / "logs", *([args.results] if args.results else [])]
+    done = {pair: finished_run(keep, *pair, report.rows) for pair in pairs}
     for (model, seed), run in done.items():
         if run:
             logger.info("RecBole %s seed %d: finished by an earlier run of this command (%s), not run again",
@@ -536,6 +553,8 @@ def main(argv: list[str] | None = None) -> int:
         logger.info("RecBole %s seed %d: test %s, %.0f s", model, seed, run.test, run.train_s)
         with lock:
             done[pair] = run
+            for folder in keep:
+                save_run(run, folder, report.rows)
             write_table()
 
     failed = []

@@ -143,8 +143,9 @@ def test_runs_in_parallel_and_a_second_invocation_resumes(peers, tmp_path, monke
     calls = tmp_path / "calls"
     monkeypatch.setenv("FAKE_RECBOLE_CALLS", str(calls))
     out = tmp_path / "out"
+    results = tmp_path / "results"
     argv = ["movielens-small", "--models", "LightGCN,KGIN", "--kgrec-models", "", "--seeds", "0,1", "--jobs", "2",
-            "--venv", str(venv), "--out", str(out)]
+            "--venv", str(venv), "--out", str(out), "--results", str(results)]
     assert peers.main(argv) == 0
     assert sorted(calls.read_text().split("\n")[:-1]) == ["KGIN 0", "KGIN 1", "LightGCN 0", "LightGCN 1"]
     raw = json.loads((out / "peers.json").read_text())
@@ -161,3 +162,9 @@ def test_runs_in_parallel_and_a_second_invocation_resumes(peers, tmp_path, monke
     assert sorted(calls.read_text().split("\n")[:-1]) == ["KGIN 0", "KGIN 1", "KGIN 2", "LightGCN 0",
                                                           "LightGCN 1", "LightGCN 2"]
     assert "| LightGCN | RecBole 1.2.1 | 3 |" in (out / "peers.md").read_text()
+
+    # A later session: a new output folder, only the kept results; a run of another export is not reused.
+    kept = json.loads((results / "KGIN-s2.run.json").read_text())
+    (results / "KGIN-s2.run.json").write_text(json.dumps({**kept, "export_rows": {**kept["export_rows"], "test": 1}}))
+    assert peers.main([*argv[:6], "0,1,2", *argv[7:-4], "--out", str(tmp_path / "later"), "--results", str(results)]) == 0
+    assert calls.read_text().split("\n")[:-1][6:] == ["KGIN 2"]
