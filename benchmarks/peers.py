@@ -381,9 +381,9 @@ def _write(out: Path, rows: list[Row], raw: dict[str, Any], report: ExportReport
     """Write ``peers.md`` and ``peers.json`` with the rows so far (a partial table survives a stop)."""
     loads = [x for r in rows for pair in r.extra.get("load", []) for x in pair] or [os.getloadavg()[0]]
     header = (f"`{args.dataset}`, kgrec's `random` split (split seed {args.split_seed}; train/valid/test "
-              f"{report.rows['train']:,}/{report.rows['valid']:,}/{report.rows['test']:,}), seeds "
-              f"{', '.join(map(str, seeds))}; test at the best validation NDCG@20"
-              f"{', mean ± std over seeds' if len(seeds) > 1 else ''}; CPU, {os.cpu_count()} cores, 1-min load "
+              f"{report.rows['train']:,}/{report.rows['valid']:,}/{report.rows['test']:,}); test at the best "
+              f"validation NDCG@20, mean ± std over the seeds of a row where it has more than one (its `seeds` "
+              f"column); CPU, {os.cpu_count()} cores, 1-min load "
               f"{min(loads):.1f}–{max(loads):.1f} at the starts and ends of the runs; kgrec at {state}; "
               f"started {started:%Y-%m-%d %H:%M} UTC.")
     table = markdown(rows, header=header) + f"\nCommand: `{command}`\n"
@@ -521,6 +521,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.kgrec_from:
         raw["kgrec"] = kgrec_rows_from(args.kgrec_from, dataset=args.dataset, split_seed=args.split_seed)
         raw["kgrec_load"] = raw["kgrec"].get("load", [])
+        state = (f"{state}; kgrec's rows from `{raw['kgrec'].get('command', args.kgrec_from)}` "
+                 f"({raw['kgrec'].get('date', 'date not recorded')}), kgrec {raw['kgrec'].get('versions', {}).get('kgrec', '?')}")
         rows += _kgrec_rows(raw["kgrec"], raw["kgrec_load"])
         _write(out, rows, raw, report, args, seeds, state, started, command)
     elif ours:
