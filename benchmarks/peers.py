@@ -290,10 +290,9 @@ def run_peer(model: str, data: Path, name: str, *, seed: int, epochs: int, venv:
     result = next(json.loads(line) for line in reversed(text.splitlines()) if line.startswith('{"model"'))
     parsed = parse_recbole_log(text)
     rss = re.search(r"peak_rss_kb=(\d+)", Path(f"{stem}.time").read_text())
-    run = PeerRun(model, seed, result["test"], result["best_valid"], wall, parsed["train_s"], parsed["epochs"],
-                  parsed["best_epoch"], parsed["seconds_per_epoch"], parsed["seconds_to_best"],
-                  int(rss.group(1)) / 1024 if rss else float("nan"), (load0, os.getloadavg()[0]), f"{stem}.log")
-    return run
+    return PeerRun(model, seed, result["test"], result["best_valid"], wall, parsed["train_s"], parsed["epochs"],
+                   parsed["best_epoch"], parsed["seconds_per_epoch"], parsed["seconds_to_best"],
+                   int(rss.group(1)) / 1024 if rss else float("nan"), (load0, os.getloadavg()[0]), f"{stem}.log")
 
 
 def save_run(run: PeerRun, folder: Path, rows: dict[str, int]) -> Path:
@@ -521,8 +520,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.kgrec_from:
         raw["kgrec"] = kgrec_rows_from(args.kgrec_from, dataset=args.dataset, split_seed=args.split_seed)
         raw["kgrec_load"] = raw["kgrec"].get("load", [])
-        state = (f"{state}; kgrec's rows from `{raw['kgrec'].get('command', args.kgrec_from)}` "
-                 f"({raw['kgrec'].get('date', 'date not recorded')}), kgrec {raw['kgrec'].get('versions', {}).get('kgrec', '?')}")
+        made = raw["kgrec"]
+        state = (f"{state}; kgrec's rows from `{made.get('command', args.kgrec_from)}` "
+                 f"({made.get('date', 'date not recorded')}), kgrec {made.get('versions', {}).get('kgrec', '?')}")
         rows += _kgrec_rows(raw["kgrec"], raw["kgrec_load"])
         _write(out, rows, raw, report, args, seeds, state, started, command)
     elif ours:
@@ -571,7 +571,8 @@ def main(argv: list[str] | None = None) -> int:
     table = write_table()
     print(table)
     if failed:
-        raise SystemExit(f"RecBole runs failed: {', '.join(f'{m} seed {s}' for m, s in failed)} (logs in {out / 'logs'})")
+        which = ", ".join(f"{m} seed {s}" for m, s in failed)
+        raise SystemExit(f"RecBole runs failed: {which} (logs in {out / 'logs'})")
     return 0
 
 

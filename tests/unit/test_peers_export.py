@@ -166,5 +166,6 @@ def test_runs_in_parallel_and_a_second_invocation_resumes(peers, tmp_path, monke
     # A later session: a new output folder, only the kept results; a run of another export is not reused.
     kept = json.loads((results / "KGIN-s2.run.json").read_text())
     (results / "KGIN-s2.run.json").write_text(json.dumps({**kept, "export_rows": {**kept["export_rows"], "test": 1}}))
-    assert peers.main([*argv[:6], "0,1,2", *argv[7:-4], "--out", str(tmp_path / "later"), "--results", str(results)]) == 0
+    later = [*argv[:6], "0,1,2", *argv[7:-4], "--out", str(tmp_path / "later"), "--results", str(results)]
+    assert peers.main(later) == 0
     assert calls.read_text().split("\n")[:-1][6:] == ["KGIN 2"]
