@@ -484,8 +484,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --retable: add the RecBole runs of these output folders (same dataset and "
                              "split, run at the same time as OUT's)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    logging.getLogger("kgrec.gnn.train").setLevel(logging.DEBUG)  # one line per epoch: the curve stays in the log
     if args.retable:
         print(retable(args))
         return 0
@@ -577,4 +575,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("kgrec.gnn.train").setLevel(logging.DEBUG)  # one line per epoch: the curve stays in the log
     sys.exit(main())

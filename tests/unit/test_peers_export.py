@@ -169,3 +169,11 @@ def test_runs_in_parallel_and_a_second_invocation_resumes(peers, tmp_path, monke
     later = [*argv[:6], "0,1,2", *argv[7:-4], "--out", str(tmp_path / "later"), "--results", str(results)]
     assert peers.main(later) == 0
     assert calls.read_text().split("\n")[:-1][6:] == ["KGIN 2"]
+
+
+def test_main_leaves_logging_alone(peers, tmp_path):
+    import logging
+
+    before = (list(logging.getLogger().handlers), logging.getLogger("kgrec.gnn.train").level)
+    peers.main(["movielens-small", "--export-only", "--out", str(tmp_path)])
+    assert (list(logging.getLogger().handlers), logging.getLogger("kgrec.gnn.train").level) == before
