@@ -27,7 +27,8 @@ Steps, all in this one command:
 ``--jobs N`` runs N RecBole runs at a time (with ``--threads 1``, one per core). A run that an
 earlier invocation finished (``MODEL-sSEED.run.json`` in ``OUT/logs`` or in ``--results DIR``, made
 on an export with the same row counts) is read back, not trained again, so the same command resumes
-a matrix that a stop interrupted. ``benchmarks/results/peers/DATASET`` holds the runs finished so far.
+a matrix that a stop interrupted; ``--only-finished`` trains nothing and writes the table of the runs
+finished so far. ``benchmarks/results/peers/DATASET`` holds them.
 
 Which relations become ``.kg`` triples (:func:`kg_edge_types`): every edge type of the graph whose two
 ends are not users. RecBole's KG models take a KG over items and entities only; user-side
@@ -469,6 +470,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=None,
                         help="also keep each finished run's .run.json here and resume from it (e.g. the "
                              "committed benchmarks/results/peers/DATASET, so a later session resumes)")
+    parser.add_argument("--only-finished", action="store_true",
+                        help="train nothing: the table of the runs finished so far (in OUT/logs or --results)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="RecBole runs at a time (default: 1); with --threads 1, one per core")
     parser.add_argument("--threads", type=int, default=None,
@@ -559,7 +562,8 @@ def main(argv: list[str] | None = None) -> int:
 
     failed = []
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:  # threads only wait on subprocesses
-        futures = {pool.submit(train_one, pair): pair for pair in pairs if done[pair] is None}
+        todo = [] if args.only_finished else [pair for pair in pairs if done[pair] is None]
+        futures = {pool.submit(train_one, pair): pair for pair in todo}
         for future, pair in futures.items():
             try:
                 future.result()

@@ -157,6 +157,11 @@ def test_runs_in_parallel_and_a_second_invocation_resumes(peers, tmp_path, monke
     table = (out / "peers.md").read_text()
     assert "| LightGCN | RecBole 1.2.1 | 2 |" in table and "| KGIN | RecBole 1.2.1 | 2 |" in table
 
+    # One seed more with --only-finished: nothing trains, the table shows what is finished.
+    assert peers.main([*argv[:6], "0,1,2", *argv[7:], "--only-finished"]) == 0
+    assert len(calls.read_text().split("\n")[:-1]) == 4
+    assert "| KGIN | RecBole 1.2.1 | 2 |" in (out / "peers.md").read_text()
+
     # The same command again, one seed more: only the new seed trains; the finished runs are read back.
     assert peers.main([*argv[:6], "0,1,2", *argv[7:]]) == 0
     assert sorted(calls.read_text().split("\n")[:-1]) == ["KGIN 0", "KGIN 1", "KGIN 2", "LightGCN 0",
