@@ -230,6 +230,40 @@ class PeerRun:
     peak_rss_mb: float
     load: tuple[float, float]
     log: str
+    settings: dict[str, str] = field(default_factory=dict)  # RecBole settings beyond run.py's (MODEL+KEY=VALUE)
+
+    @property
+    def name(self) -> str:
+        return run_name(self.model, self.settings)
+
+
+# run.py sets these in RecBole's config_dict, which outranks a config file: a MODEL+KEY=VALUE could not change them.
+FIXED_BY_RUN_PY = frozenset({"data_path", "checkpoint_dir", "log_wandb", "show_progress", "epochs", "eval_step",
+                             "stopping_step", "seed", "reproducibility", "use_gpu", "metrics", "topk",
+                             "valid_metric", "eval_args", "load_col", "benchmark_filename"})
+
+
+def parse_model(spec: str) -> tuple[str, dict[str, str]]:
+    """``LightGCN`` or ``LightGCN+learning_rate=0.005+train_batch_size=4096``: a RecBole model and settings
+    of its own (each VALUE as RecBole's YAML reads it), refusing what run.py fixes for every peer."""
+    model, *pairs = [part.strip() for part in spec.split("+")]
+    settings = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not value or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise SystemExit(f"--models {spec!r}: {pair!r} is not KEY=VALUE (e.g. LightGCN+learning_rate=0.005)")
+        if key in FIXED_BY_RUN_PY:
+            raise SystemExit(f"--models {spec!r}: run.py fixes {key!r} for every peer (the shared protocol); "
+                             f"RecBole would ignore it")
+        settings[key] = value
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", model):
+        raise SystemExit(f"--models {spec!r}: {model!r} is not a RecBole model name")
+    return model, settings
+
+
+def run_name(model: str, settings: dict[str, str]) -> str:
+    """``LightGCN`` or, with settings, ``LightGCN+learning_rate=0.005``: the run's file names and table row."""
+    return "+".join([model, *(f"{k}={v}" for k, v in sorted(settings.items()))])
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -263,24 +297,26 @@ def parse_recbole_log(text: str) -> dict[str, Any]:
 
 
 def run_peer(model: str, data: Path, name: str, *, seed: int, epochs: int, venv: Path, logs: Path,
-             nice: int = 0, threads: int | None = None) -> PeerRun:
+             nice: int = 0, threads: int | None = None, settings: dict[str, str] | None = None) -> PeerRun:
     """Train one RecBole model through ``run.py --split-files`` in its virtualenv."""
+    settings = dict(settings or {})
     logs.mkdir(parents=True, exist_ok=True)
-    extra = logs / "recbole-extra.yaml"
-    extra.write_text("metric_decimal_place: 8\n", encoding="utf-8")
-    stem = logs / f"{model}-s{seed}"
+    stem = logs / f"{run_name(model, settings)}-s{seed}"
+    extra = Path(f"{stem}.yaml")
+    extra.write_text("".join(f"{k}: {v}\n" for k, v in {"metric_decimal_place": "8", **settings}.items()),
+                     encoding="utf-8")
     cmd = ["/usr/bin/time", "-f", "peak_rss_kb=%M", "-o", f"{stem}.time",
            str(venv / "bin" / "python"), str(RECBOLE_DIR / "run.py"), model, name, str(data), "--split-files",
            "--epochs", str(epochs), "--seed", str(seed), "--config", str(extra)]
     if nice:
         cmd = ["nice", "-n", str(nice), *cmd]
-    work = logs / f"work-{model}-s{seed}"  # RecBole writes ./log and ./saved here; one folder per run,
+    work = logs / f"work-{stem.name}"  # RecBole writes ./log and ./saved here; one folder per run,
     work.mkdir(exist_ok=True)              # as runs in parallel (--jobs) would share time-stamped names
     env = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     load0 = os.getloadavg()[0]
-    logger.info("RecBole %s seed %d: %s", model, seed, " ".join(shlex.quote(c) for c in cmd))
+    logger.info("RecBole %s seed %d: %s", stem.name, seed, " ".join(shlex.quote(c) for c in cmd))
     t0 = time.perf_counter()
     with open(f"{stem}.log", "w", encoding="utf-8") as fh:
         proc = subprocess.run(cmd, check=False, cwd=work, env=env, stdout=fh, stderr=subprocess.STDOUT, text=True)
@@ -293,23 +329,25 @@ def run_peer(model: str, data: Path, name: str, *, seed: int, epochs: int, venv:
     rss = re.search(r"peak_rss_kb=(\d+)", Path(f"{stem}.time").read_text())
     return PeerRun(model, seed, result["test"], result["best_valid"], wall, parsed["train_s"], parsed["epochs"],
                    parsed["best_epoch"], parsed["seconds_per_epoch"], parsed["seconds_to_best"],
-                   int(rss.group(1)) / 1024 if rss else float("nan"), (load0, os.getloadavg()[0]), f"{stem}.log")
+                   int(rss.group(1)) / 1024 if rss else float("nan"), (load0, os.getloadavg()[0]), f"{stem}.log",
+                   settings)
 
 
 def save_run(run: PeerRun, folder: Path, rows: dict[str, int]) -> Path:
     """``folder/MODEL-sSEED.run.json``: a finished run, tagged with the export's row counts."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{run.model}-s{run.seed}.run.json"
+    path = folder / f"{run.name}-s{run.seed}.run.json"
     path.write_text(json.dumps({"export_rows": rows, "run": asdict(run)}, indent=2), encoding="utf-8")
     return path
 
 
-def finished_run(folders: Sequence[Path], model: str, seed: int, rows: dict[str, int]) -> PeerRun | None:
+def finished_run(folders: Sequence[Path], model: str, seed: int, rows: dict[str, int],
+                 settings: dict[str, str] | None = None) -> PeerRun | None:
     """The run of ``model`` and ``seed`` that an earlier invocation finished (a ``.run.json`` in one
     of ``folders``, written only once RecBole reported its test metrics), so a stopped matrix resumes
     where it was. A run of another export (other row counts: another split) is ignored."""
     for folder in folders:
-        path = folder / f"{model}-s{seed}.run.json"
+        path = folder / f"{run_name(model, settings or {})}-s{seed}.run.json"
         if not path.exists():
             continue
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -398,9 +436,9 @@ def _write(out: Path, rows: list[Row], raw: dict[str, Any], report: ExportReport
 
 def _peer_rows(runs: list[PeerRun]) -> list[Row]:
     rows = []
-    for model in dict.fromkeys(r.model for r in runs):
-        mine = [r for r in runs if r.model == model]
-        rows.append(Row(model, "RecBole 1.2.1", tuple(r.seed for r in mine), tuple(r.test for r in mine),
+    for name in dict.fromkeys(r.name for r in runs):
+        mine = [r for r in runs if r.name == name]
+        rows.append(Row(name, "RecBole 1.2.1", tuple(r.seed for r in mine), tuple(r.test for r in mine),
                         tuple(r.train_s for r in mine), tuple(r.seconds_per_epoch for r in mine),
                         tuple(r.seconds_to_best for r in mine), tuple(r.best_epoch for r in mine),
                         tuple(r.peak_rss_mb for r in mine), "process peak RSS",
@@ -460,7 +498,9 @@ def retable(args: argparse.Namespace) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset", help="kgrec dataset name: lastfm, movielens-small, ...")
-    parser.add_argument("--models", default=",".join(PEER_MODELS), help="RecBole models, comma-separated ('' = none)")
+    parser.add_argument("--models", default=",".join(PEER_MODELS),
+                        help="RecBole models, comma-separated ('' = none); MODEL+KEY=VALUE gives one its own "
+                             "RecBole setting, e.g. LightGCN+learning_rate=0.005 (a row of its own)")
     parser.add_argument("--kgrec-models", default=",".join(KGREC_MODELS), help="kgrec models ('' = none)")
     parser.add_argument("--seeds", default="0", help="training seeds, comma-separated (default: 0)")
     parser.add_argument("--split-seed", type=int, default=0, help="kgrec's split seed (default: 0, kgrec's)")
@@ -502,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or Path("/tmp/peers") / args.dataset
     out.mkdir(parents=True, exist_ok=True)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    peers = [m.strip() for m in args.models.split(",") if m.strip()]
+    peers = [parse_model(m) for m in args.models.split(",") if m.strip()]
     ours = [m.strip() for m in args.kgrec_models.split(",") if m.strip()]
     command = "python benchmarks/peers.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     started = datetime.now(UTC)
@@ -535,9 +575,13 @@ def main(argv: list[str] | None = None) -> int:
         rows += _kgrec_rows(raw["kgrec"], raw["kgrec_load"])
         _write(out, rows, raw, report, args, seeds, state, started, command)
     kgrec_rows = list(rows)
-    pairs = [(model, seed) for model in peers for seed in seeds]
+    peers_by_name = {run_name(model, settings): (model, settings) for model, settings in peers}
+    pairs = [(name, seed) for name in peers_by_name for seed in seeds]
     keep = [out / "logs", *([args.results] if args.results else [])]
-    done = {pair: finished_run(keep, *pair, report.rows) for pair in pairs}
+    done: dict[tuple[str, int], PeerRun | None] = {}
+    for name, seed in pairs:
+        model, settings = peers_by_name[name]
+        done[(name, seed)] = finished_run(keep, model, seed, report.rows, settings)
     for (model, seed), run in done.items():
         if run:
             logger.info("RecBole %s seed %d: finished by an earlier run of this command (%s), not run again",
@@ -550,10 +594,11 @@ def main(argv: list[str] | None = None) -> int:
         return _write(out, kgrec_rows + _peer_rows(runs), raw, report, args, seeds, state, started, command)
 
     def train_one(pair: tuple[str, int]) -> None:
-        model, seed = pair
+        model, settings = peers_by_name[pair[0]]
+        seed = pair[1]
         run = run_peer(model, out / "data", name, seed=seed, epochs=args.epochs, venv=args.venv,
-                       logs=out / "logs", nice=args.nice, threads=args.threads)
-        logger.info("RecBole %s seed %d: test %s, %.0f s", model, seed, run.test, run.train_s)
+                       logs=out / "logs", nice=args.nice, threads=args.threads, settings=settings)
+        logger.info("RecBole %s seed %d: test %s, %.0f s", run.name, seed, run.test, run.train_s)
         with lock:
             done[pair] = run
             for folder in keep:

@@ -184,3 +184,31 @@ def test_main_leaves_logging_alone(peers, tmp_path):
     handlers = list(logging.getLogger().handlers)
     peers.main(["movielens-small", "--export-only", "--out", str(tmp_path)])
     assert train_logger.level == logging.NOTSET and logging.getLogger().handlers == handlers
+
+
+@pytest.mark.skipif(not Path("/usr/bin/time").exists(), reason="peers.py measures peak memory with /usr/bin/time")
+def test_a_model_with_its_own_setting_is_a_row_of_its_own(peers, tmp_path, monkeypatch):
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").write_text(FAKE_RECBOLE)
+    (venv / "bin" / "python").chmod(0o755)
+    monkeypatch.setenv("FAKE_RECBOLE_CALLS", str(tmp_path / "calls"))
+    out, results = tmp_path / "out", tmp_path / "results"
+    argv = ["movielens-small", "--models", "LightGCN,LightGCN+learning_rate=0.005", "--kgrec-models", "",
+            "--seeds", "0", "--venv", str(venv), "--out", str(out), "--results", str(results)]
+    assert peers.main(argv) == 0
+    assert sorted(p.name for p in results.iterdir()) == ["LightGCN+learning_rate=0.005-s0.run.json",
+                                                         "LightGCN-s0.run.json"]
+    assert "learning_rate" not in (out / "logs" / "LightGCN-s0.yaml").read_text()
+    assert "learning_rate: 0.005\n" in (out / "logs" / "LightGCN+learning_rate=0.005-s0.yaml").read_text()
+    table = (out / "peers.md").read_text()
+    assert "| LightGCN | RecBole 1.2.1 | 1 |" in table
+    assert "| LightGCN+learning_rate=0.005 | RecBole 1.2.1 | 1 |" in table
+    kept = json.loads((results / "LightGCN+learning_rate=0.005-s0.run.json").read_text())["run"]
+    assert (kept["model"], kept["settings"]) == ("LightGCN", {"learning_rate": "0.005"})
+
+
+def test_a_setting_run_py_fixes_is_refused_before_anything_runs(peers, tmp_path):
+    with pytest.raises(SystemExit, match="run.py fixes 'stopping_step'"):
+        peers.main(["movielens-small", "--models", "KGCN+stopping_step=3", "--out", str(tmp_path)])
+    assert not (tmp_path / "data").exists()
