@@ -576,12 +576,12 @@ def main(argv: list[str] | None = None) -> int:
         _write(out, rows, raw, report, args, seeds, state, started, command)
     kgrec_rows = list(rows)
     peers_by_name = {run_name(model, settings): (model, settings) for model, settings in peers}
-    pairs = [(name, seed) for name in peers_by_name for seed in seeds]
+    pairs = [(peer, seed) for peer in peers_by_name for seed in seeds]
     keep = [out / "logs", *([args.results] if args.results else [])]
     done: dict[tuple[str, int], PeerRun | None] = {}
-    for name, seed in pairs:
-        model, settings = peers_by_name[name]
-        done[(name, seed)] = finished_run(keep, model, seed, report.rows, settings)
+    for peer, seed in pairs:
+        model, settings = peers_by_name[peer]
+        done[(peer, seed)] = finished_run(keep, model, seed, report.rows, settings)
     for (model, seed), run in done.items():
         if run:
             logger.info("RecBole %s seed %d: finished by an earlier run of this command (%s), not run again",

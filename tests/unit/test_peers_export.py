@@ -125,6 +125,7 @@ def test_kgrec_rows_from_refuses_another_split(peers, tmp_path):
 FAKE_RECBOLE = """#!/usr/bin/env bash
 # Stands in for RecBole's run.py (not installable in CI): its log lines and its final JSON line.
 # args: run.py MODEL NAME DATA --split-files --epochs N --seed S --config FILE
+[[ "$3" == kgrec-* && -e "$4/$3/$3.train.inter" ]] || { echo "no exported dataset $3 in $4" >&2; exit 1; }
 echo "$2 $9" >> "$FAKE_RECBOLE_CALLS"
 echo "01 Dec 20:00    INFO  epoch 0 training [time: 1.50s, train loss: 1.0]"
 echo "01 Dec 20:00    INFO  epoch 0 evaluating [time: 0.50s, valid_score: 0.100000]"
