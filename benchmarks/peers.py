@@ -17,7 +17,8 @@ Steps, all in this one command:
 4. Each RecBole model, for each seed, through ``../shared/peers/recbole/run.py --split-files`` in
    RecBole's own virtualenv (``--venv``; made by ``../shared/peers/recbole/setup.sh``), under
    ``/usr/bin/time`` for its peak memory; its log gives the epochs, time per epoch and time to the
-   best validation epoch.
+   best validation epoch. ``--models LightGCN+learning_rate=0.005`` gives one peer a RecBole setting
+   of its own (a row and run files of its own); what run.py fixes for every peer is refused.
 5. kgrec's models (``--kgrec-models``) through :func:`kgrec.gnn.benchmark` on the same graph and split.
    Or ``--kgrec-from DIR``: kgrec's rows from a ``kgrec benchmark`` of the same graph, split and
    split seed (its ``benchmark.json``), run beside the peers, instead of training them twice.
