@@ -86,14 +86,20 @@ def test_killed_ingest_then_rerun_equals_clean_ingest(victim, lastfm_small_kg, c
         pass
     pickled = tmp_path / "kg.pkl"
     pickled.write_bytes(pickle.dumps(kg))
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(pickled), url, "300", graph], cwd=REPO,
+    batch = 300
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(pickled), url, str(batch), graph], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     killed_at = _kill_half_way(proc, url, graph, kg.num_edges(), victim)
     assert 0 < killed_at < kg.num_edges()
+    # A killed server may lose the one batch it had applied but not yet appended to its AOF: FalkorDB
+    # answers reads from its own threads, so the test's reader can count a batch before the append
+    # (which comes before the writer's acknowledgement). Unacknowledged, it is the writer's to redo,
+    # and the re-run below does. Seen once in CI rehearsal: counted 24,493 edges, replayed 24,193.
+    lost = batch if victim == "server" else 0
     with open_store(url) as store:  # restarts a killed server, which replays its AOF
         assert store.state(graph=graph) == "writing"  # a cut-off write is visible as such
         partial = store.stats(graph=graph).num_edges
-        assert killed_at <= partial < kg.num_edges()
+        assert killed_at - lost <= partial < kg.num_edges()
         store.write(kg, graph=graph)
     _assert_equals_clean_ingest(url, graph, kg)
 
