@@ -135,14 +135,21 @@ echo '{"model": "'$2'", "dataset": "'$3'", "wall_s": 4.0, "best_valid": {"ndcg@2
 """
 
 
-@pytest.mark.skipif(not Path("/usr/bin/time").exists(), reason="peers.py measures peak memory with /usr/bin/time")
-def test_runs_in_parallel_and_a_second_invocation_resumes(peers, tmp_path, monkeypatch):
+@pytest.fixture()
+def fake_recbole(tmp_path, monkeypatch):
+    """A venv whose ``bin/python`` is FAKE_RECBOLE, and the file it logs its calls to."""
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "python").write_text(FAKE_RECBOLE)
     (venv / "bin" / "python").chmod(0o755)
     calls = tmp_path / "calls"
     monkeypatch.setenv("FAKE_RECBOLE_CALLS", str(calls))
+    return venv, calls
+
+
+@pytest.mark.skipif(not Path("/usr/bin/time").exists(), reason="peers.py measures peak memory with /usr/bin/time")
+def test_runs_in_parallel_and_a_second_invocation_resumes(peers, tmp_path, fake_recbole):
+    venv, calls = fake_recbole
     out = tmp_path / "out"
     results = tmp_path / "results"
     argv = ["movielens-small", "--models", "LightGCN,KGIN", "--kgrec-models", "", "--seeds", "0,1", "--jobs", "2",
@@ -188,12 +195,8 @@ def test_main_leaves_logging_alone(peers, tmp_path):
 
 
 @pytest.mark.skipif(not Path("/usr/bin/time").exists(), reason="peers.py measures peak memory with /usr/bin/time")
-def test_a_model_with_its_own_setting_is_a_row_of_its_own(peers, tmp_path, monkeypatch):
-    venv = tmp_path / "venv"
-    (venv / "bin").mkdir(parents=True)
-    (venv / "bin" / "python").write_text(FAKE_RECBOLE)
-    (venv / "bin" / "python").chmod(0o755)
-    monkeypatch.setenv("FAKE_RECBOLE_CALLS", str(tmp_path / "calls"))
+def test_a_model_with_its_own_setting_is_a_row_of_its_own(peers, tmp_path, fake_recbole):
+    venv, _ = fake_recbole
     out, results = tmp_path / "out", tmp_path / "results"
     argv = ["movielens-small", "--models", "LightGCN,LightGCN+learning_rate=0.005", "--kgrec-models", "",
             "--seeds", "0", "--venv", str(venv), "--out", str(out), "--results", str(results)]
