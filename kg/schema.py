@@ -72,6 +72,7 @@ class NodeType:
     label: str
     properties: dict[str, PropertyType] = field(default_factory=dict)
     description: str = ""
+    quoted: bool = False  # names printed in quotes in explanation sentences (free-text labels: tags)
 
     def __post_init__(self) -> None:
         check_label(self.label)
@@ -90,8 +91,18 @@ class RelationType:
     target: str
     properties: dict[str, PropertyType] = field(default_factory=dict)
     description: str = ""
+    # How explanation sentences say this relation, declared by the source that defines it:
+    # (forward, "you" form; forward, third person; backward, "you" form; backward, third person),
+    # e.g. ("listen to", "listens to", "are listened to by", "is listened to by"). Empty: derived
+    # from the relation's name ("has the genre" / "is the genre of").
+    phrases: tuple[str, ...] = ()
+    symmetric: bool = False  # (a)-[R]->(b) means (b)-[R]->(a) too (friendship): printed one way
 
     def __post_init__(self) -> None:
+        if self.phrases and len(self.phrases) != 4:
+            raise SchemaError(f"relation {self.name}: phrases must be 4 strings (forward you/third person, "
+                              f"backward you/third person), got {len(self.phrases)}")
+        object.__setattr__(self, "phrases", tuple(str(p) for p in self.phrases))
         check_label(self.source)
         check_relation(self.name)
         check_label(self.target)
@@ -171,7 +182,8 @@ class Schema:
         for n in other.nodes:
             if n.label in nodes:
                 props = {**nodes[n.label].properties, **n.properties}
-                nodes[n.label] = NodeType(n.label, props, nodes[n.label].description or n.description)
+                old = nodes[n.label]
+                nodes[n.label] = NodeType(n.label, props, old.description or n.description, old.quoted or n.quoted)
             else:
                 nodes[n.label] = n
         rels = {r.edge_type: r for r in self.relations}
@@ -179,7 +191,8 @@ class Schema:
             if r.edge_type in rels:
                 old = rels[r.edge_type]
                 rels[r.edge_type] = RelationType(
-                    r.source, r.name, r.target, {**old.properties, **r.properties}, old.description or r.description
+                    r.source, r.name, r.target, {**old.properties, **r.properties}, old.description or r.description,
+                    old.phrases or r.phrases, old.symmetric or r.symmetric,
                 )
             else:
                 rels[r.edge_type] = r
@@ -191,10 +204,13 @@ class Schema:
             "user_label": self.user_label,
             "item_label": self.item_label,
             "interaction": list(self.interaction),
-            "nodes": [{"label": n.label, "properties": dict(n.properties), "description": n.description}
+            "nodes": [{"label": n.label, "properties": dict(n.properties), "description": n.description,
+                       **({"quoted": True} if n.quoted else {})}
                       for n in self.nodes],
             "relations": [{"source": r.source, "name": r.name, "target": r.target,
-                           "properties": dict(r.properties), "description": r.description}
+                           "properties": dict(r.properties), "description": r.description,
+                           **({"phrases": list(r.phrases)} if r.phrases else {}),
+                           **({"symmetric": True} if r.symmetric else {})}
                           for r in self.relations],
         }
 
@@ -202,10 +218,13 @@ class Schema:
     def from_dict(cls, data: dict) -> Schema:
         try:
             return cls(
-                nodes=tuple(NodeType(n["label"], dict(n.get("properties", {})), n.get("description", ""))
+                nodes=tuple(NodeType(n["label"], dict(n.get("properties", {})), n.get("description", ""),
+                                     bool(n.get("quoted", False)))
                             for n in data["nodes"]),
                 relations=tuple(RelationType(r["source"], r["name"], r["target"], dict(r.get("properties", {})),
-                                             r.get("description", "")) for r in data["relations"]),
+                                             r.get("description", ""), tuple(r.get("phrases", ())),
+                                             bool(r.get("symmetric", False)))
+                                for r in data["relations"]),
                 user_label=data["user_label"],
                 item_label=data["item_label"],
                 interaction=tuple(data["interaction"]),

@@ -54,6 +54,19 @@ class UnknownGraphError(StoreError):
     """The named graph is not in the store."""
 
 
+class QueryTimeoutError(StoreError):
+    """An analyst query ran past its time limit and was stopped by the store."""
+
+
+class ForbiddenQueryError(StoreError):
+    """An analyst query that reaches outside the database (``LOAD CSV``, procedures that fetch URLs
+    or files): refused before it reaches the store."""
+
+
+class IncompleteGraphError(StoreError):
+    """The graph's last write did not finish (a killed ingest): it is not trained on or served."""
+
+
 class UnknownUserError(KgrecError, KeyError):
     """A user id that the model or the graph does not know."""
 

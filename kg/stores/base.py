@@ -101,12 +101,20 @@ class StoreCapabilities:
     named_graphs: bool = True  # more than one graph per store
 
 
+# Analyst queries (``Store.query``): a time limit and a row cap on every backend. The default and
+# the hard maximum are settings of the caller (HTTP/CLI config); these are their defaults.
+DEFAULT_QUERY_TIMEOUT_S = 10.0
+MAX_QUERY_TIMEOUT_S = 300.0
+DEFAULT_MAX_ROWS = 100_000
+
+
 @dataclass(frozen=True)
 class QueryResult:
     """Rows of a read-only query: ``columns`` names, ``rows`` tuples of plain Python values."""
 
     columns: list[str]
     rows: list[tuple[Any, ...]]
+    truncated: bool = False  # the query had more rows than ``max_rows``; ``rows`` holds the first ones
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -225,8 +233,21 @@ class Store(ABC):
 
     @abstractmethod
     def query(self, cypher: str, params: Mapping[str, Any] | None = None, *,
-              graph: str | None = None) -> QueryResult:
-        """Run a **read-only** Cypher query with ``$parameters``; writes raise ReadOnlyQueryError."""
+              graph: str | None = None, timeout: float | None = None, max_rows: int | None = None) -> QueryResult:
+        """Run a **read-only** analyst Cypher query with ``$parameters``; writes raise ReadOnlyQueryError.
+
+        Args:
+            timeout: seconds the store may spend on it (default: :data:`DEFAULT_QUERY_TIMEOUT_S`;
+                at most :data:`MAX_QUERY_TIMEOUT_S`); past it the store stops the query and a
+                ``QueryTimeoutError`` is raised.
+            max_rows: rows returned at most (default: :data:`DEFAULT_MAX_ROWS`); the store stops
+                producing rows there (memory stays flat) and the result says ``truncated``.
+        """
+
+    def compact(self) -> None:
+        """Rewrite the store's persistence files so that deleted data is gone from disk, and wait
+        until that is done (called after ``forget``). A backend that cannot says so in its docs."""
+        raise NotImplementedError(f"{type(self).__name__} cannot compact its persistence files")
 
     def sparql(self, query: str, *, graph: str | None = None) -> QueryResult:
         """Run a read-only SPARQL query (rdf store only)."""
