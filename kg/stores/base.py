@@ -99,6 +99,9 @@ class StoreCapabilities:
     vectors: bool = False  # vector properties and a vector index
     persistent: bool = True  # data survives close()/reopen
     named_graphs: bool = True  # more than one graph per store
+    restartable: bool = False  # kgrec owns the server process: ensure_running() restarts it
+    fsync: bool = False  # require_appendfsync(mode) sets the server's write durability
+    compactable: bool = False  # compact() rewrites the persistence files (forget leaves no trace on disk)
 
 
 # Analyst queries (``Store.query``): a time limit and a row cap on every backend. The default and
