@@ -23,7 +23,7 @@ import pandas as pd
 from ..graph import KnowledgeGraph
 from ..schema import NodeType, RelationType, Schema
 from . import _io, _lastfm
-from ._lastfm import HETREC, KGCN
+from ._lastfm import HETREC, KGCN, LISTENED_TO_PHRASES
 from .resolve import DatasetSpec, locate
 
 logger = logging.getLogger(__name__)
@@ -84,7 +84,8 @@ def read(folder: Path, *, hetrec_folder: Path | None = None) -> KnowledgeGraph:
                NodeType("Artist", {"satori_id": "string"}, description="a KGCN item (hetrec artistID)"),
                NodeType("SatoriEntity", description="an entity of the KGCN Satori KG (no name)")),
         relations=(RelationType("User", "LISTENED_TO", "Artist", {"weight": "integer"},
-                                description="listening count (every row is a positive in KGCN)"),
+                                description="listening count (every row is a positive in KGCN)",
+                                phrases=LISTENED_TO_PHRASES),
                    *_lastfm.kg_relation_types(satori, "a KGCN Satori KG triple")),
         user_label="User", item_label="Artist", interaction=INTERACTION,
     )

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import re
 from os import PathLike
 from pathlib import Path
 
@@ -30,7 +29,8 @@ from kgrec.errors import DatasetNotFoundError, InputError
 
 from ..graph import KnowledgeGraph
 from . import _io
-from .generic import OnDuplicate, Parts, _property_name, assemble, dedupe_interactions, split_values
+from ..schema import name_words
+from .generic import OnDuplicate, Parts, assemble, dedupe_interactions, property_name
 
 logger = logging.getLogger(__name__)
 
@@ -181,14 +181,15 @@ def _read_items(path: Path, encoding: str):
         if field in ("item_id", name_field, text_field):
             continue
         if kind == "float":
-            prop = _property_name(field, path)
+            prop = property_name(field, path)
             items[prop] = _io.to_float(df, field, path, required=False)
             props[prop] = "float"
         elif kind == "float_seq":
             logger.info("%s: field %s:float_seq is skipped", path, field)
         else:
-            if not re.search(r"[0-9A-Za-z]", field):
+            if not name_words(field):
                 raise InputError(f"field {field!r} has no letters or digits to name a label", path=str(path), line=1)
-            attributes[field] = split_values(items["id"], df[field], df["_line"], " " if kind == "token_seq" else None)
+            attributes[field] = _io.split_values(items["id"], df[field], df["_line"],
+                                                 " " if kind == "token_seq" else None, path=path, column=field)
     items["_line"] = df["_line"]
     return items, props, attributes
