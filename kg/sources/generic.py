@@ -99,14 +99,17 @@ class Parts:
 
 
 def find_generic_files(folder: Path) -> dict[str, Path]:
-    """``interactions``/``items``/``triples`` files in a folder (``interactions.csv`` etc.)."""
+    """``interactions``/``items``/``triples`` files in a folder (``interactions.csv`` etc.).
+
+    Anything of such a name but a folder counts (a FIFO named ``items.csv`` is then refused by the
+    reader, naming it, rather than skipped in silence)."""
     found: dict[str, Path] = {}
     for role, stems in _STEMS.items():
         suffixes = _TABLE_SUFFIXES + (RDF_SUFFIXES if role == "triples" else ())
         for stem in stems:
             for suffix in suffixes:
                 path = folder / f"{stem}{suffix}"
-                if path.is_file() and role not in found:
+                if role not in found and path.exists() and not path.is_dir():
                     found[role] = path
     if "interactions" not in found:
         raise DatasetNotFoundError(
