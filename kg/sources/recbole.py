@@ -77,7 +77,7 @@ def load_recbole(
             or ``"last"`` row (default: ``"error"``).
     """
     folder = Path(path)
-    if folder.is_file() and folder.suffix == ".inter":
+    if folder.exists() and not folder.is_dir() and folder.suffix == ".inter":
         dataset = dataset or folder.stem
         folder = folder.parent
     if not folder.is_dir():
@@ -89,7 +89,7 @@ def load_recbole(
                                        f"{', '.join(p.name for p in found) or 'none'}; pass dataset=NAME")
         dataset = found[0].stem
     f_inter = folder / f"{dataset}.inter"
-    if not f_inter.is_file():
+    if not _present(f_inter):
         raise DatasetNotFoundError(f"{f_inter}: no such file")
 
     inter, types = read_atomic(f_inter, encoding)
@@ -106,13 +106,13 @@ def load_recbole(
     parts = Parts(interactions=dedupe_interactions(table, f_inter, on_duplicate), interactions_path=f_inter)
 
     f_item = folder / f"{dataset}.item"
-    if f_item.is_file():
+    if _present(f_item):
         parts.items_path = f_item
         parts.items, parts.item_property_types, parts.attributes = _read_items(f_item, encoding)
 
     f_link, f_kg = folder / f"{dataset}.link", folder / f"{dataset}.kg"
     link = None
-    if f_link.is_file():
+    if _present(f_link):
         link, ltypes = read_atomic(f_link, encoding)
         _require(link, ltypes, f_link, ("item_id", "entity_id"))
         link["item_id"] = _io.require_nonempty(link, "item_id", f_link, "item_id")
@@ -123,7 +123,7 @@ def load_recbole(
             raise _io.error_at(link, i, f_link, f"entity {link['entity_id'].iat[i]!r} is linked to two items")
         if parts.items is None:
             parts.extra_items = link["item_id"]
-    if f_kg.is_file():
+    if _present(f_kg):
         kg, ktypes = read_atomic(f_kg, encoding)
         _require(kg, ktypes, f_kg, ("head_id", "relation_id", "tail_id"))
         triples = pd.DataFrame({"head": _io.require_nonempty(kg, "head_id", f_kg, "head_id"),
@@ -142,9 +142,15 @@ def load_recbole(
         parts.triples, parts.triples_path = triples, f_kg
 
     files = {suffix: str(folder / f"{dataset}.{suffix}") for suffix in ("inter", "item", "kg", "link")
-             if (folder / f"{dataset}.{suffix}").is_file()}
+             if _present(folder / f"{dataset}.{suffix}")}
     return assemble(parts, name=dataset, user_label=user_label, item_label=item_label, interaction=interaction,
                     entity_label=entity_label, metadata={"format": "recbole", "files": files})
+
+
+def _present(path: Path) -> bool:
+    """A file of that name is there (a FIFO or device too: the reader then refuses it by name,
+    rather than the loader skipping it in silence)."""
+    return path.exists() and not path.is_dir()
 
 
 def read_atomic(path: Path, encoding: str = "utf-8") -> tuple[pd.DataFrame, dict[str, str]]:
