@@ -410,13 +410,13 @@ def assemble(parts: Parts, *, name: str, user_label: str = "User", item_label: s
     return kg.validate()
 
 
-def _relation_words(name: str, original: str) -> str:
-    """The words a sentence uses for a triples relation: the name's words in lower case
-    (``film.director`` → "film director"), or for a non-ASCII original its own text with ASCII
-    punctuation as spaces (``导演`` → "导演", where the name spells code points)."""
+def _phrases(name: str, original: str) -> tuple[str, str, str, str]:
+    """How a triples relation reads: from its name (``directed by`` → "is directed by"), or for a
+    non-ASCII original, whose name spells code points, from its own text with ASCII punctuation
+    as spaces (``导演`` → "has the 导演")."""
     if original.isascii():
-        return " ".join(name_words(original)).lower() or name
-    return re.sub(r"[\s_.:/#-]+", " ", original).strip() or name
+        return default_phrases(name)
+    return default_phrases(name, re.sub(r"[\s_.:/#-]+", " ", original).strip() or name)
 
 
 def _add_triples(parts: Parts, nodes, edges, sources, node_types, relations, defined, *, user_label: str,
@@ -450,7 +450,7 @@ def _add_triples(parts: Parts, nodes, edges, sources, node_types, relations, def
         edges[et] = table
         sources[et] = str(path)
         relations.append(RelationType(s, r, d, description=originals[r],
-                                      phrases=default_phrases(r, _relation_words(r, originals[r]))))
+                                      phrases=_phrases(r, originals[r])))
         for label, col in ((s, "src"), (d, "dst")):
             if label not in closed:
                 new_ids.setdefault(label, []).append(table[col])

@@ -19,6 +19,11 @@ become 118,658 edges.
 Decisions on the raw data: ``user_taggedartists.dat`` names 390 artists that ``artists.dat`` lacks
 (1,538 of 186,479 assignments); they count toward the user's TAGGED edges (the user did use the tag)
 but give no HAS_TAG edge, so ``Artist`` keeps the 17,632 artists of ``artists.dat``.
+
+Every id (users, items, tags, genres, KG entities) follows the one rule of :mod:`kgrec.kg.ids`
+(Unicode NFC, format characters such as U+FEFF removed, surrounding blanks stripped); an id that
+is empty once clean, a short row or a file that is not a regular file is an ``InputError`` naming
+the file and line.
 """
 
 from __future__ import annotations

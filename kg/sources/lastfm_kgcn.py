@@ -11,6 +11,11 @@ relations. Graph (name ``lastfm-kgcn``)::
 ``metadata["protocol"] = "kgcn"``; ``metadata["kgcn_item_entity"]`` maps each artist id to its KG
 entity id (int), which is also the artist's ``satori_id`` property. Artist names come from
 hetrec's ``artists.dat`` when ``names=True`` (the KGCN files carry none).
+
+Every id (users, items, tags, genres, KG entities) follows the one rule of :mod:`kgrec.kg.ids`
+(Unicode NFC, format characters such as U+FEFF removed, surrounding blanks stripped); an id that
+is empty once clean, a short row or a file that is not a regular file is an ``InputError`` naming
+the file and line.
 """
 
 from __future__ import annotations

@@ -12,6 +12,11 @@ trailing "(1995)"; absent for 12 titles), ``imdb_id`` and ``tmdb_id`` (strings, 
 ``Genre``: id = the genre's name; ``(no genres listed)`` is not a genre, so those 34 movies have no
 HAS_GENRE edge. ``Tag``: id = the lower-cased, trimmed tag text (1,475 of them from 1,589 spellings),
 name = its most common spelling (ties: the alphabetically first).
+
+Every id (users, items, tags, genres, KG entities) follows the one rule of :mod:`kgrec.kg.ids`
+(Unicode NFC, format characters such as U+FEFF removed, surrounding blanks stripped); an id that
+is empty once clean, a short row or a file that is not a regular file is an ``InputError`` naming
+the file and line.
 """
 
 from __future__ import annotations

@@ -271,3 +271,50 @@ def test_synthetic_is_listed_as_generated_and_file_datasets_are_not():
     for name in ("lastfm", "lastfm-kgcn", "movielens-small"):
         assert not infos[name].generated
         assert infos[name].availability in ("local", "download")
+
+
+def test_a_graph_with_an_unclean_id_does_not_validate():
+    import pandas as pd
+
+    from kgrec.kg import KnowledgeGraph, NodeType, RelationType
+
+    schema = Schema((NodeType("User"), NodeType("Item")), (RelationType("User", "INTERACTED", "Item"),))
+    kg = KnowledgeGraph(schema, {"User": pd.DataFrame({"id": ["2", "\ufeff2"]}), "Item": pd.DataFrame({"id": ["i"]})},
+                        {}, sources={"User": "users.csv"})
+    with pytest.raises(InputError, match=r"users\.csv: User id '\\ufeff2' is not in its clean form '2'"):
+        kg.validate()
+
+
+# -- 15.5: how the relations of a loaded graph read ----------------------------------------------
+def test_generic_relations_read_from_their_names(tmp_path):
+    inter = write(tmp_path / "interactions.csv", "user_id,item_id\nu1,i1\n")
+    items = write(tmp_path / "items.csv", "item_id,genre,releaseYear\ni1,Drama,1999\n")
+    triples = write(tmp_path / "triples.csv", "head,relation,tail\ni1,directed by,Bob\ni1,film.country,France\n")
+    schema = load_generic(inter, items=items, triples=triples).schema
+    assert schema.relation(("User", "INTERACTED", "Item")).phrases == (
+        "interacted with", "interacted with", "were chosen by", "was chosen by")
+    assert schema.relation(("Item", "HAS_GENRE", "Genre")).phrases == (
+        "have the genre", "has the genre", "are the genre of", "is the genre of")
+    assert schema.relation(("Item", "HAS_RELEASE_YEAR", "ReleaseYear")).phrase("out", you=False) == \
+        "has the release year"
+    directed = schema.relation(("Item", "DIRECTED_BY", "Entity"))
+    assert (directed.phrase("out", you=False), directed.phrase("in", you=False)) == ("is directed by", "directed")
+    assert directed.description == "directed by"
+    assert schema.relation(("Item", "FILM_COUNTRY", "Entity")).phrase("in", you=True) == "are the film country of"
+    rated = load_generic(inter, interaction="rated").schema.relation(("User", "RATED", "Item"))
+    assert rated.phrases == ("rated", "rated", "were rated by", "was rated by")
+
+
+def test_the_dataset_sources_declare_their_phrases():
+    from kgrec.kg.sources import lastfm, movielens
+
+    lastfm_relations = {r.name: r for r in lastfm.BASE_RELATIONS}
+    assert lastfm_relations["FRIEND_OF"].symmetric
+    assert not any(r.symmetric for name, r in lastfm_relations.items() if name != "FRIEND_OF")
+    assert all(len(r.phrases) == 4 for r in lastfm_relations.values())
+    assert lastfm_relations["TAGGED"].phrase("out", you=True) == "tagged music with"
+    assert {n.label: n.quoted for n in lastfm.BASE_NODES} == {"User": False, "Artist": False, "Tag": True}
+    schema = movielens.SCHEMA
+    assert schema.relation(("User", "RATED", "Movie")).phrase("in", you=False) == "was rated by"
+    assert schema.relation(("User", "TAGGED", "Tag")).phrase("out", you=True) == "tagged movies with"
+    assert schema.node("Tag").quoted
