@@ -20,6 +20,8 @@ import unicodedata
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 
 def clean_id(value: object) -> str:
@@ -34,7 +36,7 @@ def clean_ids(values: pd.Series) -> pd.Series:
     """:func:`clean_id` over a column (missing values stay missing); fast when every id is ASCII."""
     s = values.astype("string")
     stripped = s.str.strip()
-    ascii_mask = stripped.fillna("").map(str.isascii).to_numpy(dtype=bool)
+    ascii_mask = np.asarray(pc.string_is_ascii(pa.array(stripped.fillna(""), type=pa.large_string())), dtype=bool)
     if ascii_mask.all():
         return stripped
     out = stripped.copy()
