@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from kgrec.errors import InputError
 
@@ -372,7 +374,8 @@ def check_ids(df: pd.DataFrame, values: pd.Series, path: str | Path, what: str, 
         raw: the ids as read, to show an id that only held invisible characters (default: none).
         limit: the longest id allowed, in characters (default: ``MAX_ID_LENGTH``).
     """
-    lengths = values.fillna("").str.len().to_numpy()
+    arrow = pa.array(values.astype("string").fillna(""), type=pa.large_string())
+    lengths = np.asarray(pc.utf8_length(arrow), dtype=np.int64)
     empty = lengths == 0
     if empty.any():
         i = int(np.flatnonzero(empty)[0])
@@ -385,7 +388,7 @@ def check_ids(df: pd.DataFrame, values: pd.Series, path: str | Path, what: str, 
         i = int(np.flatnonzero(long)[0])
         raise error_at(df, i, path, f"{what} is {int(lengths[i])} characters long; at most {limit} allowed "
                                     f"(starts {values.iat[i][:40]!r})")
-    nul = values.str.contains("\x00", regex=False).fillna(False).to_numpy(dtype=bool)
+    nul = np.asarray(pc.match_substring(arrow, "\x00"), dtype=bool)
     if nul.any():
         i = int(np.flatnonzero(nul)[0])
         raise error_at(df, i, path, f"{what} {values.iat[i]!r} contains a NUL character")
