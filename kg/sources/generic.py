@@ -51,6 +51,7 @@ import pandas as pd
 from kgrec.errors import DatasetNotFoundError, InputError, SchemaError
 
 from ..graph import KnowledgeGraph
+from ..ids import clean_id
 from ..schema import (
     EdgeType,
     NodeType,
@@ -197,9 +198,9 @@ def _column_map(columns: Mapping[str, str] | None) -> dict[str, str]:
     for key, header in (columns or {}).items():
         if key not in CANONICAL:
             raise InputError(f"columns: unknown canonical column {key!r}; allowed: {', '.join(CANONICAL)}")
-        if not isinstance(header, str) or not header.strip():
+        if not isinstance(header, str) or not clean_id(header):
             raise InputError(f"columns: {key!r} is mapped to {header!r}; give a header name")
-        out[key] = header.strip()
+        out[key] = clean_id(header)  # header names are cleaned as ids are
     return out
 
 

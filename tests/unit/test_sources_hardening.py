@@ -318,3 +318,11 @@ def test_the_dataset_sources_declare_their_phrases():
     assert schema.relation(("User", "RATED", "Movie")).phrase("in", you=False) == "was rated by"
     assert schema.relation(("User", "TAGGED", "Tag")).phrase("out", you=True) == "tagged movies with"
     assert schema.node("Tag").quoted
+
+
+def test_header_names_and_the_column_mapping_are_cleaned_as_ids_are(tmp_path):
+    path = write(tmp_path / "ratings.csv", "\ufeffuserId\u200b, movieId \nA,1\nB,2\n")
+    kg = load_generic(path, columns={"user_id": "userId", "item_id": " movieId\u2060"})
+    assert sorted(kg.users["id"]) == ["A", "B"] and sorted(kg.items["id"]) == ["1", "2"]
+    with pytest.raises(InputError, match=r"columns: 'user_id' is mapped to '\\u200b'; give a header name"):
+        load_generic(path, columns={"user_id": "\u200b"})
