@@ -11,7 +11,8 @@ Steps, all in this one command:
    :func:`kgrec.gnn.train` uses (``random``, split seed ``--split-seed``, 10 % validation, 10 % test
    per user). As in ``kgrec benchmark``, the split is the same for every model and every seed; the
    seeds vary initialisation, batches and negatives.
-3. Export to RecBole atomic files in ``OUT/data/kgrec-DATASET/`` (:func:`export_recbole`):
+3. Export to RecBole atomic files in ``OUT/data/kgrec-DATASET/`` (:func:`export_recbole`, over
+   kgrec's writer :func:`kgrec.kg.sources.recbole.write_recbole`):
    ``.inter`` (every interaction), ``.train.inter`` / ``.valid.inter`` / ``.test.inter`` (exactly
    kgrec's three parts; users and items keep kgrec's external ids), ``.kg`` and ``.link``.
 4. Each RecBole model, for each seed, through ``../shared/peers/recbole/run.py --split-files`` in
@@ -73,7 +74,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
+
+from kgrec.kg.sources.recbole import NO_KG_RELATION, kg_edge_types, write_recbole  # noqa: F401 (re-exported)
+from kgrec.kg.sources.recbole import RecboleExport as ExportReport
 
 logger = logging.getLogger("peers")
 
@@ -82,124 +85,26 @@ RECBOLE_DIR = REPO.parent / "shared" / "peers" / "recbole"
 DEFAULT_VENV = Path("/tmp/peers/recbole-venv")
 PEER_MODELS = ("LightGCN", "KGIN", "KGCN", "CKE")
 KGREC_MODELS = ("kgrec", "lightgcn", "bprmf", "itemknn", "textknn", "pop")
-NO_KG_RELATION = "NO_KG_FACT"
 COLUMNS = ("recall@10", "recall@20", "ndcg@10", "ndcg@20", "mrr@10")
-_FORBIDDEN = re.compile(r"[\t\r\n\"]")
 
 
 # ------------------------------------------------------------------------------------------------
-# Export
+# Export: kgrec's RecBole writer (kgrec.kg.sources.recbole, beside its reader) on kgrec's split
 # ------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ExportReport:
-    """What :func:`export_recbole` wrote."""
-
-    name: str
-    folder: Path
-    rows: dict[str, int]
-    relations: tuple[str, ...]
-    triples: int
-    self_loops: int
-    linked_items: int
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["folder"] = str(self.folder)
-        return out
-
-
-def kg_edge_types(kg) -> list[tuple[str, str, str]]:
-    """The edge types that become ``.kg`` triples: every non-empty one whose ends are not users."""
-    user = kg.schema.user_label
-    return [tuple(et) for et, df in kg.edges.items()
-            if len(df) and user not in (et[0], et[2]) and tuple(et) != tuple(kg.schema.interaction)]
-
-
-def _check_tokens(values: Sequence[str], what: str) -> None:
-    bad = [v for v in values if not v or _FORBIDDEN.search(v) or v != v.strip()]
-    if bad:
-        raise ValueError(f"{what} id {bad[0]!r} cannot be a RecBole token (tab, newline, quote or edge space)")
-
-
 def export_recbole(kg, split, folder: str | os.PathLike, *, name: str) -> ExportReport:
-    """Write kgrec's split of ``kg`` as RecBole atomic files in ``folder/name/``.
+    """Write kgrec's split of ``kg`` as RecBole atomic files in ``folder/name/``
+    (:func:`kgrec.kg.sources.recbole.write_recbole` with the split's train, valid and test parts).
 
     Args:
         kg: the knowledge graph.
         split: a ranking :class:`kgrec.gnn.Split` of ``kg`` (``random``, ``temporal``, ``cold-items``).
         folder: RecBole's ``data_path``.
         name: the RecBole dataset name (never ``ml-100k``: RecBole reads its bundled copy for it).
-
-    Files: ``name.inter``, ``name.train.inter``, ``name.valid.inter``, ``name.test.inter``
-    (``user_id:token``, ``item_id:token``: kgrec's external ids), ``name.kg``
-    (``head_id:token``, ``relation_id:token``, ``tail_id:token``), ``name.link``
-    (``item_id:token``, ``entity_id:token``) and ``entities.tsv`` (entity token → label, kgrec id).
     """
-    from kgrec.gnn import IdMap
-
     if split.labelled:
         raise ValueError("the kgcn click protocol has labelled negatives; RecBole's ranking runs need a ranking split")
-    out = Path(folder) / name
-    out.mkdir(parents=True, exist_ok=True)
-    schema = kg.schema
-    users = IdMap.from_graph(kg, schema.user_label)
-    items = IdMap.from_graph(kg, schema.item_label)
-    _check_tokens(users.ids, schema.user_label)
-    _check_tokens(items.ids, schema.item_label)
-    u_ids, i_ids = np.asarray(users.ids, dtype=object), np.asarray(items.ids, dtype=object)
-
-    def inter_frame(pairs: np.ndarray) -> pd.DataFrame:
-        return pd.DataFrame({"user_id:token": u_ids[pairs[0]], "item_id:token": i_ids[pairs[1]]})
-
-    rows: dict[str, int] = {}
     parts = {p: split.positives(p) for p in ("train", "valid", "test")}
-    for part, pairs in parts.items():
-        df = inter_frame(pairs)
-        df.to_csv(out / f"{name}.{part}.inter", sep="\t", index=False)
-        rows[part] = len(df)
-    every = np.concatenate(list(parts.values()), axis=1)
-    inter_frame(every).to_csv(out / f"{name}.inter", sep="\t", index=False)
-    rows["inter"] = every.shape[1]
-
-    def entity(label: str, positions: np.ndarray) -> np.ndarray:
-        return np.char.add(f"{label}:", positions.astype(str)).astype(object)
-
-    heads, rels, tails = [], [], []
-    relations = []
-    for et in kg_edge_types(kg):
-        ei = kg.edge_index(et)
-        ei = ei[:, (ei >= 0).all(axis=0)]
-        heads.append(entity(et[0], ei[0]))
-        tails.append(entity(et[2], ei[1]))
-        rels.append(np.full(ei.shape[1], et[1], dtype=object))
-        relations.append(et[1])
-    triples = pd.DataFrame({"head_id:token": np.concatenate(heads) if heads else np.empty(0, object),
-                            "relation_id:token": np.concatenate(rels) if rels else np.empty(0, object),
-                            "tail_id:token": np.concatenate(tails) if tails else np.empty(0, object)})
-    triples = triples.drop_duplicates(ignore_index=True)
-    n_real = len(triples)
-    item_label = schema.item_label
-    in_kg = set(triples["head_id:token"]) | set(triples["tail_id:token"])
-    interacted = np.unique(every[1])
-    item_entities = entity(item_label, interacted)
-    missing = [e for e in item_entities if e not in in_kg]
-    if missing:
-        loops = pd.DataFrame({"head_id:token": missing, "relation_id:token": NO_KG_RELATION, "tail_id:token": missing})
-        triples = pd.concat([triples, loops], ignore_index=True)
-    triples.to_csv(out / f"{name}.kg", sep="\t", index=False)
-    rows["kg"] = len(triples)
-    link = pd.DataFrame({"item_id:token": i_ids[interacted], "entity_id:token": item_entities})
-    link.to_csv(out / f"{name}.link", sep="\t", index=False)
-    rows["link"] = len(link)
-    ent = pd.unique(pd.concat([triples["head_id:token"], triples["tail_id:token"]], ignore_index=True))
-    label_of = np.array([e.rsplit(":", 1)[0] for e in ent], dtype=object)
-    pos = np.array([int(e.rsplit(":", 1)[1]) for e in ent], dtype=np.int64)
-    kg_ids = np.empty(len(ent), dtype=object)
-    for label in np.unique(label_of):
-        m = label_of == label
-        kg_ids[m] = kg.nodes[label]["id"].astype(str).to_numpy()[pos[m]]
-    pd.DataFrame({"entity": ent, "label": label_of, "id": kg_ids}).to_csv(out / "entities.tsv", sep="\t", index=False)
-    return ExportReport(name, out, rows, tuple(relations), n_real, len(missing), len(link))
+    return write_recbole(kg, folder, name=name, parts=parts)
 
 
 def make_split(kg, *, split_seed: int = 0):

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from kgrec.errors import InputError, SchemaError
 
+from .ids import clean_ids
 from .schema import EdgeType, PropertyType, Schema, check_label
 
 MAX_ID_LENGTH = 256
@@ -170,7 +171,9 @@ class KnowledgeGraph:
         """Check the whole graph; raise :class:`InputError` naming the file, line and value.
 
         Checks: labels and relations known to the schema and safe as identifiers; ids non-empty,
-        unique per label and at most ``MAX_ID_LENGTH`` characters; names and texts within their
+        in the clean form of :mod:`kgrec.kg.ids` (NFC, no format characters such as U+FEFF, no
+        surrounding blanks: so ``2`` and ``\ufeff2`` cannot be two nodes), unique per label and
+        at most ``MAX_ID_LENGTH`` characters; names and texts within their
         limits; property values of the declared type; every edge endpoint an existing node;
         no edge repeated within a relation type. Returns ``self`` so calls chain.
         """
@@ -180,6 +183,7 @@ class KnowledgeGraph:
                                   path=self.sources.get(label))
             check_label(label)
             self._check_strings(label, df, "id", MAX_ID_LENGTH, required=True)
+            self._check_clean_ids(label, df)
             self._check_strings(label, df, "name", MAX_NAME_LENGTH, required=False)
             self._check_strings(label, df, "text", MAX_TEXT_LENGTH, required=False)
             dup = df["id"].duplicated(keep="first")
@@ -227,6 +231,16 @@ class KnowledgeGraph:
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise self._error(key, df, i, f"{col} {values.iat[i]!r} contains a NUL character")
+
+    def _check_clean_ids(self, label: str, df: pd.DataFrame) -> None:
+        clean = clean_ids(df["id"])
+        bad = (clean != df["id"]).fillna(False).to_numpy(dtype=bool)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise self._error(label, df, i, f"{label} id {df['id'].iat[i]!r} is not in its clean form "
+                                            f"{clean.iat[i]!r} (ids are NFC, without format characters or "
+                                            f"surrounding blanks: clean them where they are read, with "
+                                            f"kgrec.kg.ids.clean_id)")
 
     def _check_properties(self, key, df: pd.DataFrame, declared: Mapping[str, PropertyType]) -> None:
         reserved = {"id", "name", "text"} if isinstance(key, str) else {"src", "dst"}

@@ -5,6 +5,13 @@ U+FEFF byte-order mark, U+200B zero-width space, U+200D joiner, U+2060 word join
 removed and surrounding whitespace stripped. So ``"2"``, ``"\\ufeff2"`` and ``" 2\\u200b"`` are the
 same user. Ingest (every loader) and every serving edge (HTTP, CLI, Python feedback) apply it; an
 id that is empty after cleaning is refused by the caller, which knows the file and line.
+
+Where it is applied at ingest: ``kgrec.kg.sources._io.require_nonempty`` (every id column of every
+loader: generic, RecBole, Last.fm, MovieLens), ``_io.split_values`` (attribute values such as
+genres), ``kgrec.kg.sources._rdf`` (IRIs of an RDF triples file) and the header names of delimited
+files; :meth:`kgrec.kg.KnowledgeGraph.validate` refuses a node id that is not in its clean form,
+so a graph built by hand cannot hold ``\ufeff2`` beside ``2`` either. Names and texts are not
+ids: they load verbatim.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ import unicodedata
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 
 def clean_id(value: object) -> str:
@@ -27,7 +36,7 @@ def clean_ids(values: pd.Series) -> pd.Series:
     """:func:`clean_id` over a column (missing values stay missing); fast when every id is ASCII."""
     s = values.astype("string")
     stripped = s.str.strip()
-    ascii_mask = stripped.fillna("").map(str.isascii).to_numpy(dtype=bool)
+    ascii_mask = np.asarray(pc.string_is_ascii(pa.array(stripped.fillna(""), type=pa.large_string())), dtype=bool)
     if ascii_mask.all():
         return stripped
     out = stripped.copy()

@@ -12,6 +12,7 @@ so the patterns are strict on purpose.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -28,12 +29,16 @@ PROPERTY_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 NODE_COLUMNS = ("id", "name", "text")
 EDGE_COLUMNS = ("src", "dst")
 RESERVED_PROPERTIES = frozenset(NODE_COLUMNS + EDGE_COLUMNS)
+# Labels kgrec keeps for itself in every store (the graph's meta node): no graph may use them.
+RESERVED_LABELS = frozenset({"KgrecMeta"})
 
 
 def check_label(label: str) -> str:
     """Return ``label`` if it is a safe PascalCase label, else raise :class:`SchemaError`."""
     if not isinstance(label, str) or not LABEL_RE.match(label):
         raise SchemaError(f"label {label!r} is not a PascalCase identifier (pattern {LABEL_RE.pattern})")
+    if label in RESERVED_LABELS:
+        raise SchemaError(f"label {label!r} is reserved for kgrec's meta node; choose another label")
     return label
 
 
@@ -56,13 +61,94 @@ def check_property(name: str) -> str:
     return name
 
 
+# Latin letters that do not decompose to an ASCII letter, and their usual transliteration
+_LATIN = {"ß": "ss", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D",
+          "ł": "l", "Ł": "L", "þ": "th", "Þ": "Th", "ð": "d", "Ð": "D", "ı": "i"}
+
+
+def name_words(text: str) -> list[str]:
+    """The words of a free name, for building identifiers that keep what the name says.
+
+    ASCII letters and digits form words (split at other characters and at camelCase humps:
+    ``dbo:birthPlace`` → ``dbo birth Place``); a non-ASCII letter that decomposes to an ASCII one
+    is transliterated (``Café`` → ``Cafe``); any other non-ASCII character becomes a word of its
+    own, its code point in hex (``导演`` → ``5BFC 6F14``), so that two different names never lose
+    their difference; format characters (zero-width, bidi marks) are dropped, punctuation and
+    spaces separate words.
+    """
+    words: list[str] = []
+    buf: list[str] = []
+
+    def flush() -> None:
+        ascii_text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", "".join(buf))
+        words.extend(w for w in re.split(r"[^A-Za-z0-9]+", ascii_text) if w)
+        buf.clear()
+
+    for ch in unicodedata.normalize("NFC", str(text)):
+        if ch.isascii():
+            buf.append(ch)
+            continue
+        base = _LATIN.get(ch) or "".join(c for c in unicodedata.normalize("NFKD", ch)
+                                         if c.isascii() and c.isalnum())
+        category = unicodedata.category(ch)
+        if base:
+            buf.append(base)
+        elif category == "Cf":
+            continue
+        elif category[0] in "PZS" or ch.isspace():
+            buf.append(" ")
+        else:
+            flush()
+            words.append(f"{ord(ch):04X}")
+    flush()
+    return words
+
+
 def to_relation_name(text: str) -> str:
-    """Turn a free relation string (``music.artist.origin``, ``dbo:genre``) into UPPER_SNAKE."""
-    name = re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")
-    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).upper()
+    """Turn a free relation string (``music.artist.origin``, ``dbo:genre``, ``导演``) into UPPER_SNAKE.
+
+    Words as :func:`name_words` finds them, joined by ``_`` and upper-cased; ``R_`` is put before a
+    name that would not start with a letter (``导演`` → ``R_5BFC_6F14``, ``""`` → ``R_``). Different
+    texts may give one name (``a.b`` and ``a_b``): loaders refuse such a collision, naming both.
+    """
+    name = "_".join(name_words(text)).upper()
     if not name or not name[0].isalpha():
         name = "R_" + name
     return check_relation(name[:64])
+
+
+def to_label_name(text: str, *, prefix: str = "A") -> str:
+    """Turn a free name (an items-file column) into a PascalCase label (``release_year`` →
+    ``ReleaseYear``, ``导演`` → ``A5BFC6F14``); ``prefix`` goes before a name that would not start
+    with a letter."""
+    label = "".join(w[:1].upper() + w[1:] for w in name_words(text))
+    if not label or not label[0].isalpha():
+        label = prefix + label
+    return check_label(label[:64])
+
+
+def default_phrases(name: str, words: str | None = None) -> tuple[str, str, str, str]:
+    """How a relation reads when its source declares nothing: 4 phrases as in
+    :attr:`RelationType.phrases`, made from ``words`` (default: the words of ``name``, lower-case).
+
+    ``HAS_GENRE`` → ("have the genre", "has the genre", "are the genre of", "is the genre of");
+    a name whose first word is a past form (``RATED``, ``LISTENED_TO``) reads as a verb:
+    ("listened to", "listened to", "were listened to by", "was listened to by"), and with a last word
+    ``BY`` as a passive (``DIRECTED_BY``: "is directed by" / "directed"); any other
+    name reads as a noun (``FILM_DIRECTOR`` → "has the film director" / "is the film director of").
+    """
+    parts = [w.lower() for w in name_words(name)]
+    if parts and parts[0] in ("has", "have") and len(parts) > 1:
+        noun = words or " ".join(parts[1:])
+    elif parts and parts[0].endswith("ed") and words is None:
+        verb = " ".join(parts)
+        if parts[-1] == "by" and len(parts) > 1:  # DIRECTED_BY: the source was directed by the target
+            active = " ".join(parts[:-1])
+            return (f"are {verb}", f"is {verb}", active, active)
+        return (verb, verb, f"were {verb} by", f"was {verb} by")
+    else:
+        noun = words or " ".join(parts) or name
+    return (f"have the {noun}", f"has the {noun}", f"are the {noun} of", f"is the {noun} of")
 
 
 @dataclass(frozen=True)
@@ -114,6 +200,13 @@ class RelationType:
     @property
     def edge_type(self) -> EdgeType:
         return (self.source, self.name, self.target)
+
+    def phrase(self, direction: Literal["out", "in"], *, you: bool) -> str:
+        """How a sentence says this relation: followed forward (``"out"``: source → target) or
+        backward (``"in"``), after "you" or after a third person. The declared :attr:`phrases`,
+        else :func:`default_phrases` of the name."""
+        phrases = self.phrases or default_phrases(self.name)
+        return phrases[(0 if you else 1) + (0 if direction == "out" else 2)]
 
 
 @dataclass(frozen=True)

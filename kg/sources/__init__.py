@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kgrec.errors import ConfigError, DatasetNotFoundError
+from kgrec.resolver import Registry
 
 from ..graph import KnowledgeGraph
 from . import lastfm, lastfm_kgcn, movielens
@@ -35,7 +36,7 @@ from .synthetic import synthetic
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DatasetInfo", "list_datasets", "load_dataset", "load_generic", "load_recbole", "synthetic"]
+__all__ = ["DATASETS", "DatasetInfo", "list_datasets", "load_dataset", "load_generic", "load_recbole", "synthetic"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ class DatasetInfo:
             to be downloaded (or, for generated data, when there are no files).
         files: the files it needs, relative to ``path`` (``folder/file``).
         aliases: other names that :func:`load_dataset` accepts.
+        generated: made on demand by a generator (``synthetic``), not a dataset of files that is
+            local or downloaded.
     """
 
     name: str
@@ -58,6 +61,14 @@ class DatasetInfo:
     path: Path | None
     files: tuple[str, ...]
     aliases: tuple[str, ...] = ()
+    generated: bool = False
+
+    @property
+    def availability(self) -> str:
+        """``"generated"``, ``"local"`` or ``"download"`` (fetched from its publisher on first use)."""
+        if self.generated:
+            return "generated"
+        return "local" if self.path is not None else "download"
 
 
 @dataclass(frozen=True)
@@ -95,20 +106,11 @@ _FORMATS: tuple[_Entry, ...] = (
 )
 
 
-def _key(name: str) -> str:
-    return name.lower().replace("-", "").replace("_", "").replace(" ", "")
-
-
-def _lookup(name: str) -> _Entry | None:
-    key = _key(name)
-    for entry in (*_DATASETS, *_FORMATS):
-        if key in {_key(entry.name), *(_key(a) for a in entry.aliases)}:
-            return entry
-    return None
-
-
-def _choices() -> str:
-    return ", ".join(e.name for e in (*_DATASETS, *_FORMATS))
+# Every name load_dataset() takes, looked up as every named option is (case, dashes and
+# underscores ignored; an unknown name gets a "did you mean" and the list of choices)
+DATASETS: Registry[_Entry] = Registry("dataset")
+for _entry in (*_DATASETS, *_FORMATS):
+    DATASETS.register(_entry.name, _entry, aliases=_entry.aliases)
 
 
 def list_datasets() -> list[DatasetInfo]:
@@ -117,7 +119,8 @@ def list_datasets() -> list[DatasetInfo]:
     for entry in _DATASETS:
         path = entry.spec.local_root() if entry.spec is not None else None
         files = entry.spec.files() if entry.spec is not None else ()
-        out.append(DatasetInfo(entry.name, entry.description, entry.license, path, files, entry.aliases))
+        out.append(DatasetInfo(entry.name, entry.description, entry.license, path, files, entry.aliases,
+                               generated=entry.spec is None))
     return out
 
 
@@ -142,14 +145,14 @@ def load_dataset(name_or_path: str | os.PathLike, **options) -> KnowledgeGraph:
         return _load_path(Path(name_or_path), options)
     if not isinstance(name_or_path, str):
         raise ConfigError(f"load_dataset expects a name or a path, got {type(name_or_path).__name__}")
-    entry = _lookup(name_or_path)
-    if entry is not None:
-        return _call(entry.target(), entry.name, options)
-    path = Path(name_or_path).expanduser()
-    if path.exists() or os.sep in name_or_path or "/" in name_or_path or path.suffix:
-        return _load_path(path, options)
-    raise DatasetNotFoundError(f"unknown dataset {name_or_path!r}; choose one of: {_choices()} "
-                               f"(or give the path to a file or folder)")
+    try:
+        entry = DATASETS.resolve(name_or_path)
+    except ConfigError as e:  # not a name: a path, else the registry's "did you mean" and every choice
+        path = Path(name_or_path).expanduser()
+        if path.exists() or os.sep in name_or_path or "/" in name_or_path or path.suffix:
+            return _load_path(path, options)
+        raise DatasetNotFoundError(f"{e} (or give the path to a file or folder)") from None
+    return _call(entry.target(), entry.name, options)
 
 
 def _call(loader: Callable[..., KnowledgeGraph], name: str, options: dict) -> KnowledgeGraph:
@@ -169,7 +172,8 @@ def _load_path(path: Path, options: dict) -> KnowledgeGraph:
     from .recbole import is_recbole_dir
 
     if not path.exists():
-        raise DatasetNotFoundError(f"{path}: no such file or folder; a dataset name is one of: {_choices()}")
+        raise DatasetNotFoundError(f"{path}: no such file or folder; a dataset name is one of: "
+                                   f"{', '.join(DATASETS.names())}")
     if path.is_dir():
         if is_recbole_dir(path):
             return _call(load_recbole, "recbole", {"path": path, **options})

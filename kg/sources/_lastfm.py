@@ -15,14 +15,13 @@ from __future__ import annotations
 import csv
 import logging
 import urllib.parse
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from kgrec.errors import InputError
-
-from ..schema import EdgeType, RelationType, to_relation_name
+from ..schema import EdgeType, RelationType, default_phrases, name_words, to_relation_name
 from . import _io
 from .resolve import FolderSpec
 
@@ -67,6 +66,8 @@ DBPEDIA_PROPERTIES = {
     "occupation": "ffd1dd5e52e6b6158c05642dd4912336ef2128c73657c6f06f27956b50abc128",
     "recordLabel": "87020c6dafdfe3d38f8e820885a0ffed11a31ce885f6476c5bcda5b96f248db3",
 }
+# DBO_BIRTH_PLACE reads "has the birth place": the ontology's property, without its dbo: prefix
+DBPEDIA_WORDS = {to_relation_name(f"dbo:{prop}"): " ".join(name_words(prop)).lower() for prop in DBPEDIA_PROPERTIES}
 MAPPING_FILE = "MappingLastfm2DBpedia-1.2.tsv"
 _E2R_RAW = ("https://raw.githubusercontent.com/D2KLab/entity2rec/380c1599ea5825bbb650c248f25bf42385b619bc/"
             "datasets/LastFM/graphs/")
@@ -88,6 +89,8 @@ DBPEDIA = FolderSpec(
 )
 
 SATORI_PREFIX = "satori:"
+# How LISTENED_TO reads in explanations (both Last.fm datasets)
+LISTENED_TO_PHRASES = ("listen to", "listens to", "are listened to by", "is listened to by")
 _DBPEDIA_RESOURCE = r"^https?://(?:[a-z]+\.)?dbpedia\.org/resource/"
 
 
@@ -173,18 +176,6 @@ def read_kg_triples(folder: Path) -> pd.DataFrame:
                          "tail": _io.require_nonempty(df, "tail", path, "tail entity"), "_line": df["_line"]})
 
 
-def relation_names(values: pd.Series, df: pd.DataFrame, path: Path) -> pd.Series:
-    """Free relation strings → UPPER_SNAKE names (computed once per distinct string)."""
-    names = {}
-    for value in pd.unique(values):
-        try:
-            names[value] = to_relation_name(value)
-        except InputError as e:
-            i = int(np.flatnonzero((values == value).to_numpy())[0])
-            raise _io.error_at(df, i, path, f"relation {value!r}: {e.reason}") from e
-    return values.map(names)
-
-
 def split_edges(src: pd.Series, src_label: np.ndarray, rel: pd.Series, dst: pd.Series, dst_label: np.ndarray,
                 line: pd.Series, *, kg: str) -> dict[EdgeType, pd.DataFrame]:
     """One edge table per ``(src_label, relation, dst_label)``, each with property ``kg``."""
@@ -209,15 +200,21 @@ def satori_edges(item_entity: pd.DataFrame, triples: pd.DataFrame, kg_path: Path
     dst = tail_artist.fillna(SATORI_PREFIX + triples["tail"])
     src_label = np.where(head_artist.notna(), "Artist", "SatoriEntity")
     dst_label = np.where(tail_artist.notna(), "Artist", "SatoriEntity")
-    rel = relation_names(triples["relation"], triples, kg_path)
+    rel, _ = _io.relation_names(triples["relation"], triples, kg_path)
     edges = split_edges(src, src_label, rel, dst, dst_label, triples["_line"], kg="satori")
     entity_ids = pd.concat([src[src_label == "SatoriEntity"], dst[dst_label == "SatoriEntity"]], ignore_index=True)
     nodes = pd.DataFrame({"id": _io.sorted_ids(entity_ids)})
     return edges, nodes
 
 
-def kg_relation_types(edges: dict[EdgeType, pd.DataFrame], description: str) -> tuple[RelationType, ...]:
-    return tuple(RelationType(s, r, t, {"kg": "string"}, description=description) for (s, r, t) in edges)
+def kg_relation_types(edges: dict[EdgeType, pd.DataFrame], description: str,
+                      words: Mapping[str, str] | None = None) -> tuple[RelationType, ...]:
+    """The relation types of KG edges (property ``kg``); a relation named in ``words`` reads as
+    those words in explanations (``DBO_BIRTH_PLACE`` → "has the birth place")."""
+    words = words or {}
+    return tuple(RelationType(s, r, t, {"kg": "string"}, description=description,
+                              phrases=default_phrases(r, words[r]) if r in words else ())
+                 for (s, r, t) in edges)
 
 
 # -- DBpedia ------------------------------------------------------------------------------------

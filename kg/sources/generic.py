@@ -7,22 +7,32 @@ suffix, then from the header)::
     items.csv          item_id[,name][,text][,<attribute>...]        one row per item
     triples.csv        head,relation,tail[,head_label][,tail_label]  or any RDF file (rdflib)
 
-- Other header names: ``columns={"user_id": "userId", "item_id": "movieId"}`` (canonical → header).
+- Other header names: ``columns={"user_id": "userId", "item_id": "movieId"}`` (canonical → header;
+  on the command line ``kgrec ingest --columns user_id=userId,item_id=movieId``). A header that
+  names a column twice is refused, also once the mapping is applied.
 - Every other column of the items file is an *attribute*: its values become nodes (label = the
   column in PascalCase, ``genre`` → ``Genre``) linked by ``HAS_<COLUMN>`` (``HAS_GENRE``); a cell
-  holds several values separated by ``|``. Columns named in ``item_properties`` become typed
-  properties of the item instead.
+  holds several values separated by ``|`` (at most ``MAX_CELL_VALUES``, 1,000). Columns named in
+  ``item_properties`` become typed properties of the item instead.
 - A triple's endpoint is the item when its id is an item id, else a node of ``entity_label``; the
   optional ``head_label``/``tail_label`` columns name the label explicitly (then a user or item id
-  must exist). The relation text becomes an UPPER_SNAKE relation name (``film.genre`` → ``FILM_GENRE``).
+  must exist). The relation text becomes an UPPER_SNAKE relation name (``film.genre`` → ``FILM_GENRE``;
+  a non-ASCII one keeps its difference: ``导演`` → ``R_5BFC_6F14``) whose schema description is the
+  original text; two texts that give one name, or a triple relation that would merge into the
+  interaction or an attribute relation, are refused, naming both.
+- How each relation reads in explanation sentences (:attr:`RelationType.phrases`) is derived from
+  its name (``HAS_GENRE`` → "has the genre"), or from the original text of a non-ASCII relation.
 - RDF (``.ttl``, ``.nt``, ``.rdf``, ``.xml``, ``.jsonld``, ``.n3``, ``.nq``, ``.trig``, ``.owl``): an IRI
   equal to ``item_namespace + item id`` is that item; other IRIs are entities with the IRI as id;
   literal objects of ``rdfs:label``/``schema:name``/``foaf:name``/``skos:prefLabel`` name their
   subject; other literals are skipped.
 
-Ids, names and texts load verbatim (a name that looks like Cypher is data: it travels as a query
-parameter); an empty id, a NUL character or a value over the limits of :mod:`kgrec.kg.graph` is an
-:class:`InputError` naming the file and line.
+Ids follow the one rule of :mod:`kgrec.kg.ids` (NFC, format characters such as U+FEFF and U+200B
+removed, surrounding blanks stripped: ``2`` and ``\ufeff2`` are one user). Names and texts load
+verbatim (a name that looks like Cypher is data: it travels as a query parameter). An empty id (also
+one that held only invisible characters), a NUL character, a short row, a value over the limits of
+:mod:`kgrec.kg.graph` or of :mod:`kgrec.kg.sources._io`, or anything that is not a regular file is
+an :class:`InputError` naming the file, the line and the value.
 """
 
 from __future__ import annotations
@@ -41,8 +51,21 @@ import pandas as pd
 from kgrec.errors import DatasetNotFoundError, InputError, SchemaError
 
 from ..graph import KnowledgeGraph
-from ..schema import EdgeType, NodeType, PropertyType, RelationType, Schema, check_label, to_relation_name
+from ..ids import clean_id
+from ..schema import (
+    EdgeType,
+    NodeType,
+    PropertyType,
+    RelationType,
+    Schema,
+    check_label,
+    default_phrases,
+    name_words,
+    to_label_name,
+    to_relation_name,
+)
 from . import _io
+from ._rdf import RDF_SUFFIXES, read_rdf
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +73,8 @@ OnDuplicate = Literal["error", "first", "last"]
 
 CANONICAL = ("user_id", "item_id", "rating", "timestamp", "name", "text", "head", "relation", "tail",
              "head_label", "tail_label")
-RDF_SUFFIXES = (".ttl", ".nt", ".rdf", ".xml", ".jsonld", ".json-ld", ".n3", ".nq", ".trig", ".owl", ".trix")
-NAME_PREDICATES = ("http://www.w3.org/2000/01/rdf-schema#label", "http://schema.org/name", "https://schema.org/name",
-                   "http://xmlns.com/foaf/0.1/name", "http://www.w3.org/2004/02/skos/core#prefLabel")
+# How the default interaction reads (other interaction names read as default_phrases says)
+INTERACTED_PHRASES = ("interacted with", "interacted with", "were chosen by", "was chosen by")
 _STEMS = {"interactions": ("interactions", "ratings", "inter"), "items": ("items", "item"),
           "triples": ("triples", "kg", "knowledge_graph")}
 _TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".tab")
@@ -78,14 +100,17 @@ class Parts:
 
 
 def find_generic_files(folder: Path) -> dict[str, Path]:
-    """``interactions``/``items``/``triples`` files in a folder (``interactions.csv`` etc.)."""
+    """``interactions``/``items``/``triples`` files in a folder (``interactions.csv`` etc.).
+
+    Anything of such a name but a folder counts (a FIFO named ``items.csv`` is then refused by the
+    reader, naming it, rather than skipped in silence)."""
     found: dict[str, Path] = {}
     for role, stems in _STEMS.items():
         suffixes = _TABLE_SUFFIXES + (RDF_SUFFIXES if role == "triples" else ())
         for stem in stems:
             for suffix in suffixes:
                 path = folder / f"{stem}{suffix}"
-                if path.is_file() and role not in found:
+                if role not in found and path.exists() and not path.is_dir():
                     found[role] = path
     if "interactions" not in found:
         raise DatasetNotFoundError(
@@ -155,7 +180,7 @@ def load_generic(
     if triples is not None:
         parts.triples_path = Path(triples)
         if parts.triples_path.suffix.lower() in RDF_SUFFIXES or rdf_format is not None:
-            parts.triples, parts.entity_names = _read_rdf(parts.triples_path, rdf_format)
+            parts.triples, parts.entity_names = read_rdf(parts.triples_path, rdf_format)
             if item_namespace:
                 known = parts.items["id"] if parts.items is not None else parts.interactions["dst"]
                 _strip_namespace(parts, item_namespace, known)
@@ -173,13 +198,20 @@ def _column_map(columns: Mapping[str, str] | None) -> dict[str, str]:
     for key, header in (columns or {}).items():
         if key not in CANONICAL:
             raise InputError(f"columns: unknown canonical column {key!r}; allowed: {', '.join(CANONICAL)}")
-        out[key] = header
+        if not isinstance(header, str) or not clean_id(header):
+            raise InputError(f"columns: {key!r} is mapped to {header!r}; give a header name")
+        out[key] = clean_id(header)  # header names are cleaned as ids are
     return out
 
 
-def _rename(df: pd.DataFrame, cols: dict[str, str], wanted: tuple[str, ...]) -> pd.DataFrame:
-    """File headers → canonical names for the ``wanted`` canonical columns that the file has."""
+def _rename(df: pd.DataFrame, cols: dict[str, str], wanted: tuple[str, ...], path: Path) -> pd.DataFrame:
+    """File headers → canonical names for the ``wanted`` canonical columns that the file has; a
+    mapped column whose canonical name the header also has would be two columns of one name."""
     mapping = {cols[c]: c for c in wanted if cols[c] in df.columns and cols[c] != c}
+    for header, canonical in mapping.items():
+        if canonical in df.columns:
+            raise InputError(f"column {header!r} is mapped to {canonical!r}, but the header has a column "
+                             f"{canonical!r} too; map one of them, not both", path=str(path), line=1)
     return df.rename(columns=mapping)
 
 
@@ -189,7 +221,7 @@ def _read_interactions(path: Path, cols: dict[str, str], sep: str | None, encodi
     df = _io.read_table(path, sep=sep, encoding=encoding, expected=expected)
     _io.require_columns(df, [cols["user_id"], cols["item_id"]], path, expected=expected,
                         hint=" (map other names with columns={'user_id': ..., 'item_id': ...})")
-    df = _rename(df, cols, ("user_id", "item_id", "rating", "timestamp"))
+    df = _rename(df, cols, ("user_id", "item_id", "rating", "timestamp"), path)
     _io.require_rows(df, path, "interactions")
     out = pd.DataFrame({"src": _io.require_nonempty(df, "user_id", path, "user_id"),
                         "dst": _io.require_nonempty(df, "item_id", path, "item_id")})
@@ -222,7 +254,7 @@ def _read_items(path: Path, cols: dict[str, str], sep: str | None, encoding: str
     expected = f"a header {cols['item_id']}[,{cols['name']}][,{cols['text']}][,<attribute>...]"
     df = _io.read_table(path, sep=sep, encoding=encoding, expected=expected)
     _io.require_columns(df, [cols["item_id"]], path, expected=expected)
-    df = _rename(df, cols, ("item_id", "name", "text"))
+    df = _rename(df, cols, ("item_id", "name", "text"), path)
     _io.require_rows(df, path, "items")
     items = pd.DataFrame({"id": _io.require_nonempty(df, "item_id", path, "item_id")})
     if "name" in df.columns:
@@ -234,27 +266,16 @@ def _read_items(path: Path, cols: dict[str, str], sep: str | None, encoding: str
             raise InputError(f"item_properties names column {col!r}, which the header lacks", path=str(path), line=1)
     types: dict[str, PropertyType] = {}
     for col, kind in properties.items():
-        prop = _property_name(col, path)
+        prop = property_name(col, path)
         items[prop] = convert(df, col, kind, path)
         types[prop] = kind
     attributes = {}
     for col in df.columns:
         if col in ("item_id", "name", "text", "_line") or col in properties:
             continue
-        attributes[col] = split_values(items["id"], df[col], df["_line"], separator)
+        attributes[col] = _io.split_values(items["id"], df[col], df["_line"], separator, path=path, column=col)
     items["_line"] = df["_line"]
     return items, types, attributes
-
-
-def split_values(ids: pd.Series, cells: pd.Series, lines: pd.Series, separator: str | None) -> pd.DataFrame:
-    """Item → value pairs from cells holding ``separator``-separated values (None: one value)."""
-    frame = pd.DataFrame({"src": ids.to_numpy(), "dst": cells.to_numpy(), "_line": lines.to_numpy()})
-    if separator:
-        frame["dst"] = frame["dst"].str.split(separator, regex=False)
-        frame = frame.explode("dst")
-    frame["dst"] = frame["dst"].astype("string").str.strip()
-    frame = frame[frame["dst"].notna() & (frame["dst"] != "")]
-    return frame.drop_duplicates(subset=["src", "dst"]).reset_index(drop=True)
 
 
 def convert(df: pd.DataFrame, col: str, kind: PropertyType, path: Path) -> pd.Series:
@@ -278,9 +299,9 @@ def convert(df: pd.DataFrame, col: str, kind: PropertyType, path: Path) -> pd.Se
                      path=str(path))
 
 
-def _property_name(column: str, path: Path) -> str:
-    name = re.sub(r"[^0-9a-zA-Z]+", "_", column).strip("_")
-    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+def property_name(column: str, path: Path) -> str:
+    """An items-file column → a snake_case property name (``releaseYear`` → ``release_year``)."""
+    name = "_".join(name_words(column)).lower()
     if not name or not name[0].isalpha():
         name = "p_" + name
     if name in ("id", "name", "text", "src", "dst"):
@@ -289,19 +310,16 @@ def _property_name(column: str, path: Path) -> str:
 
 
 def attribute_label(column: str) -> str:
-    """An items-file column → its attribute label (``release_year`` → ``ReleaseYear``)."""
-    parts = [p for p in re.split(r"[^0-9A-Za-z]+", column) if p]
-    label = "".join(p[:1].upper() + p[1:] for p in parts)
-    if not label or not label[0].isalpha():
-        label = "A" + label
-    return label[:64]
+    """An items-file column → its attribute label (``release_year`` → ``ReleaseYear``, ``导演`` →
+    ``A5BFC6F14``)."""
+    return to_label_name(column)
 
 
 def _read_triples(path: Path, cols: dict[str, str], sep: str | None, encoding: str) -> pd.DataFrame:
     expected = f"a header {cols['head']},{cols['relation']},{cols['tail']}[,{cols['head_label']}][,{cols['tail_label']}]"
     df = _io.read_table(path, sep=sep, encoding=encoding, expected=expected)
     _io.require_columns(df, [cols["head"], cols["relation"], cols["tail"]], path, expected=expected)
-    df = _rename(df, cols, ("head", "relation", "tail", "head_label", "tail_label"))
+    df = _rename(df, cols, ("head", "relation", "tail", "head_label", "tail_label"), path)
     out = pd.DataFrame({"head": _io.require_nonempty(df, "head", path, "head"),
                         "relation": _io.require_nonempty(df, "relation", path, "relation"),
                         "tail": _io.require_nonempty(df, "tail", path, "tail")})
@@ -323,79 +341,6 @@ def _strip_namespace(parts: Parts, namespace: str, item_ids: pd.Series) -> None:
     parts.triples["tail"] = strip(parts.triples["tail"])
     if parts.entity_names is not None and len(parts.entity_names):
         parts.entity_names["id"] = strip(parts.entity_names["id"])
-
-
-def _read_rdf(path: Path, rdf_format: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    import rdflib
-    from rdflib.util import guess_format
-
-    fmt = rdf_format or guess_format(str(path)) or "turtle"
-    graph = rdflib.Graph()
-    raw = _io.read_bytes(path)
-    if not raw.strip():
-        raise InputError("file is empty; expected RDF triples", path=str(path), line=1)
-    try:
-        graph.parse(data=raw, format=fmt)
-    except Exception as e:  # rdflib's parsers raise many unrelated types; all mean "bad input"
-        raise _rdf_error(e, path, raw, fmt) from e
-    heads, rels, tails, named, names = [], [], [], [], []
-    skipped = 0
-    for s, p, o in graph:
-        if isinstance(o, rdflib.Literal):
-            if str(p) in NAME_PREDICATES:
-                named.append(_rdf_id(s))
-                names.append(str(o))
-            else:
-                skipped += 1
-            continue
-        heads.append(_rdf_id(s))
-        rels.append(_local_name(str(p)))
-        tails.append(_rdf_id(o))
-    if skipped:
-        logger.info("%s: skipped %d literal-valued triples (only names are kept)", path, skipped)
-    triples = pd.DataFrame({"head": pd.Series(heads, dtype="string"), "relation": pd.Series(rels, dtype="string"),
-                            "tail": pd.Series(tails, dtype="string"),
-                            "_line": pd.Series(pd.NA, index=range(len(heads)), dtype="Int64")})
-    triples = triples.sort_values(["head", "relation", "tail"], kind="stable").reset_index(drop=True)
-    names_df = pd.DataFrame({"id": pd.Series(named, dtype="string"), "name": pd.Series(names, dtype="string")})
-    names_df = names_df.sort_values(["id", "name"]).drop_duplicates("id").reset_index(drop=True)
-    return triples, names_df
-
-
-def _rdf_id(term) -> str:
-    import rdflib
-
-    return f"_:{term}" if isinstance(term, rdflib.BNode) else str(term)
-
-
-def _local_name(iri: str) -> str:
-    for sep in ("#", "/", ":"):
-        if sep in iri.rstrip(sep):
-            iri = iri.rstrip(sep).rsplit(sep, 1)[1]
-    return iri
-
-
-def _rdf_error(e: Exception, path: Path, raw: bytes, fmt: str) -> InputError:
-    """rdflib's error with the line it names; for line-based formats (N-Triples, N-Quads), whose
-    parser does not say, the first line that fails alone (this loop runs only on the error path)."""
-    import rdflib
-
-    message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    line = None
-    if hasattr(e, "getLineNumber"):
-        line = e.getLineNumber()
-    elif (match := re.search(r"line (\d+)", str(e))) is not None:
-        line = int(match.group(1))
-    elif fmt in ("nt", "ntriples", "nt11", "nquads", "nq"):
-        for i, text in enumerate(raw.decode("utf-8", "replace").splitlines(), start=1):
-            if not text.strip() or text.lstrip().startswith("#"):
-                continue
-            try:
-                (rdflib.Dataset() if fmt in ("nquads", "nq") else rdflib.Graph()).parse(data=text, format=fmt)
-            except Exception:  # the first line that does not parse alone
-                line = i
-                break
-    return InputError(f"not valid RDF: {message}", path=str(path), line=line)
 
 
 # -- assembling -------------------------------------------------------------------------------------
@@ -427,28 +372,36 @@ def assemble(parts: Parts, *, name: str, user_label: str = "User", item_label: s
     nodes: dict[str, pd.DataFrame] = {user_label: users, item_label: items}
     edges: dict[EdgeType, pd.DataFrame] = {interaction_type: inter}
     sources: dict = {interaction_type: str(parts.interactions_path)}
+    defined: dict[EdgeType, str] = {interaction_type: f"the interactions ({parts.interactions_path})"}
     if parts.items_path is not None:
         sources[item_label] = str(parts.items_path)
     node_types = {user_label: NodeType(user_label), item_label: NodeType(item_label, dict(parts.item_property_types))}
-    relations = [RelationType(user_label, rel, item_label, inter_props)]
+    phrases = INTERACTED_PHRASES if rel == "INTERACTED" else default_phrases(rel)
+    relations = [RelationType(user_label, rel, item_label, inter_props, phrases=phrases)]
 
+    columns_of: dict[str, str] = {}
     for column, pairs in parts.attributes.items():
         label = attribute_label(column)
         if label in node_types:
-            raise InputError(f"column {column!r} would become label {label!r}, which is already taken; rename it",
+            taken = f"column {columns_of[label]!r}" if label in columns_of else "a label of the graph"
+            raise InputError(f"column {column!r} becomes label {label!r}, as {taken} does; rename one of them",
                              path=str(parts.items_path), line=1)
-        check_label(label)
+        columns_of[label] = column
         relation = to_relation_name("has_" + column)
         values = _io.sorted_ids(pairs["dst"])
-        nodes[label] = pd.DataFrame({"id": values})
+        first_line = pairs.drop_duplicates("dst").set_index("dst")["_line"]
+        nodes[label] = pd.DataFrame({"id": values, "_line": first_line.reindex(values).to_numpy()})
         node_types[label] = NodeType(label, description=f"a value of the items column {column!r}")
         et = (item_label, relation, label)
         edges[et] = pairs
-        sources[et] = str(parts.items_path)
-        relations.append(RelationType(item_label, relation, label))
+        sources[et] = sources[label] = str(parts.items_path)
+        defined[et] = f"the items column {column!r} ({parts.items_path})"
+        words = " ".join(name_words(column)).lower() or column
+        relations.append(RelationType(item_label, relation, label, description=f"the items column {column!r}",
+                                      phrases=default_phrases(relation, words)))
 
     if parts.triples is not None and len(parts.triples):
-        _add_triples(parts, nodes, edges, sources, node_types, relations, user_label=user_label,
+        _add_triples(parts, nodes, edges, sources, node_types, relations, defined, user_label=user_label,
                      item_label=item_label, entity_label=entity_label)
 
     schema = Schema(tuple(node_types.values()), tuple(relations), user_label=user_label, item_label=item_label,
@@ -458,7 +411,16 @@ def assemble(parts: Parts, *, name: str, user_label: str = "User", item_label: s
     return kg.validate()
 
 
-def _add_triples(parts: Parts, nodes, edges, sources, node_types, relations, *, user_label: str,
+def _phrases(name: str, original: str) -> tuple[str, str, str, str]:
+    """How a triples relation reads: from its name (``directed by`` → "is directed by"), or for a
+    non-ASCII original, whose name spells code points, from its own text with ASCII punctuation
+    as spaces (``导演`` → "has the 导演")."""
+    if original.isascii():
+        return default_phrases(name)
+    return default_phrases(name, re.sub(r"[\s_.:/#-]+", " ", original).strip() or name)
+
+
+def _add_triples(parts: Parts, nodes, edges, sources, node_types, relations, defined, *, user_label: str,
                  item_label: str, entity_label: str) -> None:
     t = parts.triples
     path = parts.triples_path
@@ -475,24 +437,21 @@ def _add_triples(parts: Parts, nodes, edges, sources, node_types, relations, *, 
                 i = int(np.flatnonzero((label == value).to_numpy())[0])
                 raise _io.error_at(t, i, path, f"{end}_label {value!r}: {e.reason}") from e
         labels[end] = label
-    names: dict[str, str] = {}
-    for value in pd.unique(t["relation"]):
-        try:
-            names[value] = to_relation_name(value)
-        except InputError as e:
-            i = int(np.flatnonzero((t["relation"] == value).to_numpy())[0])
-            raise _io.error_at(t, i, path, f"relation {value!r}: {e.reason}") from e
-    rel = t["relation"].map(names)
+    rel, originals = _io.relation_names(t["relation"], t, path)
     frame = pd.DataFrame({"src": t["head"].to_numpy(), "dst": t["tail"].to_numpy(), "s": labels["head"].to_numpy(),
                           "r": rel.to_numpy(), "d": labels["tail"].to_numpy(), "_line": t["_line"].to_numpy()})
     closed = {user_label, item_label}
     new_ids: dict[str, list[pd.Series]] = {}
     for (s, r, d), part in sorted(frame.groupby(["s", "r", "d"], sort=True), key=lambda kv: kv[0]):
-        table = part[["src", "dst", "_line"]].drop_duplicates(subset=["src", "dst"]).reset_index(drop=True)
         et = (s, r, d)
+        if et in edges:
+            raise _io.error_at(part, 0, path, f"relation {originals[r]!r} from {s} to {d} becomes {r}, the relation "
+                                              f"type of {defined[et]}; rename it so the two stay apart")
+        table = part[["src", "dst", "_line"]].drop_duplicates(subset=["src", "dst"]).reset_index(drop=True)
         edges[et] = table
         sources[et] = str(path)
-        relations.append(RelationType(s, r, d))
+        relations.append(RelationType(s, r, d, description=originals[r],
+                                      phrases=_phrases(r, originals[r])))
         for label, col in ((s, "src"), (d, "dst")):
             if label not in closed:
                 new_ids.setdefault(label, []).append(table[col])
@@ -506,6 +465,7 @@ def _add_triples(parts: Parts, nodes, edges, sources, node_types, relations, *, 
         else:
             nodes[label] = pd.DataFrame({"id": _io.sorted_ids(ids)})
             node_types[label] = NodeType(label, description="an entity of the triples file")
+            sources[label] = str(path)
     if parts.entity_names is not None and len(parts.entity_names):
         named = parts.entity_names.set_index("id")["name"]
         for label, df in nodes.items():

@@ -19,6 +19,11 @@ become 118,658 edges.
 Decisions on the raw data: ``user_taggedartists.dat`` names 390 artists that ``artists.dat`` lacks
 (1,538 of 186,479 assignments); they count toward the user's TAGGED edges (the user did use the tag)
 but give no HAS_TAG edge, so ``Artist`` keeps the 17,632 artists of ``artists.dat``.
+
+Every id (users, items, tags, genres, KG entities) follows the one rule of :mod:`kgrec.kg.ids`
+(Unicode NFC, format characters such as U+FEFF removed, surrounding blanks stripped); an id that
+is empty once clean, a short row or a file that is not a regular file is an ``InputError`` naming
+the file and line.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import pandas as pd
 from ..graph import KnowledgeGraph
 from ..schema import NodeType, RelationType, Schema
 from . import _io, _lastfm
-from ._lastfm import DBPEDIA, HETREC, KGCN
+from ._lastfm import DBPEDIA, HETREC, KGCN, LISTENED_TO_PHRASES
 from .resolve import DatasetSpec, locate
 
 logger = logging.getLogger(__name__)
@@ -50,13 +55,18 @@ BASE_NODES = (
     NodeType("User", description="a Last.fm user (hetrec userID)"),
     NodeType("Artist", {"url": "string", "satori_id": "string", "dbpedia_uri": "string"},
              description="a music artist (hetrec artistID)"),
-    NodeType("Tag", description="a Last.fm tag (tagID); name = the tag text"),
+    NodeType("Tag", description="a Last.fm tag (tagID); name = the tag text", quoted=True),
 )
 BASE_RELATIONS = (
-    RelationType("User", "LISTENED_TO", "Artist", {"weight": "integer"}, description="listening count"),
-    RelationType("User", "FRIEND_OF", "User", description="a directed friend pair"),
-    RelationType("User", "TAGGED", "Tag", {"count": "integer"}, description="tag assignments by the user"),
-    RelationType("Artist", "HAS_TAG", "Tag", {"count": "integer"}, description="tag assignments to the artist"),
+    RelationType("User", "LISTENED_TO", "Artist", {"weight": "integer"}, description="listening count",
+                 phrases=LISTENED_TO_PHRASES),
+    RelationType("User", "FRIEND_OF", "User", description="a friend pair (the file lists both directions)",
+                 phrases=("are friends with", "is friends with", "are friends with", "is friends with"),
+                 symmetric=True),
+    RelationType("User", "TAGGED", "Tag", {"count": "integer"}, description="tag assignments by the user",
+                 phrases=("tagged music with", "tagged music with", "were used as a tag by", "was used as a tag by")),
+    RelationType("Artist", "HAS_TAG", "Tag", {"count": "integer"}, description="tag assignments to the artist",
+                 phrases=("have the tag", "has the tag", "are a tag of", "is a tag of")),
 )
 INTERACTION = ("User", "LISTENED_TO", "Artist")
 
@@ -133,7 +143,7 @@ def read(folder: Path, *, kgcn_folder: Path | None = None, dbpedia_folder: Path 
                                                              index=mapping["artist"].to_numpy()))
         nodes["DbpediaEntity"] = dbp_nodes
         node_types.append(NodeType("DbpediaEntity", description="a DBpedia resource; id = URI"))
-        relations += _lastfm.kg_relation_types(dbp, "a DBpedia triple")
+        relations += _lastfm.kg_relation_types(dbp, "a DBpedia triple", words=_lastfm.DBPEDIA_WORDS)
         edges.update(dbp)
         sources.update(dbp_sources)
         sources["DbpediaEntity"] = str(dbpedia_folder / "graphs")

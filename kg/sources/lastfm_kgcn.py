@@ -11,6 +11,11 @@ relations. Graph (name ``lastfm-kgcn``)::
 ``metadata["protocol"] = "kgcn"``; ``metadata["kgcn_item_entity"]`` maps each artist id to its KG
 entity id (int), which is also the artist's ``satori_id`` property. Artist names come from
 hetrec's ``artists.dat`` when ``names=True`` (the KGCN files carry none).
+
+Every id (users, items, tags, genres, KG entities) follows the one rule of :mod:`kgrec.kg.ids`
+(Unicode NFC, format characters such as U+FEFF removed, surrounding blanks stripped); an id that
+is empty once clean, a short row or a file that is not a regular file is an ``InputError`` naming
+the file and line.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import pandas as pd
 from ..graph import KnowledgeGraph
 from ..schema import NodeType, RelationType, Schema
 from . import _io, _lastfm
-from ._lastfm import HETREC, KGCN
+from ._lastfm import HETREC, KGCN, LISTENED_TO_PHRASES
 from .resolve import DatasetSpec, locate
 
 logger = logging.getLogger(__name__)
@@ -84,7 +89,8 @@ def read(folder: Path, *, hetrec_folder: Path | None = None) -> KnowledgeGraph:
                NodeType("Artist", {"satori_id": "string"}, description="a KGCN item (hetrec artistID)"),
                NodeType("SatoriEntity", description="an entity of the KGCN Satori KG (no name)")),
         relations=(RelationType("User", "LISTENED_TO", "Artist", {"weight": "integer"},
-                                description="listening count (every row is a positive in KGCN)"),
+                                description="listening count (every row is a positive in KGCN)",
+                                phrases=LISTENED_TO_PHRASES),
                    *_lastfm.kg_relation_types(satori, "a KGCN Satori KG triple")),
         user_label="User", item_label="Artist", interaction=INTERACTION,
     )

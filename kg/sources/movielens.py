@@ -12,6 +12,11 @@ trailing "(1995)"; absent for 12 titles), ``imdb_id`` and ``tmdb_id`` (strings, 
 ``Genre``: id = the genre's name; ``(no genres listed)`` is not a genre, so those 34 movies have no
 HAS_GENRE edge. ``Tag``: id = the lower-cased, trimmed tag text (1,475 of them from 1,589 spellings),
 name = its most common spelling (ties: the alphabetically first).
+
+Every id (users, items, tags, genres, KG entities) follows the one rule of :mod:`kgrec.kg.ids`
+(Unicode NFC, format characters such as U+FEFF removed, surrounding blanks stripped); an id that
+is empty once clean, a short row or a file that is not a regular file is an ``InputError`` naming
+the file and line.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..graph import KnowledgeGraph
+from ..ids import clean_ids
 from ..schema import NodeType, RelationType, Schema
 from . import _io
 from .resolve import DatasetSpec, FolderSpec, locate
@@ -59,14 +65,19 @@ SCHEMA = Schema(
         NodeType("Movie", {"year": "integer", "imdb_id": "string", "tmdb_id": "string"},
                  description="a movie (movieId); name = title with year"),
         NodeType("Genre", description="a genre label from movies.csv"),
-        NodeType("Tag", description="a user tag, lower-cased; name = most common spelling"),
+        NodeType("Tag", description="a user tag, lower-cased; name = most common spelling", quoted=True),
     ),
     relations=(
         RelationType("User", "RATED", "Movie", {"rating": "float", "timestamp": "integer"},
-                     description="a 0.5-5 star rating at a Unix time"),
-        RelationType("Movie", "HAS_GENRE", "Genre"),
-        RelationType("Movie", "HAS_TAG", "Tag", {"count": "integer"}, description="tag applications"),
-        RelationType("User", "TAGGED", "Tag", {"count": "integer"}, description="tag applications"),
+                     description="a 0.5-5 star rating at a Unix time",
+                     phrases=("rated", "rated", "were rated by", "was rated by")),
+        RelationType("Movie", "HAS_GENRE", "Genre",
+                     phrases=("have the genre", "has the genre", "are the genre of", "is the genre of")),
+        RelationType("Movie", "HAS_TAG", "Tag", {"count": "integer"}, description="tag applications",
+                     phrases=("have the tag", "has the tag", "are a tag of", "is a tag of")),
+        RelationType("User", "TAGGED", "Tag", {"count": "integer"}, description="tag applications",
+                     phrases=("tagged movies with", "tagged movies with", "were used as a tag by",
+                              "was used as a tag by")),
     ),
     user_label="User",
     item_label="Movie",
@@ -94,7 +105,7 @@ def read(folder: Path) -> KnowledgeGraph:
     movies = _io.read_table(f_movies, sep=",", expected="movieId,title,genres")
     _io.require_columns(movies, ["movieId", "title", "genres"], f_movies)
     movie_ids = _io.require_nonempty(movies, "movieId", f_movies, "movieId")
-    _io.to_integer(movies, "movieId", f_movies, what="movieId")
+    _io.to_integer(movies.assign(movieId=movie_ids), "movieId", f_movies, what="movieId")
     year = movies["title"].str.extract(_YEAR, expand=False)
     movie_nodes = pd.DataFrame({
         "id": movie_ids, "name": movies["title"],
@@ -112,10 +123,10 @@ def read(folder: Path) -> KnowledgeGraph:
     movie_nodes["tmdb_id"] = movie_nodes["id"].map(links["tmdbId"].replace("", None))
 
     genres = movies[["movieId", "genres", "_line"]].assign(genre=movies["genres"].str.split("|")).explode("genre")
-    genres["genre"] = genres["genre"].str.strip()
+    genres["genre"] = clean_ids(genres["genre"])
     genres = genres[(genres["genre"] != "") & (genres["genre"] != NO_GENRE)]
     has_genre = _io.first_line_of(
-        pd.DataFrame({"src": genres["movieId"].str.strip(), "dst": genres["genre"], "_line": genres["_line"]}),
+        pd.DataFrame({"src": clean_ids(genres["movieId"]), "dst": genres["genre"], "_line": genres["_line"]}),
         ["src", "dst"])
     genre_nodes = pd.DataFrame({"id": np.sort(has_genre["dst"].unique())})
 
@@ -133,7 +144,7 @@ def read(folder: Path) -> KnowledgeGraph:
     _io.require_columns(tags, ["userId", "movieId", "tag"], f_tags)
     tags["userId"] = _io.require_nonempty(tags, "userId", f_tags, "userId")
     tags["movieId"] = _io.require_nonempty(tags, "movieId", f_tags, "movieId")
-    tags["spelling"] = tags["tag"].str.strip()
+    tags["spelling"] = clean_ids(tags["tag"])
     tags["key"] = tags["spelling"].str.lower()
     tags = tags[tags["key"] != ""]
     spelling = (tags.groupby(["key", "spelling"], sort=False).size().rename("n").reset_index()

@@ -65,37 +65,70 @@ def parse_param(text: str) -> tuple[str, Any]:
 
 
 # -- datasets ----------------------------------------------------------------------------------
+_WHERE = {"local": "local: {path}", "download": "not local (downloaded from its publisher on first use)",
+          "generated": "generated on demand (no files; any size, from a seed)"}
+
+
 @app.command("datasets")
 def datasets_command(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """List the datasets kgrec can load, and whether each is here."""
+    """List the datasets kgrec can load: local, downloaded on first use, or generated."""
     from kgrec.kg.sources import list_datasets
 
     infos = list_datasets()
     if as_json:
-        _echo_json([{"name": d.name, "local": d.path is not None, "path": str(d.path) if d.path else None,
+        _echo_json([{"name": d.name, "availability": d.availability, "local": d.path is not None,
+                     "generated": d.generated, "path": str(d.path) if d.path else None,
                      "description": d.description, "license": d.license, "aliases": list(d.aliases)}
                     for d in infos])
         return
     width = max(len(d.name) for d in infos) if infos else 4
     for d in infos:
-        where = f"local: {d.path}" if d.path is not None else "not local (downloaded on first use)"
         typer.echo(f"{d.name:<{width}}  {d.description}")
-        typer.echo(f"{'':<{width}}  {where}")
+        typer.echo(f"{'':<{width}}  {_WHERE[d.availability].format(path=d.path)}")
 
 
 # -- ingest ------------------------------------------------------------------------------------
+COLUMNS_HELP = ("Header names of the generic files, CANONICAL=HEADER pairs separated by commas (repeatable), e.g. "
+                "--columns user_id=userId,item_id=movieId. Canonical columns: user_id, item_id, rating, timestamp "
+                "(interactions); item_id, name, text (items); head, relation, tail, head_label, tail_label (triples).")
+
+
+def parse_columns(values: list[str]) -> dict[str, str]:
+    """``["user_id=userId,item_id=movieId", "rating=stars"]`` -> ``{"user_id": "userId", ...}``; a
+    pair that is not CANONICAL=HEADER, or a canonical name given twice, is an InputError."""
+    out: dict[str, str] = {}
+    for value in values:
+        for pair in value.split(","):
+            canonical, sep, header = pair.partition("=")
+            canonical, header = canonical.strip(), header.strip()
+            if not sep or not canonical or not header:
+                raise InputError(f"--columns {pair!r} is not CANONICAL=HEADER (e.g. user_id=userId)")
+            if canonical in out and out[canonical] != header:
+                raise InputError(f"--columns maps {canonical!r} twice: to {out[canonical]!r} and to {header!r}")
+            out[canonical] = header
+    return out
+
+
 @app.command("ingest")
 def ingest_command(
     source: str | None = typer.Argument(None, help="A dataset name (see `kgrec datasets`) or a folder of files."),
     interactions: Path | None = typer.Option(None, "--interactions", help="An interactions file (CSV/TSV)."),
     items: Path | None = typer.Option(None, "--items", help="An items file (with --interactions)."),
     triples: Path | None = typer.Option(None, "--triples", help="A triples file, CSV/TSV or RDF (with --interactions)."),
+    columns: list[str] = typer.Option([], "--columns", help=COLUMNS_HELP),
     store: str | None = typer.Option(None, "--store", help=STORE_HELP),
     graph: str | None = typer.Option(None, "--graph", help="Graph name (default: the dataset's name)."),
     batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="Rows per write batch."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
-    """Load a dataset, validate all of it, and write it to the store (idempotent upserts)."""
+    """Load a dataset, validate all of it, and write it to the store (idempotent upserts).
+
+    Ids are cleaned by one rule: Unicode NFC, format characters (U+FEFF, U+200B ...) removed, blanks stripped.
+
+    Refused with file and line, writing nothing: short rows, repeated header names, non-regular files.
+
+    Limits: a field holds at most 65,536 characters, a multi-valued cell at most 1,000 values.
+    """
     from kgrec.kg.sources import load_dataset
 
     if source is None and interactions is None:
@@ -104,6 +137,7 @@ def ingest_command(
         raise ConfigError("give either a dataset name/folder or --interactions FILE, not both")
     if interactions is None and (items is not None or triples is not None):
         raise ConfigError("--items and --triples go with --interactions")
+    mapping = parse_columns(columns)
     start = time.perf_counter()
     if interactions is not None:
         options: dict[str, Any] = {"interactions": interactions}
@@ -113,9 +147,11 @@ def ingest_command(
             options["triples"] = triples
         if graph is not None:
             options["name"] = graph
+        if mapping:
+            options["columns"] = mapping
         kg = load_dataset("generic", **options)
     else:
-        kg = load_dataset(source)
+        kg = load_dataset(source, **({"columns": mapping} if mapping else {}))
     loaded = time.perf_counter() - start
     typer.echo(f"loaded {kg.name}: {kg.num_nodes():,} nodes, {kg.num_edges():,} edges in {loaded:.1f}s", err=True)
     options = {} if batch_size is None else {"batch_size": batch_size}

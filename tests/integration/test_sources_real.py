@@ -196,6 +196,20 @@ def test_movielens_spot_values_and_types(movielens_kg):
     assert str(kg.items["year"].dtype) == "Int64"
 
 
+# -- how the relations read (declared by the sources, used by explanations) ----------------------
+def test_real_graphs_declare_how_their_relations_read(lastfm_kg, lastfm_kgcn_kg, movielens_kg):
+    for kg in (lastfm_kg, lastfm_kgcn_kg):
+        assert kg.schema.relation(("User", "LISTENED_TO", "Artist")).phrase("out", you=True) == "listen to"
+    birth = [r for r in lastfm_kg.schema.relations if r.name == "DBO_BIRTH_PLACE"]
+    assert birth and all(r.phrase("out", you=False) == "has the birth place" for r in birth)
+    satori = lastfm_kg.schema.relation(("Artist", "MUSIC_ARTIST_ORIGIN", "SatoriEntity"))
+    assert satori.phrase("out", you=False) == "has the music artist origin"  # derived from its name
+    assert [r.name for r in lastfm_kg.schema.relations if r.symmetric] == ["FRIEND_OF"]
+    assert [n.label for n in lastfm_kg.schema.nodes if n.quoted] == ["Tag"]
+    assert [n.label for n in movielens_kg.schema.nodes if n.quoted] == ["Tag"]
+    assert movielens_kg.schema.relation(("Movie", "HAS_GENRE", "Genre")).phrase("in", you=False) == "is the genre of"
+
+
 # -- files and checksums --------------------------------------------------------------------------
 def test_local_files_match_the_published_checksums(data_home):
     from kgrec.kg.sources import _lastfm, movielens

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 import pytest
 
@@ -164,5 +166,5 @@ def test_list_datasets_describes_every_registered_dataset():
                                                    ("movies.csv", "ratings.csv", "tags.csv", "links.csv"))
     assert "non-commercial" in infos["lastfm"].license
     assert infos["synthetic"].path is None and infos["synthetic"].files == ()
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         infos["lastfm"].name = "x"  # frozen
