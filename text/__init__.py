@@ -2,6 +2,9 @@
 
 Parts::
 
+    TextConfig        the text section of the config: encoder, documents (full | short), labels
+                      (all | items | a list); TextConfig(documents="short", labels="items") is
+                      the quick path
     TextEncoder       texts → unit float32 vectors (any Hugging Face encoder; the packaged MiniLM
                       by default, offline)
     node_documents    each node and its neighbourhood → a short text, from the graph's schema
@@ -13,6 +16,7 @@ Parts::
 """
 
 from .cache import VectorCache
+from .config import DOCUMENTS, SHORT_DOCUMENTS, TextConfig
 from .documents import DocumentTemplates, node_documents
 from .embed import EmbedReport, NodeVectors, embed_graph
 from .encoder import TextEncoder
@@ -20,7 +24,8 @@ from .profiles import InterestTag, interest_tags, profile_vectors, read_profiles
 from .vectors import similar_nodes, write_vectors
 
 __all__ = [
-    "DocumentTemplates", "EmbedReport", "InterestTag", "NodeVectors", "TextEncoder", "VectorCache", "embed_graph",
+    "DOCUMENTS", "SHORT_DOCUMENTS", "DocumentTemplates", "EmbedReport", "InterestTag", "NodeVectors", "TextConfig",
+    "TextEncoder", "VectorCache", "embed_graph",
     "interest_tags", "node_documents", "profile_vectors", "read_profiles", "similar_nodes", "write_profiles",
     "write_vectors",
 ]

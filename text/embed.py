@@ -22,6 +22,7 @@ from kgrec.errors import RunDirError, SchemaError
 from kgrec.kg import KnowledgeGraph
 
 from .cache import VectorCache
+from .config import TextConfig
 from .documents import DocumentTemplates, node_documents
 from .encoder import TextEncoder
 
@@ -193,29 +194,39 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def embed_graph(kg: KnowledgeGraph, *, encoder: TextEncoder | None = None,
+def embed_graph(kg: KnowledgeGraph, *, config: TextConfig | None = None, encoder: TextEncoder | None = None,
                 cache: VectorCache | Literal[False] | None = None, templates: DocumentTemplates | None = None,
-                labels: Iterable[str] | None = None, progress: bool = False) -> NodeVectors:
+                labels: Iterable[str] | None = None, progress: bool | None = None) -> NodeVectors:
     """Encode the document of every node (of ``labels``, default all), serving repeats from the cache.
 
     Args:
         kg: the graph.
-        encoder: the text encoder (default: ``TextEncoder(progress=progress)``, the packaged MiniLM).
+        config: a :class:`~kgrec.text.TextConfig`: the encoder, the documents (``full`` or
+            ``short``) and the labels (``all``, ``items`` or a list) in one; the quick path is
+            ``TextConfig(documents="short", labels="items")``. The arguments below, when given,
+            take precedence (default: ``TextConfig()``).
+        encoder: the text encoder (default: ``config.encoder()``, the packaged MiniLM).
         cache: where vectors are kept between runs (default: ``VectorCache()`` under the kgrec home;
-            ``False``: no cache).
-        templates: how documents are built (default: :class:`DocumentTemplates` defaults).
-        labels: the labels to embed (default: every label of the graph).
-        progress: show a progress bar while encoding (default: False).
+            ``False``: no cache; ``config.cache=False`` also means no cache).
+        templates: how documents are built (default: ``config.templates()``).
+        labels: the labels to embed (default: ``config.labels``, every label of the graph).
+        progress: show a progress bar while encoding; None = auto, on in a terminal or a notebook
+            (default: None).
 
     Returns:
         :class:`NodeVectors` with rows aligned with ``kg.nodes[label]``. Texts found in the cache
         never reach the encoder: when every text is cached, no model is loaded at all.
     """
     t0 = time.perf_counter()
+    config = config or TextConfig()
     if encoder is None:
-        encoder = TextEncoder(progress=progress)
+        encoder = config.encoder(progress=progress)
     if cache is None:
-        cache = VectorCache()
+        cache = VectorCache() if config.cache else False
+    if templates is None:
+        templates = config.templates()
+    if labels is None:
+        labels = config.labels_of(kg)
     docs = node_documents(kg, templates=templates, labels=labels)
     t_docs = time.perf_counter() - t0
     fingerprint = encoder.fingerprint
