@@ -196,7 +196,7 @@ class TrainConfig(Section):
         from .registry import model_options
 
         options_cls = model_options(model)
-        if isinstance(value, options_cls):
+        if type(value) is options_cls:
             return value
         if isinstance(value, ModelOptions):  # another model's options (replace(model=...))
             value = value.model_dump(exclude_unset=True)
@@ -231,7 +231,7 @@ class TrainConfig(Section):
         cls = model_class(self.model)
         options = self.model_options
         shared = {k: v for k, v in cls.defaults.items() if k in TrainConfig.model_fields}
-        own = {k: v for k, v in cls.defaults.items() if k in options.model_fields}
+        own = {k: v for k, v in cls.defaults.items() if k in type(options).model_fields}
         if len(shared) + len(own) < len(cls.defaults):
             wrong = sorted(set(cls.defaults) - set(shared) - set(own))
             raise ConfigError(f"model {cls.name!r} has defaults for unknown keys {wrong}")
