@@ -245,9 +245,20 @@ class TrainConfig(Section):
         return out
 
     def replace(self, **changes: Any) -> TrainConfig:
-        """A copy with some fields changed (validated; the changed fields count as set)."""
+        """A copy with some fields changed (validated; the changed fields count as set).
+
+        Changing ``model`` keeps the options set here that the new model also has and drops the
+        others (they were options of the old model): a benchmark's shared config with
+        ``item_bias=False`` gives kgrec no item bias and leaves LightGCN as it is.
+        """
         data = {k: getattr(self, k) for k in self.model_fields_set}
         data.update(changes)
+        if "model" in changes and "model_options" not in changes and "model_options" in data:
+            from .registry import model_options
+
+            wanted = model_options(data["model"]).model_fields
+            given = data.pop("model_options").model_dump(exclude_unset=True)
+            data["model_options"] = {k: v for k, v in given.items() if k in wanted}
         return TrainConfig.model_validate(data)
 
 

@@ -124,13 +124,18 @@ def test_saved_options_reload_and_old_flat_configs_still_load():
     assert TrainConfig.model_validate(old_lightgcn).model == "lightgcn"
 
 
-def test_replace_to_another_model_drops_unset_options():
+def test_replace_to_another_model_keeps_only_the_options_it_has():
     from kgrec.gnn import TrainConfig
+    from kgrec.gnn.config import ModelOptions
 
-    base = TrainConfig(epochs=3)
-    assert base.replace(model="lightgcn").model == "lightgcn"
+    base = TrainConfig(epochs=3, item_bias=False)  # a benchmark's shared config, say
+    other = base.replace(model="lightgcn")
+    assert other.model == "lightgcn" and type(other.model_options) is ModelOptions and other.epochs == 3
+    back = other.replace(model="kgrec")
+    assert back.model_options.item_bias is True  # the option went with the model it was set for
+    assert base.replace(seed=2).model_options.item_bias is False
     with pytest.raises(ConfigError, match="unknown key 'item_bias' for model 'lightgcn'"):
-        TrainConfig(item_bias=False).replace(model="lightgcn")
+        TrainConfig(model="lightgcn", item_bias=True)
 
 
 def test_the_model_registry_is_the_one_resolver():
