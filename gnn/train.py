@@ -482,29 +482,15 @@ def prepare(kg: KnowledgeGraph, config: TrainConfig, *, vectors: Any = None, tex
 def _vector_table(kg: KnowledgeGraph, vectors: Any, *, needed: bool, text: Any = None,
                   progress: bool | None = None) -> dict[str, np.ndarray]:
     if vectors is None and needed:
-        vectors = embed_for_training(kg, text, progress=progress)
+        from kgrec.text import embed_features
+
+        vectors = embed_features(kg, text, progress=progress)
     if vectors is None:
         return {}
     table = dict(getattr(vectors, "vectors", vectors))
     # A user's document is written from their whole history, test items included: never a feature.
     table.pop(kg.schema.user_label, None)
     return table
-
-
-def embed_for_training(kg: KnowledgeGraph, text: Any = None, *, progress: bool | None = None) -> Any:
-    """The text vectors a model trains on: ``text``'s labels (default: every label but the user's,
-    whose documents are written from whole histories and never used as features), documents and
-    encoder (a :class:`kgrec.text.TextConfig`; default: full documents)."""
-    from kgrec.text import TextConfig, embed_graph
-
-    text = text or TextConfig()
-    labels = text.labels_of(kg) or list(kg.nodes)
-    labels = [label for label in labels if label != kg.schema.user_label]
-    n = sum(kg.num_nodes(label) for label in labels)
-    logger.info("text vectors of %s nodes (%s documents of %s; cached ones are not encoded again)%s", f"{n:,}",
-                text.documents, ", ".join(labels), "" if text.labels == "items" and text.documents == "short" else
-                "; TextConfig(documents='short', labels='items') is the quick path")
-    return embed_graph(kg, config=text, labels=labels, progress=progress)
 
 
 def default_run_dir(kg: KnowledgeGraph, config: TrainConfig) -> Path:

@@ -219,11 +219,11 @@ def embed_graph_for(kg: Any, config: KgrecConfig, *, progress: bool | None = Non
     """The text vectors ``config.train``'s model trains on (None when it uses no text): the labels,
     documents and encoder of ``config.text``, every vector through the cache."""
     from kgrec.gnn import model_class
-    from kgrec.gnn.train import embed_for_training
+    from kgrec.text import embed_features
 
     if not (model_class(config.train.model).uses_text and config.train.text):
         return None
-    return embed_for_training(kg, config.text, progress=progress)
+    return embed_features(kg, config.text, progress=progress)
 
 
 def pipeline(dataset: Any, *, config: KgrecConfig | None = None, store: Any = None,

@@ -263,3 +263,21 @@ def embed_graph(kg: KnowledgeGraph, *, config: TextConfig | None = None, encoder
                 kg.name, report.num_encoded, report.num_cached, seconds, t_docs)
     return NodeVectors(model_id=encoder.model_id, fingerprint=fingerprint, dim=int(dim), vectors=vectors,
                        ids={label: kg.nodes[label]["id"].tolist() for label in docs}, documents=docs, report=report)
+
+
+def embed_features(kg: KnowledgeGraph, config: TextConfig | None = None, *, progress: bool | None = None
+                   ) -> NodeVectors:
+    """The text vectors a model takes as node features: ``config``'s labels (default: every label)
+    but never the user label, whose documents are written from whole histories (test items
+    included), and ``config``'s documents and encoder, through the cache.
+
+    ``config=TextConfig(documents="short", labels="items")`` is the quick path: short documents of
+    the items only.
+    """
+    config = config or TextConfig()
+    labels = [label for label in (config.labels_of(kg) or list(kg.nodes)) if label != kg.schema.user_label]
+    logger.info("text vectors of %s nodes (%s documents of %s; cached ones are not encoded again)%s",
+                f"{sum(kg.num_nodes(label) for label in labels):,}", config.documents, ", ".join(labels),
+                "" if (config.documents, config.labels) == ("short", "items") else
+                "; TextConfig(documents='short', labels='items') is the quick path")
+    return embed_graph(kg, config=config, labels=labels, progress=progress)

@@ -91,8 +91,7 @@ def test_load_pipeline_on_a_folder_that_is_not_one_names_it(tmp_path, monkeypatc
 
 
 def test_the_quick_text_path_is_public_short_item_documents(synthetic_kg, text_encoder):
-    from kgrec.gnn.train import embed_for_training
-    from kgrec.text import TextConfig, embed_graph, node_documents
+    from kgrec.text import TextConfig, embed_features, embed_graph, node_documents
 
     quick = embed_graph(synthetic_kg, config=TextConfig(documents="short", labels="items"), encoder=text_encoder)
     item = synthetic_kg.schema.item_label
@@ -101,7 +100,7 @@ def test_the_quick_text_path_is_public_short_item_documents(synthetic_kg, text_e
     full = node_documents(synthetic_kg, templates=TextConfig().templates(), labels=[item])
     assert max(len(d) for d in full[item]) > 120
     # training's default never encodes users (their documents are not features)
-    trained_on = embed_for_training(synthetic_kg, TextConfig(documents="short"))
+    trained_on = embed_features(synthetic_kg, TextConfig(documents="short"))
     assert synthetic_kg.schema.user_label not in trained_on.labels
     assert set(trained_on.labels) == set(synthetic_kg.nodes) - {synthetic_kg.schema.user_label}
 
