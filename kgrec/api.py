@@ -117,7 +117,7 @@ class PipelineResult:
         self.config.save(directory / CONFIG_FILE)
         report = self.write_report
         meta = {"format": FORMAT, "dataset": self.dataset, "graph": self.graph_name, "synthetic": self.synthetic,
-                "fallback": self.fallback, "store": None if self.store is None else self.store.url,
+                "fallback": self.fallback, "store": self.config.store.redacted().url,
                 "seconds": self.seconds, "versions": package_versions(),
                 "write": None if report is None else {"graph": report.graph, "nodes": report.nodes,
                                                       "edges": report.edges, "seconds": report.seconds}}
@@ -198,10 +198,10 @@ def open_pipeline_store(store: Any, config: KgrecConfig) -> Any:
         return None
     if store is None:
         return config.store.open()
-    if isinstance(store, (str, os.PathLike)):
+    if isinstance(store, str):
         from kgrec.kg.stores import open_store
 
-        return open_store(os.fspath(store), graph=config.store.graph, **config.store.options)
+        return open_store(store, graph=config.store.graph, **config.store.options)
     return store
 
 
@@ -267,6 +267,9 @@ def pipeline(dataset: Any, *, config: KgrecConfig | None = None, store: Any = No
 
     t = time.perf_counter()
     st = open_pipeline_store(store, config)
+    if st is not None and st.url != config.store.url:  # a store given by the caller: saved configs name it
+        config = config.model_copy(update={"store": config.store.model_copy(update={"url": st.url})})
+        result = replace(result, config=config)
     done("write", t, store=st, write_report=write_graph(st, kg, graph=result.graph_name, progress=progress))
 
     t = time.perf_counter()

@@ -108,8 +108,9 @@ class KgrecConfig(Section):
 
     # -- files ---------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready sections (what :meth:`save` writes and :meth:`model_validate` reads back)."""
-        return self.model_dump(mode="json")
+        """JSON-ready sections (what :meth:`save` writes and :meth:`model_validate` reads back), with
+        no secret: a store password is never written (:meth:`StoreConfig.redacted`)."""
+        return self.model_copy(update={"store": self.store.redacted()}).model_dump(mode="json")
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the config as YAML (the form :meth:`resolve` reads)."""

@@ -58,6 +58,19 @@ class StoreConfig(Section):
         except UnknownGraphError as e:
             raise ConfigError(str(e)) from e
 
+    def redacted(self) -> StoreConfig:
+        """This config without secrets, for files: a password in the URL becomes ``***`` and
+        ``auth`` / ``password`` options are dropped (secrets come from the environment, never files)."""
+        from urllib.parse import urlsplit, urlunsplit
+
+        url = self.url
+        parts = urlsplit(url) if "://" in url else None
+        if parts is not None and parts.password:
+            netloc = f"{parts.username or ''}:***@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+            url = urlunsplit(parts._replace(netloc=netloc))
+        options = {k: v for k, v in self.options.items() if k not in ("auth", "password")}
+        return self.model_copy(update={"url": url, "options": options})
+
     def make(self) -> Store:
         """The store, constructed but not opened."""
         from . import make_store

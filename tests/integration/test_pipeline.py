@@ -68,6 +68,7 @@ def test_pipeline_runs_its_steps_then_saves_and_loads_back(tmp_path, pipeline_st
 
     saved = result.save(tmp_path / "pipeline")
     assert saved.path == tmp_path / "pipeline" and (tmp_path / "pipeline" / "run" / "manifest.json").is_file()
+    assert result.config.store.url == pipeline_store.url  # the store it was given, recorded
     loaded = kgrec.load_pipeline(tmp_path / "pipeline", store=pipeline_store)
     assert loaded.config == result.config and loaded.dataset == "synthetic" and loaded.synthetic
     assert loaded.run.metrics.test.to_dict() == result.run.metrics.test.to_dict()

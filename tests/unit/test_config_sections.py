@@ -180,6 +180,17 @@ def test_store_config_checks_url_and_graph_name():
         StoreConfig(graph="a b")
 
 
+def test_saved_configs_hold_no_store_secret(tmp_path):
+    from kgrec.kg.stores.config import StoreConfig
+    from kgrec.settings import KgrecConfig
+
+    cfg = KgrecConfig(store=StoreConfig(url="falkordb://kg:s3cret@db.example:6379",
+                                        options={"auth": ["neo4j", "s3cret"], "batch_size": 100}))
+    text = cfg.save(tmp_path / "c.yaml").read_text()
+    assert "s3cret" not in text and "falkordb://kg:***@db.example:6379" in text and "batch_size: 100" in text
+    assert StoreConfig(url="embedded:/tmp/x").redacted().url == "embedded:/tmp/x"
+
+
 def test_kgrec_config_resolution_order(tmp_path):
     from kgrec.settings import KgrecConfig
 
