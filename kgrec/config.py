@@ -23,7 +23,7 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -175,7 +175,7 @@ def _section_at(cls: type[BaseModel], path: tuple) -> type[BaseModel] | None:
         if field is None:
             return None
         annotation = field.annotation
-        nested = next((t for t in (annotation, *getattr(annotation, "__args__", ())) if isinstance(t, type)
+        nested = next((t for t in (annotation, *get_args(annotation)) if isinstance(t, type)
                        and issubclass(t, BaseModel)), None)
         if nested is None:
             return None
@@ -195,7 +195,7 @@ def config_error(cls: type[BaseModel], error: ValidationError) -> ConfigError:
         if err["type"] == "extra_forbidden":
             holder = _section_at(cls, loc[:-1])
             keys = holder.allowed_keys() if holder is not None and issubclass(holder, Section) else \
-                list(getattr(holder, "model_fields", {}))
+                list(holder.model_fields if holder is not None else ())
             section = ".".join([cls.__qualname__, *(str(x) for x in loc[:-1])])
             lines.append(f"{section}: unknown key {str(loc[-1])!r}; allowed: {', '.join(keys)}")
         elif isinstance(cause, ConfigError):
