@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     from kgrec.text import TextEncoder
     from kgrec.text.documents import DocumentTemplates, node_documents
 
-    from kgrec.cli.serve import QUICKSTART_DOCUMENTS
+    from kgrec.text import SHORT_DOCUMENTS as QUICKSTART_DOCUMENTS
 
     kg = load_dataset(args.dataset)
     label = kg.schema.item_label

@@ -35,17 +35,17 @@ What serving builds on (all on :class:`Run`):
 """
 
 from .benchmark import BenchmarkResult, ModelResult, benchmark
-from .config import TrainConfig, load_config
+from .config import ModelOptions, TrainConfig, load_config
 from .data import IdMap, Split, UserItems, reverse_edge_type, split_interactions, to_heterodata, train_graph
 from .evaluate import Metrics, click_metrics, evaluate_vectors, rank_metrics
 from .foldin import ColdStart, FoldIn, NotSupportedError
-from .registry import list_models, model_class, register_model
+from .registry import list_models, model_class, model_options, register_model
 from .run import EpochRecord, Run, RunMetrics
 from .train import FitResult, Trainer, train
 
 __all__ = [
-    "BenchmarkResult", "ColdStart", "EpochRecord", "FitResult", "FoldIn", "IdMap", "Metrics", "ModelResult",
+    "BenchmarkResult", "ColdStart", "EpochRecord", "FitResult", "FoldIn", "IdMap", "Metrics", "ModelOptions", "ModelResult",
     "NotSupportedError", "Run", "RunMetrics", "Split", "TrainConfig", "Trainer", "UserItems", "benchmark",
-    "click_metrics", "evaluate_vectors", "list_models", "load_config", "model_class", "rank_metrics",
+    "click_metrics", "evaluate_vectors", "list_models", "load_config", "model_class", "model_options", "rank_metrics",
     "register_model", "reverse_edge_type", "split_interactions", "to_heterodata", "train", "train_graph",
 ]

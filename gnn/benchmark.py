@@ -75,7 +75,8 @@ class ModelResult:
         if c.get("max_minutes"):
             parts.append(f"max_minutes={c['max_minutes']:g}")
         if c.get("model") == "kgrec":
-            parts += [f"temperature={c.get('temperature')}", f"item_bias={c.get('item_bias')}"]
+            options = c.get("model_options") or c  # run dirs before per-model options kept it at the top
+            parts += [f"temperature={c.get('temperature')}", f"item_bias={options.get('item_bias')}"]
         stops = ", ".join(f"{s}" for s in self.stopped)
         ran = ", ".join(str(e) for e in self.epochs)
         return f"{' '.join(parts)}; epochs run {ran}; stopped by {stops}"

@@ -454,11 +454,15 @@ def load_checkpoint(run_dir: Path, model: RecModel, optimizer: torch.optim.Optim
 
 
 # -- the pipeline --------------------------------------------------------------------------------------
-def prepare(kg: KnowledgeGraph, config: TrainConfig, *, vectors: Any = None, progress: bool = False
-            ) -> tuple[ModelInputs, Any]:
-    """Graph + vectors → (model inputs, the full HeteroData): the split and the training graph."""
+def prepare(kg: KnowledgeGraph, config: TrainConfig, *, vectors: Any = None, text: Any = None,
+            progress: bool | None = None) -> tuple[ModelInputs, Any]:
+    """Graph + vectors → (model inputs, the full HeteroData): the split and the training graph.
+
+    ``kg`` is the graph to train on (:meth:`KnowledgeGraph.core` already applied); ``vectors``
+    None = encode them with ``text`` (a :class:`kgrec.text.TextConfig`) when the model uses text.
+    """
     cls = model_class(config.model)
-    table = _vector_table(kg, vectors, needed=cls.uses_text and config.text, progress=progress)
+    table = _vector_table(kg, vectors, needed=cls.uses_text and config.text, text=text, progress=progress)
     exclude = list(config.exclude_relations)
     present = set(kg.schema.relation_names())
     for name in DERIVED_FROM_HISTORY:
@@ -475,11 +479,12 @@ def prepare(kg: KnowledgeGraph, config: TrainConfig, *, vectors: Any = None, pro
     return inputs, data
 
 
-def _vector_table(kg: KnowledgeGraph, vectors: Any, *, needed: bool, progress: bool) -> dict[str, np.ndarray]:
+def _vector_table(kg: KnowledgeGraph, vectors: Any, *, needed: bool, text: Any = None,
+                  progress: bool | None = None) -> dict[str, np.ndarray]:
     if vectors is None and needed:
-        from kgrec.text import embed_graph
+        from kgrec.text import embed_features
 
-        vectors = embed_graph(kg, progress=progress)
+        vectors = embed_features(kg, text, progress=progress)
     if vectors is None:
         return {}
     table = dict(getattr(vectors, "vectors", vectors))
@@ -493,27 +498,37 @@ def default_run_dir(kg: KnowledgeGraph, config: TrainConfig) -> Path:
     return kgrec_home() / "runs" / f"{kg.name}-{config.model}-{config.split}-s{config.seed}-{stamp}"
 
 
-def train(kg: KnowledgeGraph, config: TrainConfig | None = None, *, vectors: Any = None,
-          out: str | os.PathLike | None = None, progress: bool = False, resume: bool = False,
+def train(kg: KnowledgeGraph, config: TrainConfig | None = None, *, vectors: Any = None, text: Any = None,
+          out: str | os.PathLike | None = None, progress: bool | None = None, resume: bool = False,
           save: bool = True) -> Run:
     """Train one model on ``kg`` and return its :class:`Run` (saved to ``out``).
 
     Args:
-        kg: the knowledge graph (validated).
+        kg: the knowledge graph (validated). With ``config.min_interactions > 1`` the model trains
+            on :meth:`KnowledgeGraph.core` of it.
         config: a :class:`TrainConfig` (default: ``TrainConfig()``, the kgrec model, random split).
-        vectors: the node text vectors (``NodeVectors`` or label → array); None = compute them with
-            :func:`kgrec.text.embed_graph` (cached) when the model uses text.
+        vectors: the node text vectors (``NodeVectors`` or label → array), aligned with the graph
+            trained on; None = compute them with :func:`kgrec.text.embed_graph` (cached) when the
+            model uses text.
+        text: how to compute them: a :class:`kgrec.text.TextConfig` (default: ``TextConfig()``,
+            full documents of every label but users'). ``TextConfig(documents="short",
+            labels="items")`` is the quick path: short documents of the items only.
         out: the run directory (default: ``KGREC_HOME/runs/<graph>-<model>-<split>-s<seed>-<time>``).
-        progress: progress bars (default: False).
+        progress: progress bars (encoding, training); None = auto: on in a terminal or a notebook,
+            off otherwise (:func:`kgrec.config.show_progress`) (default: None).
         resume: continue from the checkpoint in ``out`` (default: False).
         save: write the run directory (default: True).
     """
+    from kgrec.config import show_progress
+
     config = (config or TrainConfig()).effective()
+    progress = show_progress(progress)
+    kg = kg.core(min_interactions=config.min_interactions)
     cls = model_class(config.model)
     run_dir = Path(out) if out is not None else default_run_dir(kg, config)
     if resume and not (run_dir / CHECKPOINT).is_file():
         logger.info("no checkpoint in %s: training from the start", run_dir)
-    inputs, data = prepare(kg, config, vectors=vectors, progress=progress)
+    inputs, data = prepare(kg, config, vectors=vectors, text=text, progress=progress)
     torch.manual_seed(config.seed)
     model = cls(inputs, config)
     trainer = Trainer(config, run_dir=run_dir if (save or resume) else None, resume=resume, progress=progress)

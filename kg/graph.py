@@ -376,6 +376,42 @@ class KnowledgeGraph:
         return (f"KnowledgeGraph(name={self.name!r}, nodes={self.num_nodes():,} in {len(self.nodes)} labels, "
                 f"edges={self.num_edges():,} in {len(self.edges)} relation types)")
 
+    def core(self, *, min_interactions: int) -> KnowledgeGraph:
+        """The graph around the items with at least ``min_interactions`` interactions: those items,
+        the users who interacted with them, the nodes one hop from either, and every edge among the
+        kept nodes (rows keep their order). ``min_interactions <= 1`` returns the graph itself.
+
+        Every edge of the result is an edge of this graph, so a path found in it is a path here (and
+        its Cypher returns it from a store that holds this graph). Applying it twice changes nothing:
+        every user of a kept item is kept, so the item's count is the same in the core.
+
+        Example: lastfm's 2,828 artists with 5 or more listeners get 77% of the 92,834 listening edges.
+        """
+        if min_interactions <= 1:
+            return self
+        inter = self.interactions
+        counts = inter["dst"].value_counts()
+        items = pd.Series(counts.index[counts >= min_interactions], dtype="string")
+        users = pd.Series(inter.loc[isin(inter["dst"], items), "src"].unique(), dtype="string")
+        core = {self.schema.item_label: items, self.schema.user_label: users}
+        keep: dict[str, list[pd.Series]] = {label: [ids] for label, ids in core.items()}
+        for (s, _, t), df in self.edges.items():
+            if s in core and t not in core:
+                keep.setdefault(t, []).append(df.loc[isin(df["src"], core[s]), "dst"])
+            if t in core and s not in core:
+                keep.setdefault(s, []).append(df.loc[isin(df["dst"], core[t]), "src"])
+        nodes = {}
+        for label, df in self.nodes.items():
+            wanted = pd.Series(pd.concat(keep[label]).unique(), dtype="string") if label in keep else \
+                pd.Series([], dtype="string")
+            nodes[label] = df[isin(df["id"], wanted)].reset_index(drop=True)
+        edges = {}
+        for (s, r, t), df in self.edges.items():
+            mask = isin(df["src"], nodes[s]["id"]) & isin(df["dst"], nodes[t]["id"])
+            edges[(s, r, t)] = df[mask].reset_index(drop=True)
+        return KnowledgeGraph(self.schema, nodes, edges, name=self.name,
+                              metadata={**self.metadata, "min_interactions": min_interactions}, sources=self.sources)
+
 
 def isin(values: pd.Series, candidates: pd.Series) -> np.ndarray:
     """``values.isin(candidates)`` as a bool array, through pyarrow's hash set.

@@ -1,8 +1,15 @@
 """kgrec: knowledge-graph-augmented recommendations with text-featured GNNs and explanations.
 
-The public API, imported lazily so that ``import kgrec`` stays fast::
+The public API, imported lazily so that ``import kgrec`` stays fast. One call runs it all::
 
     import kgrec
+    result = kgrec.pipeline("lastfm", config=kgrec.KgrecConfig(
+        text=kgrec.TextConfig(documents="short", labels="items")))   # dataset → store → vectors → run
+    result.recommender.recommend("2", k=10)
+    result.save("runs/lastfm"); kgrec.load_pipeline("runs/lastfm")  # and back
+
+or the parts, each on its own::
+
     kg = kgrec.load_dataset("lastfm")                     # KnowledgeGraph
     store = kgrec.open_store()                            # embedded FalkorDB
     store.write(kg)
@@ -26,6 +33,12 @@ except PackageNotFoundError:  # a source tree without an install
 
 # public name -> module that defines it
 _LAZY = {
+    "pipeline": "kgrec.api",
+    "load_pipeline": "kgrec.api",
+    "PipelineResult": "kgrec.api",
+    "KgrecConfig": "kgrec.settings",
+    "StoreConfig": "kgrec.kg.stores.config",
+    "TextConfig": "kgrec.text",
     "KnowledgeGraph": "kgrec.kg",
     "Schema": "kgrec.kg",
     "load_dataset": "kgrec.kg.sources",

@@ -29,9 +29,10 @@ SAMPLE_STEP = 32
 """Every 32nd of lastfm's 1,892 users: 60 users, 1,599 artists, 58,727 edges; the same sample as the
 test fixtures' ``lastfm_small_kg``, so the notebooks and the tests share cached text vectors."""
 
-SHORT_DOCUMENTS = {"max_tags": 3, "max_facts": 1, "max_fact_relations": 1, "max_chars": 120}
-"""Short item documents (name, three tags, one fact): what ``kgrec quickstart`` and the serving tests
-encode, so the notebooks hit the same cached vectors."""
+QUICK_TEXT = {"documents": "short", "labels": "items"}
+"""Short item documents (name, three tags, one fact) of the items only: the public quick path
+``TextConfig(documents="short", labels="items")`` that ``kgrec quickstart`` and the serving tests
+use too, so the notebooks hit the same cached vectors."""
 
 LABEL_COLOURS = {"User": "#4e79a7", "Artist": "#f28e2b", "Movie": "#f28e2b", "Item": "#f28e2b", "Tag": "#59a14f",
                  "Genre": "#76b7b2", "SatoriEntity": "#b07aa1", "DbpediaEntity": "#e15759"}
@@ -60,18 +61,12 @@ def sample_graph(kg: KnowledgeGraph, *, step: int = SAMPLE_STEP, name: str | Non
     return sub.replace(name=name or f"{kg.name}-sample").validate()
 
 
-def short_templates():
-    """:class:`kgrec.text.DocumentTemplates` of :data:`SHORT_DOCUMENTS`."""
-    from kgrec.text import DocumentTemplates
+def item_vectors(kg: KnowledgeGraph, *, progress: bool | None = None):
+    """Text vectors of the items only, from short documents (cached under ``KGREC_HOME``):
+    ``embed_graph(kg, config=TextConfig(documents="short", labels="items"))``."""
+    from kgrec.text import TextConfig, embed_graph
 
-    return DocumentTemplates(**SHORT_DOCUMENTS)
-
-
-def item_vectors(kg: KnowledgeGraph, *, progress: bool = True):
-    """Text vectors of the items only, from short documents (cached under ``KGREC_HOME``)."""
-    from kgrec.text import embed_graph
-
-    return embed_graph(kg, labels=[kg.schema.item_label], templates=short_templates(), progress=progress)
+    return embed_graph(kg, config=TextConfig(**QUICK_TEXT), progress=progress)
 
 
 def tag_graph(kg: KnowledgeGraph, *, min_count: int = 5, tag_label: str = "Tag",
@@ -94,7 +89,7 @@ def tag_graph(kg: KnowledgeGraph, *, min_count: int = 5, tag_label: str = "Tag",
 
 
 def user_interest_tags(kg: KnowledgeGraph, items, users: Sequence[str], *, k: int = 8, min_count: int = 5,
-                       mix: float = 0.5, progress: bool = True) -> dict[str, list]:
+                       mix: float = 0.5, tag_label: str = "Tag", progress: bool | None = None) -> dict[str, list]:
     """Interest tags of some users (:func:`kgrec.text.interest_tags`) over the tags applied at least
     ``min_count`` times, reusing the item vectors ``items`` and encoding only users and tags.
 
@@ -105,17 +100,17 @@ def user_interest_tags(kg: KnowledgeGraph, items, users: Sequence[str], *, k: in
     """
     from kgrec.text import embed_graph, interest_tags
 
-    small = tag_graph(kg, min_count=min_count)
+    small = tag_graph(kg, min_count=min_count, tag_label=tag_label)
     item = kg.schema.item_label
     if small.nodes[item]["id"].astype(str).tolist() != list(items.ids[item]):
         raise ValueError("the item vectors are not aligned with the graph's items")
     # users and tags with the default documents: a user's ten top tags and artists (there are few
     # users), a tag's name (short anyway)
-    other = embed_graph(small, labels=[kg.schema.user_label, "Tag"], progress=progress)
+    other = embed_graph(small, labels=[kg.schema.user_label, tag_label], progress=progress)
     merged = replace(other, vectors={**other.vectors, item: items.vectors[item]},
                      ids={**other.ids, item: items.ids[item]},
                      documents={**other.documents, item: items.documents[item]})
-    return interest_tags(small, merged, k=k, labels=["Tag"], users=list(users), mix=mix)
+    return interest_tags(small, merged, k=k, labels=[tag_label], users=list(users), mix=mix)
 
 
 # -- tables ------------------------------------------------------------------------------------
@@ -353,7 +348,7 @@ def plot_curves(runs: Mapping[str, Any], *, metric: str = "ndcg@20"):
     return fig
 
 
-__all__ = ["LABEL_COLOURS", "SAMPLE_STEP", "SHORT_DOCUMENTS", "counts_table", "draw_explanations", "draw_graph",
+__all__ = ["LABEL_COLOURS", "QUICK_TEXT", "SAMPLE_STEP", "counts_table", "draw_explanations", "draw_graph",
            "item_vectors", "metrics_table", "neighbourhood", "path_graph", "plot_curves", "plot_degrees",
-           "plot_metrics", "query_frame", "sample_graph", "sample_users", "save_figure", "short_templates",
-           "tag_graph", "user_interest_tags"]
+           "plot_metrics", "query_frame", "sample_graph", "sample_users", "save_figure", "tag_graph",
+           "user_interest_tags"]

@@ -1,4 +1,9 @@
-"""Shared test set-up. Each area keeps its fixtures in its own module under tests/fixtures/."""
+"""Shared test set-up. Each area keeps its fixtures in its own module under tests/fixtures/.
+
+This is an edge: a relative ``KGREC_DATA_HOME`` / ``KGREC_HOME`` (the README's
+``KGREC_DATA_HOME=../shared/data python -m pytest``) is made absolute here, once, against the
+directory pytest started in, before any test or notebook kernel (which runs in ``notebooks/``) reads it.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,18 @@ from pathlib import Path
 
 import pytest
 
+from kgrec.config import pin_environment
+
+PINNED = pin_environment()
+"""The environment variables this session made absolute (name → absolute path)."""
+
 pytest_plugins = [
     "tests.fixtures.kg",
     "tests.fixtures.store",
     "tests.fixtures.text",
     "tests.fixtures.gnn",
     "tests.fixtures.serving",
+    "tests.fixtures.devices",
 ]
 
 REPO = Path(__file__).resolve().parents[1]
@@ -21,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 def _data_home() -> Path | None:
     value = os.environ.get("KGREC_DATA_HOME")
     if value:
-        return Path(value)
+        return Path(os.path.abspath(value))
     beside = REPO.parent / "shared" / "data"
     return beside if beside.is_dir() else None
 

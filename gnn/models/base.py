@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..config import TrainConfig
+from ..config import ModelOptions, TrainConfig
 from ..data import Split, UserItems
 from ..foldin import ColdStart, FoldIn
 
@@ -84,7 +84,10 @@ class RecModel(torch.nn.Module):
         supports_sampling: can train on neighbour-sampled subgraphs.
         shared_negatives: one set of ``negatives`` items per batch, shared by all its users
             (``Batch.neg`` is ``[1, negatives]``), instead of ``negatives`` per positive.
-        defaults: config values that suit this model, used for every field the user did not set.
+        defaults: config values that suit this model, used for every field the user did not set
+            (shared :class:`TrainConfig` fields or its own options).
+        Options: the model's own typed options (a :class:`~kgrec.gnn.config.ModelOptions`
+            subclass; default: none); the model reads them as ``config.model_options``.
     """
 
     name: ClassVar[str] = ""
@@ -93,6 +96,7 @@ class RecModel(torch.nn.Module):
     supports_sampling: ClassVar[bool] = False
     shared_negatives: ClassVar[bool] = False
     defaults: ClassVar[dict[str, Any]] = {}
+    Options: ClassVar[type[ModelOptions]] = ModelOptions
 
     def __init__(self, inputs: ModelInputs, config: TrainConfig):
         super().__init__()

@@ -22,11 +22,15 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pydantic import Field
+
+from ..config import ModelOptions
 from ..foldin import ColdStart, FoldIn
 from ..registry import register_model
 from .base import Batch, ModelInputs, RecModel, l2_penalty, ranking_loss, to_numpy
@@ -52,8 +56,31 @@ class KGRec(RecModel):
     Args:
         inputs: the training graph and split.
         config: uses ``dim``, ``layers``, ``loss``, ``negatives``, ``temperature``, ``reg``,
-            ``dropout``, ``text``, ``text_dim``.
+            ``text`` and this model's :class:`Options` (``config.model_options``).
     """
+
+    class Options(ModelOptions):
+        """kgrec's own options (``TrainConfig(model="kgrec", item_bias=False)``, ``--set item_bias=false``).
+
+        Args:
+            score: ``cosine`` (unit-length vectors; with the softmax loss) or ``dot`` (raw dot
+                products, whose norms can carry popularity) (default: ``cosine``).
+            item_bias: a learned per-item score offset (popularity), kept as one more vector column
+                so scores stay dot products (default: True).
+            relation_weights: ``relation`` (one learned weight and one sparse product per edge type)
+                or ``label-pair`` (edge types joining the same two labels share a weight and a
+                product; each relation is still normalised on its own; much faster on KGs with many
+                small relations) (default: ``label-pair``).
+            text_dim: PCA components kept of the text vectors before the projection; 0 = all
+                (default: 64).
+            dropout: on the initial node features (default: 0).
+        """
+
+        score: Literal["cosine", "dot"] = "cosine"
+        item_bias: bool = True
+        relation_weights: Literal["relation", "label-pair"] = "label-pair"
+        text_dim: int = Field(64, ge=0)
+        dropout: float = Field(0.0, ge=0.0, lt=1.0)
 
     name = "kgrec"
     uses_text = True
@@ -61,19 +88,20 @@ class KGRec(RecModel):
     shared_negatives = True
     # Measured on lastfm (benchmarks/notes/gnn.md): cosine + sampled softmax at temperature 0.1 over
     # 4096 shared negatives with a learned item bias, two layers.
-    defaults = {"lr": 5e-3, "loss": "softmax", "negatives": 4096, "temperature": 0.1, "item_bias": True,
-                "reg": 1e-4, "batch_size": 4096, "layers": 2}
+    defaults = {"lr": 5e-3, "loss": "softmax", "negatives": 4096, "temperature": 0.1, "reg": 1e-4,
+                "batch_size": 4096, "layers": 2}
 
     def __init__(self, inputs: ModelInputs, config):
         super().__init__(inputs, config)
         # the softmax loss shares one set of negatives per batch; BPR draws one per positive
         self.shared_negatives = config.loss == "softmax"
-        self._cosine = config.loss == "softmax" and config.score == "cosine"
+        options = config.model_options
+        self._cosine = config.loss == "softmax" and options.score == "cosine"
         g = inputs.graph
         self.node_types = list(g.node_types)
         num_nodes = {nt: int(g[nt].num_nodes) for nt in self.node_types}
         edge_index = {tuple(et): g[et].edge_index for et in g.edge_types}
-        group = (lambda et: (et[0], et[2])) if config.relation_weights == "label-pair" else None
+        group = (lambda et: (et[0], et[2])) if options.relation_weights == "label-pair" else None
         self.blocks = BlockGraph(num_nodes, edge_index, norm="relation", group=group)
         self.edge_types = self.blocks.edge_types
         self.groups = self.blocks.groups
@@ -88,7 +116,7 @@ class KGRec(RecModel):
             x = inputs.text(nt) if config.text and nt != self.user_type else None
             if x is None:
                 continue
-            mean, comp = _pca(x.float(), config.text_dim or x.shape[1])
+            mean, comp = _pca(x.float(), options.text_dim or x.shape[1])
             reduced = (x.float() - mean) @ comp
             self.register_buffer(f"pca_mean_{nt}", mean, persistent=True)
             self.register_buffer(f"pca_comp_{nt}", comp, persistent=True)
@@ -99,10 +127,10 @@ class KGRec(RecModel):
             else:  # start the attribute's embedding from its text
                 init = reduced[:, :d] if reduced.shape[1] >= d else torch.nn.functional.pad(reduced, (0, d - reduced.shape[1]))
                 self.emb[nt].weight.data.copy_(init * (0.1 / init.std().clamp(min=1e-6)))
-        self.item_bias = torch.nn.Parameter(torch.zeros(self.num_items)) if config.item_bias else None
+        self.item_bias = torch.nn.Parameter(torch.zeros(self.num_items)) if options.item_bias else None
         self.rel_weight = torch.nn.ParameterDict({
             self._key(g): torch.nn.Parameter(torch.tensor(_softplus_inverse(1.0))) for g in self.groups})
-        self.dropout = config.dropout
+        self.dropout = options.dropout
 
     @staticmethod
     def _key(group) -> str:

@@ -2,6 +2,10 @@
 
 Each layer's commands live in their own module here and register on :data:`app`. Errors from
 kgrec exit non-zero with one clear line; ``-v`` shows the traceback.
+
+This is an edge: :func:`main` makes ``KGREC_HOME`` / ``KGREC_DATA_HOME`` absolute once
+(:func:`kgrec.config.pin_environment`) before any command runs, so every path a command prints
+(dataset not found, store folder, run directory) is the resolved one.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ def _register() -> None:
     # Imported for their side effect: each module adds its commands to `app`.
     import importlib
 
-    for module in ("kg", "text", "train", "serve"):
+    for module in ("kg", "text", "train", "serve", "quickstart"):
         try:
             importlib.import_module(f"kgrec.cli.{module}")
         except ModuleNotFoundError as e:
@@ -42,6 +46,9 @@ def _register() -> None:
 
 def main() -> None:
     """Entry point of the `kgrec` script."""
+    from kgrec.config import pin_environment
+
+    pin_environment()
     _register()
     try:
         app(standalone_mode=False)

@@ -51,21 +51,28 @@ def embed(
     max_length: int = typer.Option(128, "--max-length", min=8, help="Tokens kept per text."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="torch CPU threads (default: torch's)."),
-    labels: str | None = typer.Option(None, "--labels", help="Comma-separated labels (default: all)."),
+    labels: str | None = typer.Option(None, "--labels", help="Comma-separated labels, or 'items' (default: all)."),
+    documents: str = typer.Option("full", "--documents", help="full, or short (name, 3 tags, 1 fact: the quick "
+                                                              "path of TextConfig(documents='short'))."),
     write_vectors: bool = typer.Option(False, "--write-vectors",
                                        help="Also store the vectors as node property 'embedding' with a "
                                             "vector index (the graph must be in the store)."),
     save: Path | None = typer.Option(None, "--save", help="Also save the vectors (safetensors + JSON) here."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    progress: bool | None = typer.Option(None, "--progress/--no-progress",
+                                         help="A progress bar (default: on in a terminal)."),
 ) -> None:
     """Encode every node's document into a vector; repeats come from the cache."""
-    from kgrec.text import TextEncoder, embed_graph
+    from kgrec.config import hf_downloads_allowed
+    from kgrec.text import TextConfig, embed_graph
     from kgrec.text import write_vectors as write_node_vectors
 
     if name is None and store is None:
         raise ConfigError("name a dataset (kgrec embed lastfm) or a store (kgrec embed --store embedded)")
-    encoder = TextEncoder(model, device=device, batch_size=batch_size, max_length=max_length, progress=progress,
-                          threads=threads)
+    chosen = _labels(labels)
+    text = TextConfig(model=model, device=device, batch_size=batch_size, max_length=max_length, threads=threads,
+                      documents=documents, labels="items" if chosen == ["items"] else (chosen or "all"),
+                      download=hf_downloads_allowed())
+    encoder = text.encoder(progress=progress)
     _ = encoder.fingerprint  # a bad model fails now, before a dataset is loaded
     opened = None
     try:
@@ -78,7 +85,7 @@ def embed(
             from kgrec.kg.sources import load_dataset
 
             kg = load_dataset(name)
-        vectors = embed_graph(kg, encoder=encoder, labels=_labels(labels), progress=progress)
+        vectors = embed_graph(kg, config=text, encoder=encoder, progress=progress)
         _print_report(kg, vectors)
         if save is not None:
             vectors.save(save)
@@ -104,9 +111,11 @@ def profile(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     refresh: bool = typer.Option(False, "--refresh", help="Recompute and rewrite every user's profile."),
     model: str | None = typer.Option(None, "--model", help="Text model (default: the packaged MiniLM)."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    progress: bool | None = typer.Option(None, "--progress/--no-progress",
+                                         help="A progress bar (default: on in a terminal)."),
 ) -> None:
     """Print a user's interest tags (computed and written to the store when absent)."""
+    from kgrec.config import hf_downloads_allowed
     from kgrec.kg.stores import open_store
     from kgrec.text import TextEncoder, embed_graph, interest_tags, read_profiles, write_profiles
     from kgrec.text.profiles import attribute_labels, named_labels
@@ -118,7 +127,8 @@ def profile(
             if user not in set(kg.users["id"]):
                 raise UnknownUserError(f"user {user!r} is not in graph {kg.name!r}")
             wanted = [kg.schema.user_label, kg.schema.item_label, *named_labels(kg, attribute_labels(kg))]
-            vectors = embed_graph(kg, encoder=TextEncoder(model, progress=progress), labels=wanted, progress=progress)
+            vectors = embed_graph(kg, encoder=TextEncoder(model, progress=progress, download=hf_downloads_allowed()),
+                                  labels=wanted, progress=progress)
             profiles = interest_tags(kg, vectors, k=k)
             write_profiles(st, profiles, graph=graph)
             logger.info("wrote interest tags of %d users", len(profiles))

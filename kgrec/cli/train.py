@@ -3,6 +3,11 @@
 NAME is a graph in the store. When the store does not have it yet, NAME is loaded with
 ``load_dataset`` (a dataset name or a path that ``kgrec ingest`` accepts) and written first; the
 graph is then read back from the store, so feedback written there is part of the next training run.
+
+Options come from the one :class:`kgrec.KgrecConfig`: defaults < environment < ``--config`` YAML
+(sections ``store:``, ``text:``, ``train:``, or train keys alone) < ``--set`` (``lr=1e-3`` and
+``model.item_bias=false`` are train keys; ``text.documents=short`` sets the text section) < the
+explicit options (``--model``, ``--split``, ``--device``, ``--seed``, ``--store``).
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ logger = logging.getLogger(__name__)
 
 STORE_HELP = "Store URL (default: KGREC_STORE, else embedded)."
 SPLIT_HELP = "random | temporal | cold-items | kgcn (default: the config's, random)."
-SET_HELP = "Override a config key, e.g. --set lr=1e-3 --set layers=2 (repeatable)."
+SET_HELP = ("Override a config key, e.g. --set lr=1e-3 --set model.item_bias=false --set text.documents=short "
+            "(repeatable).")
 
 
 def _graph_from_store(name: str, store: str | None):
@@ -42,11 +48,17 @@ def _graph_from_store(name: str, store: str | None):
 
 
 def _config(model: str | None, split: str | None, config: Path | None, overrides: list[str], device: str | None,
-            seed: int | None):
-    from kgrec.gnn import load_config
+            seed: int | None, store: str | None = None):
+    """The resolved :class:`kgrec.KgrecConfig` of a command (see the module docstring)."""
+    import json as _json
 
-    explicit = {"model": model, "split": split, "device": device, "seed": seed}
-    return load_config(config, overrides, **explicit)
+    from kgrec.settings import KgrecConfig
+
+    explicit = [f"train.{k}={v if isinstance(v, str) else _json.dumps(v)}"
+                for k, v in {"model": model, "split": split, "device": device, "seed": seed}.items() if v is not None]
+    if store is not None:
+        explicit.append(f"store.url={store}")
+    return KgrecConfig.resolve(config, [*overrides, *explicit], default_section="train")
 
 
 @app.command("train")
@@ -62,15 +74,16 @@ def train_command(
     resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint in --out."),
     store: str | None = typer.Option(None, "--store", help=STORE_HELP),
     threads: int | None = typer.Option(None, "--threads", min=1, help="torch CPU threads (default: torch's)."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    progress: bool | None = typer.Option(None, "--progress/--no-progress",
+                                         help="Progress bars (default: on in a terminal)."),
 ) -> None:
     """Train one model on a graph and write its run directory."""
     from kgrec.gnn import train
 
     _threads(threads)
-    cfg = _config(model, split, config, overrides, device, seed)
-    kg = _graph_from_store(name, store)
-    run = train(kg, cfg, out=out, progress=progress, resume=resume)
+    cfg = _config(model, split, config, overrides, device, seed, store)
+    kg = _graph_from_store(name, cfg.store.url)
+    run = train(kg, cfg.train, text=cfg.text, out=out, progress=progress, resume=resume)
     typer.echo(run.summary())
     typer.echo(f"run directory: {run.path}")
 
@@ -84,7 +97,7 @@ def evaluate_command(
     from kgrec.gnn import Run
     from kgrec.gnn.evaluate import evaluate_vectors
 
-    run = Run.load(run_dir)
+    run = Run.load(run_dir.absolute())
     metrics = evaluate_vectors(run)
     saved = run.metrics.test.to_dict()
     if as_json:
@@ -113,14 +126,15 @@ def benchmark_command(
     save_runs: bool = typer.Option(False, "--save-runs", help="Also keep every run directory under OUT/runs."),
     store: str | None = typer.Option(None, "--store", help=STORE_HELP),
     threads: int | None = typer.Option(None, "--threads", min=1, help="torch CPU threads (default: torch's)."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    progress: bool | None = typer.Option(None, "--progress/--no-progress",
+                                         help="Progress bars (default: on in a terminal)."),
 ) -> None:
     """Train every registered model on the same split over several seeds; write a markdown table and a chart."""
     from kgrec.config import kgrec_home
     from kgrec.gnn.benchmark import benchmark
 
     _threads(threads)
-    cfg = _config(None, split, config, overrides, device, None)
+    cfg = _config(None, split, config, overrides, device, None, store).train
     kg = _graph_from_store(name, store)
     chosen = [m.strip() for m in models.split(",") if m.strip()] if models else None
     out = out or kgrec_home() / "benchmarks" / f"{kg.name}-{cfg.split}"

@@ -73,3 +73,20 @@ def test_bad_options_are_refused():
         TextEncoder(batch_size=0)
     with pytest.raises(ConfigError, match="device"):
         TextEncoder(device="tpu")
+
+
+def test_the_encoder_neither_reads_nor_sets_environment_variables(monkeypatch):
+    """Downloads are an option of the encoder (``download=``; the ``kgrec`` command sets it from
+    ``HF_HUB_OFFLINE`` at the edge), not an environment variable set deep in the text layer."""
+    import os
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    before = dict(os.environ)
+    start = time.perf_counter()
+    with pytest.raises(ModelLoadError, match="downloads are off"):
+        TextEncoder("no/such-model").load()
+    assert time.perf_counter() - start < 10
+    assert dict(os.environ) == before  # nothing set behind the caller's back
+    assert TextEncoder().download is False and TextEncoder(download=True).download is True
+    # the packaged model loads from its folder either way
+    assert TextEncoder(device="cpu").dim == 384
