@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import resource
 import sys
 import time
@@ -74,11 +75,13 @@ def measure(args: argparse.Namespace) -> dict:
     for u in picks[:50]:  # warm
         rec.recommend(u, args.k, explain=False)
     times = []
+    cpu = time.process_time()
     for u in picks[50:]:
         t = time.perf_counter()
         recs = rec.recommend(u, args.k, explain=False)
         times.append(time.perf_counter() - t)
         assert len(recs) == args.k
+    cpu_ms = (time.process_time() - cpu) / len(times) * 1e3
     a = np.asarray(times) * 1e3
     vector_mb = sum(np.asarray(v).nbytes for v in run.node_vectors.values()) / 2**20
     index_mb = sum(p.stat().st_size for p in Path(args.out).glob("graph_index.*")) / 2**20
@@ -86,14 +89,15 @@ def measure(args: argparse.Namespace) -> dict:
         "command": " ".join(["python", "benchmarks/serving_scale.py", *sys.argv[1:]]),
         "items": rec.num_items, "users": rec.num_users, "dim": int(run.item_vectors.shape[1]), "k": args.k,
         "queries": len(a), "p50_ms": float(np.percentile(a, 50)), "p95_ms": float(np.percentile(a, 95)),
-        "p99_ms": float(np.percentile(a, 99)), "mean_ms": float(a.mean()), "load_s": load_s,
+        "p99_ms": float(np.percentile(a, 99)), "mean_ms": float(a.mean()), "cpu_ms_per_call": cpu_ms,
+        "load_s": load_s, "load_average": os.getloadavg()[0],
         "rss_before_mb": before, "rss_loaded_mb": loaded, "rss_after_mb": _rss_mb(),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "run_vectors_mb": vector_mb, "index_files_mb": index_mb,
     }
     print(f"recommend(k={args.k}, explain=False) over {out['items']:,} items, d={out['dim']}: "
-          f"p50 {out['p50_ms']:.2f} ms, p95 {out['p95_ms']:.2f} ms, p99 {out['p99_ms']:.2f} ms "
-          f"({out['queries']} queries); load {load_s:.1f}s; RSS {before:.0f} -> {loaded:.0f} MB "
+          f"p50 {out['p50_ms']:.2f} ms, p95 {out['p95_ms']:.2f} ms, p99 {out['p99_ms']:.2f} ms, CPU "
+          f"{cpu_ms:.2f} ms a call ({out['queries']} queries, load average {out['load_average']:.1f}); load {load_s:.1f}s; RSS {before:.0f} -> {loaded:.0f} MB "
           f"(run vectors {vector_mb:.0f} MB, index files {index_mb:.0f} MB, memory-mapped)")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))

@@ -68,8 +68,7 @@ class ServeConfig(Section):
         try:
             super().__init__(**data)
         except ValidationError as e:
-            raise ConfigError("serve config: " + "; ".join(
-                f"{'.'.join(str(x) for x in err['loc']) or 'value'}: {err['msg']}" for err in e.errors())) from None
+            raise ConfigError("serve config: " + "; ".join(_describe(err) for err in e.errors())) from None
 
     @model_validator(mode="after")
     def _timeouts(self) -> ServeConfig:
@@ -82,6 +81,15 @@ class ServeConfig(Section):
     def secret(self) -> str | None:
         """The token as text (None without one)."""
         return self.token.get_secret_value() if self.token is not None else None
+
+
+def _describe(err: Any) -> str:
+    """One validation error: the field, what is wrong, and the value (never the token's)."""
+    where = ".".join(str(x) for x in err["loc"]) or "value"
+    if err.get("type") == "extra_forbidden":
+        return f"unknown key {where!r}; allowed: {', '.join(ServeConfig.model_fields)}"
+    shown = "" if where == "token" or "input" not in err else f" (got {err['input']!r})"
+    return f"{where}: {err['msg']}{shown}"
 
 
 __all__ = ["FSYNC_ENV", "HARD_MAX_QUERY_TIMEOUT_S", "TOKEN_ENV", "FeedbackFsync", "ServeConfig"]

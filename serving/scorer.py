@@ -99,6 +99,12 @@ class Scorer:
         """
         if k < 1:
             raise InputError(f"k must be at least 1, got {k}")
+        if diversity <= 0 and k < len(scores):
+            # one partial sort of the whole array: -inf (excluded) rows land last and are dropped
+            part = np.argpartition(scores, len(scores) - k)[len(scores) - k:]
+            part = part[np.isfinite(scores[part])]
+            if len(part) == k or not np.isfinite(scores).sum() > len(part):
+                return part[np.argsort(-scores[part], kind="stable")]
         finite = np.flatnonzero(np.isfinite(scores))
         if not len(finite):
             return finite
