@@ -18,10 +18,13 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from kgrec.errors import QueryTimeoutError, StoreUnavailableError
+from kgrec.errors import QueryTimeoutError
+
+from .errors import HttpError
 
 if TYPE_CHECKING:
     from kgrec.kg.stores import QueryResult, Store
@@ -67,26 +70,32 @@ class AnalystQueries:
         """Run one query; its answer by ``timeout`` (+ a short grace) or :class:`QueryTimeoutError`.
 
         Raises:
-            StoreUnavailableError: every worker and queue place is taken.
+            HttpError: 503, every worker and queue place is taken.
             QueryTimeoutError: the query ran past ``timeout``.
         """
         if not self._slots.acquire(blocking=False):
-            raise StoreUnavailableError("too many analyst queries are running or waiting; retry later")
+            raise HttpError(503, "too many analyst queries are running or waiting; retry later",
+                            headers={"Retry-After": "5"})
         try:
-            future = self._pool.submit(self._query, cypher, dict(params), timeout)
+            future = self._pool.submit(self._query, cypher, dict(params), timeout, time.monotonic() + timeout)
         except RuntimeError:
             self._slots.release()
             raise
+        answer = asyncio.wrap_future(future)
+        answer.add_done_callback(_retrieved)  # an abandoned query's late error is not "never retrieved"
         try:
-            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), timeout + GRACE_S)
+            return await asyncio.wait_for(asyncio.shield(answer), timeout + GRACE_S)
         except asyncio.TimeoutError:
             logger.warning("an analyst query ran past its %.3g s limit; answered 504 (the store stops it)", timeout)
             raise QueryTimeoutError(f"the query ran past its time limit of {timeout:g} s and was abandoned; narrow it "
                                     "(LIMIT, a label, an indexed property) or ask for a longer timeout_s") from None
 
-    def _query(self, cypher: str, params: dict[str, Any], timeout: float) -> QueryResult:
+    def _query(self, cypher: str, params: dict[str, Any], timeout: float, deadline: float) -> QueryResult:
         try:
-            return self.reader().query(cypher, params, graph=self.graph, timeout=timeout, max_rows=self.max_rows)
+            left = deadline - time.monotonic()
+            if left <= 0:  # waited in the queue past its deadline: already answered, never started
+                raise QueryTimeoutError("the query waited for a worker past its time limit")
+            return self.reader().query(cypher, params, graph=self.graph, timeout=left, max_rows=self.max_rows)
         finally:
             self._slots.release()
 
@@ -94,6 +103,11 @@ class AnalystQueries:
         self._pool.shutdown(wait=False, cancel_futures=True)
         if self._reader is not None:
             self._reader.close()
+
+
+def _retrieved(answer: asyncio.Future) -> None:
+    if not answer.cancelled():
+        answer.exception()
 
 
 __all__ = ["AnalystQueries", "GRACE_S"]

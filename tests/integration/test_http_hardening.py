@@ -120,3 +120,25 @@ def test_invisible_characters_in_ids_name_the_same_user(fresh_recommender, user)
         assert r.status_code == 200 and not r.json()["new_user"] and r.json()["user"] == user
     assert new_item in {i.id for i in rec.seen(user)}
     assert rec.index.row("User", "\ufeff" + user) is None  # no second user was made
+
+
+def test_analyst_queries_beyond_the_pool_are_refused_at_once(fresh_recommender):
+    config = ServeConfig(token=TOKEN, query_timeout_s=2.0, query_workers=1, query_queue=0)
+    with BackgroundServer(create_app(fresh_recommender, config)) as server, \
+            httpx.Client(base_url=server.url, timeout=60) as c:
+        first: dict = {}
+
+        def run_first() -> None:
+            with httpx.Client(base_url=server.url, timeout=60) as c2:
+                first["response"] = c2.post("/v1/query", json={"cypher": CARTESIAN}, headers=AUTH)
+
+        thread = threading.Thread(target=run_first)
+        thread.start()
+        time.sleep(0.5)
+        t = time.perf_counter()
+        second = c.post("/v1/query", json={"cypher": CARTESIAN}, headers=AUTH)
+        refused_after = time.perf_counter() - t
+        thread.join()
+    assert second.status_code == 503 and "too many analyst queries" in second.json()["detail"]
+    assert refused_after < 1.0
+    assert first["response"].status_code == 504
