@@ -314,7 +314,7 @@ class FalkorDBStore(CypherStore):
               timeout: float | None = None, max_rows: int | None = None) -> QueryResult:
         # serving-branch stand-in for the interface's timeout / max_rows (the stores branch implements them)
         name = self._graph(graph)
-        ms = int(timeout * 1000) if timeout is not None else self.query_timeout_ms
+        ms = max(1, int(timeout * 1000 + 0.5)) if timeout is not None else self.query_timeout_ms  # 0 = no limit
         res = self._result(self._execute(name, cypher, self._check_params(params), read_only=True, timeout=ms))
         if max_rows is not None and len(res.rows) > max_rows:
             return QueryResult(res.columns, res.rows[:max_rows], truncated=True)
