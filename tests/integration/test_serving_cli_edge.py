@@ -25,9 +25,11 @@ def kgrec(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def run_dir(serving_run, tmp_path_factory):
     """A copy of the serving run (this module saves a graph index into it)."""
-    from kgrec.gnn.run import copy_run
+    from kgrec.gnn.run import ATTACHABLE, copy_run, detach_files
 
-    return copy_run(serving_run.path, tmp_path_factory.mktemp("cli-edge") / "run")
+    path = copy_run(serving_run.path, tmp_path_factory.mktemp("cli-edge") / "run")
+    detach_files(path, ATTACHABLE)  # another test may have saved an index into the original
+    return path
 
 
 def test_recommend_reuses_the_index_saved_with_the_run(run_dir, serving_store, lastfm_small_kg, recommender):
