@@ -31,14 +31,14 @@ def main(argv: list[str] | None = None) -> int:
     from kgrec.gnn import Run
     from kgrec.kg.sources import load_dataset
     from kgrec.serving import Recommender
-    from kgrec.serving import explain as ex
+    from kgrec.serving import search as ex
 
     if args.per_relation is not None:
         import functools
 
-        from kgrec.serving import recommender as recommender_module
-
-        recommender_module.search_paths = functools.partial(ex.search_paths, per_relation=args.per_relation)
+        ex_search = functools.partial(ex.search_paths, per_relation=args.per_relation)
+    else:
+        ex_search = ex.search_paths
     run = Run.load(args.run)
     rec = Recommender(run, load_dataset(run.graph))
     users = rec.users()[:args.users]
@@ -56,20 +56,22 @@ def main(argv: list[str] | None = None) -> int:
     for u in users[:10]:
         rec.recommend(u, args.k)
     times["expand"].clear()
+    index, scorer, explainer = rec.index, rec.scorer, rec.explainer
+    step = index.step_index(rec.interaction, "out")
     for u in users:
-        row = rec._user_row(u)
+        row = index.row(rec.user_label, u)
         t = time.perf_counter()
-        s = rec._scores(row, exclude_seen=True)
+        s = scorer.scores(row, exclude=index.neighbours(rec.user_label, row, step))
         times["scores"].append(time.perf_counter() - t)
         t = time.perf_counter()
-        top = rec._top(s, args.k, 0.0)
+        top = scorer.top(s, args.k)
         times["top"].append(time.perf_counter() - t)
         t = time.perf_counter()
-        found = rec._search(row, top)
+        found = ex_search(index, row, top, max_hops=rec.max_hops, beam=rec.beam)
         times["search"].append(time.perf_counter() - t)
         t = time.perf_counter()
         for item in top.tolist():
-            rec._explanations(found.get(item, []), 3)
+            explainer.explanations(found.get(item, []), 3)
         times["explanations"].append(time.perf_counter() - t)
     for explain in (True, False):
         for u in users:

@@ -34,18 +34,53 @@ What serving builds on (all on :class:`Run`):
   for models that cannot place an unseen item (BPR-MF, LightGCN, ItemKNN).
 """
 
-from .benchmark import BenchmarkResult, ModelResult, benchmark
-from .config import ModelOptions, TrainConfig, load_config
-from .data import IdMap, Split, UserItems, reverse_edge_type, split_interactions, to_heterodata, train_graph
-from .evaluate import Metrics, click_metrics, evaluate_vectors, rank_metrics
-from .foldin import ColdStart, FoldIn, NotSupportedError
-from .registry import list_models, model_class, model_options, register_model
-from .run import EpochRecord, Run, RunMetrics
-from .train import FitResult, Trainer, train
+from __future__ import annotations
 
-__all__ = [
-    "BenchmarkResult", "ColdStart", "EpochRecord", "FitResult", "FoldIn", "IdMap", "Metrics", "ModelOptions", "ModelResult",
-    "NotSupportedError", "Run", "RunMetrics", "Split", "TrainConfig", "Trainer", "UserItems", "benchmark",
-    "click_metrics", "evaluate_vectors", "list_models", "load_config", "model_class", "model_options", "rank_metrics",
-    "register_model", "reverse_edge_type", "split_interactions", "to_heterodata", "train", "train_graph",
-]
+import importlib
+import sys
+import types
+
+# public name -> module that defines it; imported on first use, so that loading a run directory
+# (:class:`Run`, :class:`IdMap`, the fold-in recipes) does not import torch or PyTorch Geometric
+_LAZY = {
+    "BenchmarkResult": ".benchmark", "ModelResult": ".benchmark", "benchmark": ".benchmark",
+    "ModelOptions": ".config", "TrainConfig": ".config", "load_config": ".config",
+    "IdMap": ".data", "Split": ".data", "UserItems": ".data", "reverse_edge_type": ".data",
+    "split_interactions": ".data", "to_heterodata": ".data", "train_graph": ".data",
+    "Metrics": ".metrics",
+    "click_metrics": ".evaluate", "evaluate_vectors": ".evaluate", "rank_metrics": ".evaluate",
+    "ColdStart": ".foldin", "FoldIn": ".foldin", "NotSupportedError": ".foldin",
+    "list_models": ".registry", "model_class": ".registry", "model_options": ".registry",
+    "register_model": ".registry",
+    "EpochRecord": ".run", "Run": ".run", "RunMetrics": ".run",
+    "FitResult": ".train", "Trainer": ".train", "train": ".train",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """The package: importing the submodules ``train`` or ``benchmark`` sets the package attribute
+    of that name to the module; the public name stays the function of the same name (as it was when
+    this package imported everything eagerly)."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if isinstance(value, types.ModuleType) and _LAZY.get(name) == "." + name:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -19,14 +19,16 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-import torch
 
 from kgrec.errors import ConfigError, InputError, KgrecError, UnknownItemError, UnknownUserError
 from kgrec.kg import EdgeType, KnowledgeGraph
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +186,7 @@ def to_heterodata(kg: KnowledgeGraph, vectors: Any = None, *, relations: Sequenc
         ``data[label].x``: ``[num_nodes(label), dim]`` float32;
         ``data[edge_type].edge_index``: ``[2, num_edges]`` int64.
     """
+    import torch
     from torch_geometric.data import HeteroData
 
     table = getattr(vectors, "vectors", vectors) or {}
@@ -234,6 +237,8 @@ def train_graph(data, split: Split):
     Every other edge type is shared, unchanged. Validation and test interactions are absent, so
     no message can carry them.
     """
+    import torch
+
     out = _shallow_copy(data)
     inter = tuple(data.interaction)
     ei = torch.from_numpy(np.ascontiguousarray(split.positives("train").astype(np.int64)))
@@ -299,6 +304,8 @@ class UserItems:
 
     def dense(self, users: np.ndarray, *, device: Any = None) -> torch.Tensor:
         """A ``[len(users), num_items]`` bool tensor, True where the user has the item."""
+        import torch
+
         p = torch.from_numpy(self.pairs(users))
         out = torch.zeros(len(users), self.num_items, dtype=torch.bool, device=device)
         out[p[0].to(out.device), p[1].to(out.device)] = True

@@ -15,7 +15,15 @@ A run directory holds (each file listed with its sha256 in ``manifest.json``, wh
 ``id_maps.json``       label → external ids in row order
 ``versions.json``      versions of kgrec, torch, torch_geometric, transformers, numpy, python
 ``curve.png``          training loss and validation metric per epoch
+``graph_index.*``      (optional, added later) the serving layer's compact adjacency of the graph
+                       the run is served over (:mod:`kgrec.serving.index`), so that a one-off
+                       ``kgrec recommend`` does not read the whole graph; dropped when the run is
+                       saved again (it is derived from the run's vectors and the graph)
 =====================  ==========================================================================
+
+The manifest names only files of this table, inside the directory: an entry with ``..``, an
+absolute path, a symlink that leads outside, an unknown name, a malformed or deeply nested
+``manifest.json`` are all a :class:`RunDirError`.
 
 Scores are dot products: ``score(u, i) = run.user_vectors[u] @ run.item_vectors[i]``.
 """
@@ -41,7 +49,7 @@ from kgrec.errors import RunDirError
 
 from .config import TrainConfig
 from .data import IdMap, Split, UserItems
-from .evaluate import Metrics
+from .metrics import Metrics
 from .foldin import ColdStart, FoldIn, NotSupportedError
 
 logger = logging.getLogger(__name__)
@@ -51,6 +59,11 @@ MANIFEST = "manifest.json"
 FILES = ("config.yaml", "run.json", "metrics.json", "history.json", "weights.safetensors",
          "vectors.safetensors", "split.safetensors", "id_maps.json", "versions.json", "curve.png")
 REQUIRED = tuple(f for f in FILES if f != "curve.png")
+ATTACHABLE = ("graph_index.json", "graph_index.safetensors")
+"""Files another layer may add to a finished run directory with :func:`attach_files` (the serving
+layer's graph index); :meth:`Run.save` removes them, as they derive from what it overwrites."""
+MAX_MANIFEST_BYTES = 1 << 20
+CHECKPOINT = "checkpoint.safetensors"  # what an interrupted `kgrec train` leaves (kgrec.gnn.train)
 
 
 @dataclass(frozen=True)
@@ -110,6 +123,10 @@ class Run:
     - ``fold_in(items, weights)``: a user vector from a few interactions, without retraining.
     - ``item_from_text(text_vector, neighbours)``: a cold-start item vector.
     - ``config`` (:class:`TrainConfig`), ``metrics`` (:class:`RunMetrics`), ``history``, ``path``.
+    - ``user_weights``: the names in ``weights`` whose rows ``0 .. num_users - 1`` belong to the
+      users, in id-map order, as the model declares them (:meth:`RecModel.user_weights`); None for a
+      run saved before runs recorded it (then the model's registered class is asked).
+      :meth:`without_user` clears exactly those rows, the user's vectors and pairs.
     """
 
     config: TrainConfig
@@ -128,6 +145,7 @@ class Run:
     versions: Mapping[str, str] = field(default_factory=dict)
     text_model: str | None = None
     path: Path | None = None
+    user_weights: tuple[str, ...] | None = None
 
     # -- what serving needs ------------------------------------------------------------------------
     @property
@@ -192,11 +210,14 @@ class Run:
 
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
+        for name in ATTACHABLE:  # derived from what is overwritten now
+            (path / name).unlink(missing_ok=True)
         write_text(path / "config.yaml", _yaml(self.config.model_dump(mode="json")))
         run_meta = {
             "format": FORMAT, "graph": self.graph, "model": self.config.model, "user_label": self.user_label,
             "item_label": self.item_label, "interaction": list(self.interaction), "text_model": self.text_model,
             "fold_in": self.fold.meta(), "cold_start": None if self.cold is None else self.cold.meta(),
+            "user_weights": None if self.user_weights is None else list(self.user_weights),
             "split": {"kind": self.split.kind, "seed": self.split.seed, "num_users": self.split.num_users,
                       "num_items": self.split.num_items},
         }
@@ -274,10 +295,72 @@ class Run:
         return cls(config=config, graph=meta["graph"], user_label=meta["user_label"], item_label=meta["item_label"],
                    interaction=tuple(meta["interaction"]), id_maps=id_maps, node_vectors=nodes, split=split,
                    metrics=metrics, history=history, fold=fold, cold=cold, weights=weights, versions=versions,
-                   text_model=meta.get("text_model"), path=path)
+                   text_model=meta.get("text_model"), path=path,
+                   user_weights=None if meta.get("user_weights") is None else tuple(meta["user_weights"]))
 
     def __repr__(self) -> str:
         return f"Run({self.summary()}, path={str(self.path) if self.path else None!r})"
+
+    # -- privacy ----------------------------------------------------------------------------------
+    def declared_user_weights(self) -> tuple[str, ...]:
+        """The names in ``weights`` that hold one row per user (see ``user_weights``)."""
+        if self.user_weights is not None:
+            return self.user_weights
+        from .registry import model_class  # a run saved before the declaration was recorded
+
+        return tuple(model_class(self.config.model).user_weights(self.user_label))
+
+    def without_user(self, user: str) -> tuple[Run, bool]:
+        """A copy without one user, and whether the run knew them.
+
+        The user's id becomes a random tombstone (not derived from the id), their rows of the user
+        vectors, of every declared per-user weight (:meth:`declared_user_weights`) and of the
+        cold-start basis become zeros, and their train / valid / test pairs are dropped. The
+        model's shared parameters (item vectors, projections) stay: they were trained on everyone.
+        """
+        import secrets
+        from dataclasses import replace as copy_with
+
+        label = self.user_label
+        id_map = self.id_maps[label]
+        if user not in id_map:
+            return self, False
+        row = id_map.index(user)
+        ids = list(id_map.ids)
+        ids[row] = f"forgotten-{secrets.token_hex(8)}"
+        num_users = len(ids)
+
+        def zeroed(array: np.ndarray) -> np.ndarray:
+            array = np.array(array, copy=True)
+            array[row] = 0
+            return array
+
+        node_vectors = dict(self.node_vectors)
+        if label in node_vectors:
+            node_vectors[label] = zeroed(node_vectors[label])
+        weights = dict(self.weights)
+        for name in self.declared_user_weights():
+            if name not in weights:
+                raise RunDirError(f"{self.path or 'run'}: the model declares per-user weights {name!r}, "
+                                  f"which the run does not hold; weights: {', '.join(weights) or 'none'}")
+            if np.asarray(weights[name]).shape[0] < num_users:
+                raise RunDirError(f"{self.path or 'run'}: per-user weights {name!r} have "
+                                  f"{np.asarray(weights[name]).shape[0]} rows for {num_users} users")
+            weights[name] = zeroed(weights[name])
+        changes: dict[str, Any] = {}
+        for part in ("train", "valid", "test"):
+            pairs = np.asarray(getattr(self.split, part))
+            keep = pairs[0] != row
+            changes[part] = pairs[:, keep]
+            labels = getattr(self.split, f"{part}_labels")
+            if labels is not None:
+                changes[f"{part}_labels"] = np.asarray(labels)[keep]
+        cold = self.cold
+        if cold is not None and label in cold.basis:  # the basis is aligned with the label's rows
+            cold = copy_with(cold, basis={**cold.basis, label: zeroed(cold.basis[label])})
+        return copy_with(self, id_maps={**self.id_maps, label: IdMap(label, ids, role=id_map.role)},
+                         node_vectors=node_vectors, weights=weights, split=copy_with(self.split, **changes),
+                         cold=cold), True
 
 
 # ----------------------------------------------------------------------------------------------
@@ -350,31 +433,98 @@ def write_manifest(path: Path) -> None:
     write_text(path / MANIFEST, json.dumps({"format": FORMAT, "files": files}, indent=2))
 
 
-def verify_manifest(path: Path) -> None:
-    """Raise :class:`RunDirError` unless every file of the manifest is there, whole and unchanged."""
+def _inside(path: Path, name: str) -> Path:
+    """``path / name`` for a manifest entry, or a RunDirError: only the file names this module
+    knows, and a file (after symlinks) inside the run directory."""
+    if not isinstance(name, str) or name not in FILES + ATTACHABLE:
+        raise RunDirError(f"{path / MANIFEST}: entry {name!r} is not a file of a run directory "
+                          f"(allowed: {', '.join(FILES + ATTACHABLE)})")
+    target = path / name
+    try:
+        inside = target.resolve().is_relative_to(path.resolve())
+    except (OSError, RuntimeError) as e:  # a symlink loop
+        raise RunDirError(f"{target}: cannot resolve: {e}") from e
+    if not inside:
+        raise RunDirError(f"{target}: leads outside the run directory ({target.resolve()})")
+    return target
+
+
+def read_manifest(path: Path) -> dict[str, dict[str, Any]]:
+    """The manifest's entries (file name → ``{"sha256", "bytes"}``), checked for shape; a missing,
+    oversized, malformed or deeply nested manifest, or an entry outside the run directory, is a
+    :class:`RunDirError`."""
+    path = Path(path)
     if not path.is_dir():
-        raise RunDirError(f"{path}: no such run directory")
+        raise RunDirError(f"{path}: no such run directory" if not path.exists() else f"{path}: not a directory")
     mpath = path / MANIFEST
     if not mpath.is_file():
-        raise RunDirError(f"{path}: no {MANIFEST}; not a finished run directory (an interrupted run resumes "
-                          f"with --resume)")
+        if (path / CHECKPOINT).is_file():
+            raise RunDirError(f"{path}: an interrupted run (a checkpoint, no {MANIFEST}); finish it with "
+                              "`kgrec train ... --out DIR --resume`")
+        raise RunDirError(f"{path}: not a run directory (no {MANIFEST}; a run directory is what "
+                          "`kgrec train ... --out DIR` writes)")
+    size = mpath.stat().st_size
+    if size > MAX_MANIFEST_BYTES:
+        raise RunDirError(f"{mpath}: {size} bytes; a manifest is at most {MAX_MANIFEST_BYTES}")
     try:
         manifest = json.loads(mpath.read_text(encoding="utf-8"))
-        files = manifest["files"]
-    except (ValueError, KeyError, TypeError) as e:
-        raise RunDirError(f"{mpath}: unreadable manifest: {e}") from e
+    except (ValueError, RecursionError, UnicodeDecodeError) as e:
+        what = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+        raise RunDirError(f"{mpath}: unreadable manifest: {what}") from None
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict):
+        raise RunDirError(f"{mpath}: unreadable manifest: no 'files' object")
+    for name, entry in files.items():
+        _inside(path, name)
+        if not (isinstance(entry, dict) and isinstance(entry.get("sha256"), str)
+                and isinstance(entry.get("bytes"), int) and not isinstance(entry.get("bytes"), bool)):
+            raise RunDirError(f"{mpath}: entry {name!r} is not {{\"sha256\": str, \"bytes\": int}}")
+    return files
+
+
+def verify_manifest(path: Path) -> None:
+    """Raise :class:`RunDirError` unless every file of the manifest is there, whole and unchanged."""
+    path = Path(path)
+    files = read_manifest(path)
     for name in REQUIRED:
         if name not in files:
-            raise RunDirError(f"{mpath}: the manifest does not list {name}")
+            raise RunDirError(f"{path / MANIFEST}: the manifest does not list {name}")
     for name, entry in files.items():
-        p = path / name
+        p = _inside(path, name)
         if not p.is_file():
             raise RunDirError(f"{p}: missing (listed in the manifest)")
         size = p.stat().st_size
-        if size != entry.get("bytes"):
-            raise RunDirError(f"{p}: {size} bytes, the manifest says {entry.get('bytes')} (truncated or changed)")
-        if sha256_file(p) != entry.get("sha256"):
+        if size != entry["bytes"]:
+            raise RunDirError(f"{p}: {size} bytes, the manifest says {entry['bytes']} (truncated or changed)")
+        if sha256_file(p) != entry["sha256"]:
             raise RunDirError(f"{p}: sha256 differs from the manifest (changed after the run was saved)")
+
+
+def attach_files(path: str | os.PathLike, names: Sequence[str]) -> None:
+    """Add files (of :data:`ATTACHABLE`, already written into the finished run directory) to its
+    manifest, after verifying the manifest as it is: a tampered run is never blessed."""
+    path = Path(path)
+    verify_manifest(path)
+    files = read_manifest(path)
+    for name in names:
+        if name not in ATTACHABLE:
+            raise RunDirError(f"{name!r} cannot be attached to a run directory (allowed: {', '.join(ATTACHABLE)})")
+        p = _inside(path, name)
+        files[name] = {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+    write_text(path / MANIFEST, json.dumps({"format": FORMAT, "files": files}, indent=2))
+
+
+def detach_files(path: str | os.PathLike, names: Sequence[str]) -> None:
+    """Remove attached files (of :data:`ATTACHABLE`) and their manifest entries."""
+    path = Path(path)
+    files = read_manifest(path)
+    for name in names:
+        if name not in ATTACHABLE:
+            raise RunDirError(f"{name!r} is not an attached file (allowed: {', '.join(ATTACHABLE)})")
+        files.pop(name, None)
+    write_text(path / MANIFEST, json.dumps({"format": FORMAT, "files": files}, indent=2))
+    for name in names:
+        (path / name).unlink(missing_ok=True)
 
 
 def plot_history(history: Sequence[EpochRecord], path: Path, *, title: str = "", metric: str = "ndcg@20") -> None:
@@ -410,4 +560,5 @@ def copy_run(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     return Path(dst)
 
 
-__all__ = ["EpochRecord", "Run", "RunMetrics", "NotSupportedError", "package_versions"]
+__all__ = ["ATTACHABLE", "EpochRecord", "Run", "RunMetrics", "NotSupportedError", "attach_files", "detach_files",
+           "package_versions", "read_manifest", "verify_manifest"]

@@ -574,5 +574,6 @@ def finish(kg: KnowledgeGraph, model: RecModel, inputs: ModelInputs, data: Any, 
     return Run(config=config, graph=kg.name, user_label=inputs.user_type, item_label=inputs.item_type,
                interaction=tuple(inputs.interaction), id_maps=dict(data.id_maps),
                node_vectors=node_vectors, split=split, metrics=metrics, history=fit.history, fold=fold, cold=cold,
-               weights=weights, versions=package_versions(), text_model=text_model)
+               weights=weights, versions=package_versions(), text_model=text_model,
+               user_weights=type(model).user_weights(inputs.user_type))
 

@@ -8,18 +8,34 @@
         print(r.rank, r.item.name, r.explanations[0].sentence if r.explanations else "")
         print(r.explanations[0].cypher, r.explanations[0].parameters)
 
-Parts: :mod:`.recommender` (top-k, similar items, feedback, cold-start items, MMR diversity),
-:mod:`.explain` (CSR adjacency, bounded path search, path scores, sentences), :mod:`.cypher` (the
-query builders), :mod:`.http` (FastAPI app, imported on demand).
+Parts, one job each:
+
+=====================  =========================================================================
+:mod:`.recommender`    the facade: :class:`Recommender` (ids at the edge, locks, feedback, new items)
+:mod:`.index`          :class:`GraphIndex`: ids, names, CSR adjacency in the run's row order; saved
+                       with the run (:mod:`.loading` decides when it is reused)
+:mod:`.scorer`         :class:`Scorer`: vectors, top-k, similar items, MMR, exclusions
+:mod:`.explain`        :class:`Explainer`: paths (:mod:`.search`, scored with :mod:`.vectors`), their
+                       sentences (:mod:`.sentences`) and queries (:mod:`.cypher`)
+:mod:`.paths`          the explanation types; :mod:`.results` the recommender's result types
+:mod:`.items`          new items from text and KG links
+:mod:`.privacy`        forgetting a user everywhere (orchestrates each part's ``forget``)
+:mod:`.config`         :class:`ServeConfig`: the service's settings
+:mod:`.http`           the FastAPI app, one router per area (imported on demand)
+=====================  =========================================================================
 """
 
+from .config import ServeConfig
 from .cypher import PathQuery, path_cypher, path_sparql
-from .explain import Explanation, ExplanationPath, GraphIndex, PathNode, PathRelation
-from .recommender import (AddedItem, FeedbackResult, ItemRef, Recommendation, Recommender, SimilarItem,
-                          intra_list_diversity, mmr)
+from .explain import Explainer
+from .index import GraphIndex
+from .paths import Explanation, ExplanationPath, PathNode, PathRelation
+from .recommender import Recommender
+from .results import AddedItem, FeedbackResult, ItemRef, Recommendation, SimilarItem
+from .scorer import Scorer, intra_list_diversity, mmr
 
 __all__ = [
-    "AddedItem", "Explanation", "ExplanationPath", "FeedbackResult", "GraphIndex", "ItemRef", "PathNode", "PathQuery",
-    "PathRelation", "Recommendation", "Recommender", "SimilarItem", "intra_list_diversity", "mmr", "path_cypher",
-    "path_sparql",
+    "AddedItem", "Explainer", "Explanation", "ExplanationPath", "FeedbackResult", "GraphIndex", "ItemRef", "PathNode",
+    "PathQuery", "PathRelation", "Recommendation", "Recommender", "Scorer", "ServeConfig", "SimilarItem",
+    "intra_list_diversity", "mmr", "path_cypher", "path_sparql",
 ]

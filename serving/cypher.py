@@ -15,7 +15,7 @@ from kgrec.errors import SchemaError
 from kgrec.kg import Schema
 from kgrec.kg.schema import check_label, check_relation
 
-from .explain import ExplanationPath
+from .paths import ExplanationPath
 
 #: The columns every path query returns, one list entry per node or relation of the path.
 PATH_COLUMNS = ("labels", "ids", "names", "relations")

@@ -4,19 +4,23 @@ every place kgrec keeps them.
 =====================  ==========================================================================
 where                  what is removed
 =====================  ==========================================================================
-store                  the user node and every edge touching it (interactions, ``INTERESTED_IN``
-                       profile tags, ``FRIEND_OF``, ``TAGGED`` ...) and the node's ``embedding``
-                       vector property, with :meth:`Store.delete_nodes`
-run directories        the user's id in ``id_maps.json`` becomes a random tombstone, the user's
-                       rows of ``node.<User>`` (vectors) and of every per-user weight table
-                       (``emb.<User>.weight`` ...) become zeros, the user's train / valid / test
-                       pairs are dropped; the manifest is rewritten (the run still verifies)
+store                  the user node and every edge touching it (interactions, profile tags,
+                       friendships ...) and the node's ``embedding`` vector property, with
+                       :meth:`Store.delete_nodes`; then, when the store can
+                       (``capabilities.compactable``), :meth:`Store.compact` rewrites its
+                       persistence files so the id is gone from disk too
+run directories        :meth:`kgrec.gnn.Run.without_user`: the user's id in ``id_maps.json``
+                       becomes a random tombstone, the user's vectors and the rows of every
+                       per-user weight the model declares become zeros, the user's train / valid /
+                       test pairs are dropped; the run is saved again (its saved graph index, which
+                       held the user's id and edges, is dropped and rebuilt on the next load)
 saved node vectors     (``kgrec embed --save DIR``) the user's id becomes a tombstone, its vector
                        row zeros and its stored document empty
 text vector cache      the vectors of the user's text document (as saved with the node vectors, and (:func:`kgrec.text.documents.user_documents`
                        as built with the default templates) under every model fingerprint
-running recommender    the user's vector, id, history, feedback and every edge in the serving
-                       index; the user can no longer be recommended to or appear in a path
+running recommender    :meth:`Recommender.forget`: the user's vector, id, history, feedback and
+                       every edge in the serving index; the user can no longer be recommended to
+                       or appear in a path
 =====================  ==========================================================================
 
 The model's shared parameters (projections, item vectors) were trained with the user's data among
@@ -30,7 +34,6 @@ Example::
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -39,18 +42,24 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-from kgrec.kg import KnowledgeGraph
-from kgrec.kg.schema import check_label
 
 from kgrec.errors import InputError, KgrecError, UnknownUserError
+from kgrec.kg.ids import clean_id
+from kgrec.kg.schema import check_label
+
+if TYPE_CHECKING:
+    from kgrec.gnn import Run
+    from kgrec.kg import KnowledgeGraph
+    from kgrec.kg.stores import Store
+
+    from .recommender import Recommender
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ForgetReport", "forget_in_cache", "forget_in_memory", "forget_in_run", "forget_in_run_dir",
+__all__ = ["ForgetReport", "compact_store", "forget_in_cache", "forget_in_memory", "forget_in_run", "forget_in_run_dir",
            "forget_in_store", "forget_in_vectors_dir", "forget_user", "tombstone"]
 
 
@@ -62,6 +71,7 @@ class ForgetReport:
         user: the user id.
         nodes: user nodes deleted from the store (0 or 1).
         edges: edges deleted from the store with the node.
+        compacted: whether the store rewrote its persistence files afterwards.
         run_dirs: run directories rewritten (those that knew the user).
         vector_dirs: saved node-vector folders rewritten (those that knew the user).
         cache_vectors: vectors removed from the text vector cache.
@@ -71,6 +81,7 @@ class ForgetReport:
     user: str
     nodes: int = 0
     edges: int = 0
+    compacted: bool = False
     run_dirs: tuple[str, ...] = ()
     vector_dirs: tuple[str, ...] = ()
     cache_vectors: int = 0
@@ -87,15 +98,18 @@ def tombstone() -> str:
 
 
 def _check_user(user: str) -> str:
-    if not isinstance(user, str) or not user.strip():
-        raise InputError(f"user id {user!r} is empty")
+    if not isinstance(user, str):
+        raise InputError(f"user id {user!r} is not a string")
     if "\x00" in user or len(user) > 256:
         raise InputError(f"user id {user[:40]!r}... is not a valid id (NUL or over 256 characters)")
-    return user
+    cleaned = clean_id(user)
+    if not cleaned:
+        raise InputError(f"user id {user!r} is empty (after removing spaces and invisible characters)")
+    return cleaned
 
 
 # -- the store ---------------------------------------------------------------------------------
-def forget_in_store(store: Any, user: str, *, graph: str | None = None) -> tuple[int, int]:
+def forget_in_store(store: Store, user: str, *, graph: str | None = None) -> tuple[int, int]:
     """Delete the user node and its edges. Returns ``(nodes, edges)`` deleted."""
     schema = store.schema(graph=graph)
     label = check_label(schema.user_label)
@@ -106,60 +120,22 @@ def forget_in_store(store: Any, user: str, *, graph: str | None = None) -> tuple
     return nodes, before - after
 
 
+def compact_store(store: Store) -> bool:
+    """Rewrite the store's persistence files when it can (``capabilities.compactable``), so that
+    deleted data is gone from disk too; waits until that is done. Returns whether it compacted."""
+    if not store.capabilities.compactable:
+        logger.warning("store %s cannot rewrite its persistence files: the forgotten user's id may stay on its disk "
+                       "until the store compacts them itself", store.url)
+        return False
+    store.compact()
+    logger.info("compacted the persistence files of %s", store.url)
+    return True
+
+
 # -- runs --------------------------------------------------------------------------------------
-def _per_user(name: str, array: np.ndarray, label: str, num_users: int) -> bool:
-    parts = name.replace(".", " ").replace("_", " ").split()
-    return array.ndim >= 1 and array.shape[0] == num_users and (label in parts or "user" in name.lower())
-
-
-def forget_in_run(run: Any, user: str) -> tuple[Any, bool]:
-    """A copy of a :class:`kgrec.gnn.Run` without the user (see the module docs); ``(run, knew)``."""
-    from kgrec.gnn.data import IdMap
-
-    label = run.user_label
-    id_map = run.id_maps[label]
-    if user not in id_map:
-        return run, False
-    row = id_map.index(user)
-    ids = list(id_map.ids)
-    ids[row] = tombstone()
-    id_maps = {**run.id_maps, label: IdMap(label, ids, role=id_map.role)}
-    num_users = len(ids)
-
-    def zero_row(tensors):
-        out = {}
-        for name, value in tensors.items():
-            value = np.asarray(value)
-            if _per_user(name, value, label, num_users):
-                value = value.copy()
-                value[row] = 0
-            out[name] = value
-        return out
-
-    node_vectors = dict(run.node_vectors)
-    if label in node_vectors:
-        vectors = np.array(node_vectors[label], copy=True)
-        vectors[row] = 0
-        node_vectors[label] = vectors
-    weights = zero_row(run.weights)
-    split = run.split
-    changes: dict[str, Any] = {}
-    for part in ("train", "valid", "test"):
-        pairs = np.asarray(getattr(split, part))
-        keep = pairs[0] != row
-        changes[part] = pairs[:, keep]
-        labels = getattr(split, f"{part}_labels")
-        if labels is not None:
-            changes[f"{part}_labels"] = np.asarray(labels)[keep]
-    split = dataclasses.replace(split, **changes)
-    fold, cold = run.fold, run.cold
-    if cold is not None and label in getattr(cold, "basis", {}):
-        basis = dict(cold.basis)
-        basis[label] = zero_row({label: basis[label]})[label] if np.asarray(basis[label]).shape[0] == num_users \
-            else basis[label]
-        cold = dataclasses.replace(cold, basis=basis)
-    return dataclasses.replace(run, id_maps=id_maps, node_vectors=node_vectors, weights=weights, split=split,
-                               cold=cold, fold=fold), True
+def forget_in_run(run: Run, user: str) -> tuple[Run, bool]:
+    """A copy of a :class:`kgrec.gnn.Run` without the user (:meth:`Run.without_user`); ``(run, knew)``."""
+    return run.without_user(user)
 
 
 def forget_in_run_dir(run_dir: str | os.PathLike, user: str) -> bool:
@@ -168,7 +144,7 @@ def forget_in_run_dir(run_dir: str | os.PathLike, user: str) -> bool:
     from kgrec.gnn import Run
 
     run = Run.load(run_dir)
-    forgotten, knew = forget_in_run(run, user)
+    forgotten, knew = run.without_user(user)
     if knew:
         forgotten.save(run_dir)
         logger.info("forgot user %r in run %s", user, run_dir)
@@ -256,86 +232,15 @@ def forget_in_cache(texts: Sequence[str], *, root: str | os.PathLike | None = No
 
 
 # -- the running recommender -------------------------------------------------------------------
-def _drop_from_index(index: Any, label: str, row: int) -> None:
-    """Remove every edge touching one node from a :class:`GraphIndex` (both directions), and its id."""
-    key = index.key(label, row)
-    for lab, adj in index._adj.items():
-        n = len(adj.indptr) - 1
-        rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(adj.indptr))
-        keep = adj.key != key
-        if lab == label:
-            keep &= rows != row
-        if not keep.all():
-            counts = np.bincount(rows[keep], minlength=n)
-            adj.indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-            adj.key, adj.step = adj.key[keep], adj.step[keep]
-            if adj.logsup is not None:
-                adj.logsup = adj.logsup[keep]
-        if lab == label:
-            adj.extra.pop(int(row), None)
-        for r in list(adj.extra):
-            kept = [(k, s) for k, s in adj.extra[r] if k != key]
-            if kept:
-                adj.extra[r] = kept
-            else:
-                del adj.extra[r]  # the index expects no empty overlay lists
-    old = index._ids[label][row]
-    index._rows[label].pop(old, None)
-    stone = tombstone()
-    index._ids[label][row] = stone
-    index._names[label][row] = stone
-
-
-def _graph_without(kg: KnowledgeGraph, user: str, stone: str) -> KnowledgeGraph:
-    label = kg.schema.user_label
-    users = kg.nodes[label].copy()
-    mine = users["id"].astype(str) == user
-    if not mine.any():
-        return kg
-    users.loc[mine, "id"] = stone
-    for col in users.columns:
-        if col not in ("id", "_line"):
-            users.loc[mine, col] = None
-    edges = {}
-    for et, df in kg.edges.items():
-        drop = pd.Series(False, index=df.index)
-        if et[0] == label:
-            drop |= df["src"].astype(str) == user
-        if et[2] == label:
-            drop |= df["dst"].astype(str) == user
-        if drop.any():
-            edges[et] = df.loc[~drop].reset_index(drop=True)
-    return kg.replace(nodes={label: users}, edges=edges)
-
-
-def forget_in_memory(recommender: Any, user: str) -> bool:
-    """Remove the user from a running :class:`~kgrec.serving.Recommender`: vector, id, history,
-    feedback and every edge of the serving index. Returns whether it knew the user."""
-    rec = recommender
-    with rec._lock:
-        label = rec.user_label
-        row = rec.index.row(label, user)
-        run, knew_run = forget_in_run(rec.run, user)
-        if row is None and not knew_run:
-            return False
-        if row is not None:
-            _drop_from_index(rec.index, label, row)
-            if row < len(rec._users):
-                rec._users[row] = 0.0
-                rec._has_user[row] = False
-                rec._run_row[label][row] = -1
-            rec.unit.set(label, row, np.zeros(rec._users.shape[1], dtype=np.float32))
-            rec._added.pop(row, None)
-            rec._disliked.pop(row, None)
-            rec._name_rows.pop(label, None)
-        rec.run = run
-        rec.kg = _graph_without(rec.kg, user, tombstone())
-        logger.info("forgot user %r in the running recommender", user)
-        return True
+def forget_in_memory(recommender: Recommender, user: str) -> bool:
+    """Remove the user from a running :class:`~kgrec.serving.Recommender` (:meth:`Recommender.forget`).
+    Returns whether it knew the user."""
+    return recommender.forget(user)
 
 
 # -- all of it ---------------------------------------------------------------------------------
-def forget_user(user: str, *, store: Any = None, graph: str | None = None, recommender: Any = None,
+def forget_user(user: str, *, store: Store | None = None, graph: str | None = None,
+                recommender: Recommender | None = None,
                 run_dirs: Iterable[str | os.PathLike] = (), vector_dirs: Iterable[str | os.PathLike] = (),
                 cache: bool = True,
                 cache_root: str | os.PathLike | None = None, kg: KnowledgeGraph | None = None,
@@ -363,7 +268,7 @@ def forget_user(user: str, *, store: Any = None, graph: str | None = None, recom
         graph = recommender.graph_name
     texts: list[str] = []
     if cache:
-        source = kg if kg is not None else getattr(recommender, "kg", None)
+        source = kg if kg is not None else recommender.kg if recommender is not None else None
         if source is None and store is not None:
             try:
                 source = store.read(graph=graph)
@@ -390,16 +295,19 @@ def forget_user(user: str, *, store: Any = None, graph: str | None = None, recom
             if document:
                 texts.append(document)
     nodes = edges = 0
+    compacted = False
     if store is not None:
         nodes, edges = forget_in_store(store, user, graph=graph)
     rewritten = tuple(str(d) for d in run_dirs if forget_in_run_dir(d, user))
     in_memory = forget_in_memory(recommender, user) if recommender is not None else False
-    if recommender is not None and getattr(recommender.run, "path", None) is not None:
+    if recommender is not None and recommender.run.path is not None:
         path = str(recommender.run.path)
         if path not in rewritten and path not in {str(d) for d in run_dirs} and in_memory:
             logger.info("the recommender's run directory %s still holds the user; pass it in run_dirs", path)
     vectors = forget_in_cache(sorted(set(texts)), root=cache_root) if texts and cache else 0
-    report = ForgetReport(user, nodes, edges, rewritten, tuple(rewritten_vectors), vectors, in_memory)
+    if store is not None and nodes:
+        compacted = compact_store(store)  # last: every write above is in the files it rewrites
+    report = ForgetReport(user, nodes, edges, compacted, rewritten, tuple(rewritten_vectors), vectors, in_memory)
     if not report.found and not missing_ok:
         raise UnknownUserError(f"user {user!r} is not in the store, the runs, the cache or the recommender")
     return report

@@ -151,6 +151,13 @@ class RecModel(torch.nn.Module):
         dev = e[self.user_type].device
         return (e[self.user_type][users.to(dev)] * e[self.item_type][items.to(dev)]).sum(-1)
 
+    # -- what the model holds per user (forgetting a user clears it) ----------------------------------
+    @classmethod
+    def user_weights(cls, user_label: str) -> tuple[str, ...]:
+        """The ``state_dict`` names whose rows ``0 .. num_users - 1`` are the users' own, in id-map
+        order (a saved run records them; forgetting a user zeroes that row). Default: none."""
+        return ()
+
     # -- recipes for new users and items ------------------------------------------------------------
     def fold_in(self) -> FoldIn:
         """Default: a ridge solve against the item vectors (the least-squares user vector)."""

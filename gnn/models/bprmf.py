@@ -16,6 +16,10 @@ class BPRMF(RecModel):
     # less than a full-ranking validation: validate every 2 epochs
     defaults = {"lr": 5e-3, "loss": "bpr", "negatives": 1, "reg": 1e-3, "batch_size": 4096, "eval_every": 2}
 
+    @classmethod
+    def user_weights(cls, user_label: str) -> tuple[str, ...]:
+        return ("user.weight",)
+
     def __init__(self, inputs: ModelInputs, config):
         super().__init__(inputs, config)
         self.user = torch.nn.Embedding(self.num_users, config.dim)

@@ -91,6 +91,10 @@ class KGRec(RecModel):
     defaults = {"lr": 5e-3, "loss": "softmax", "negatives": 4096, "temperature": 0.1, "reg": 1e-4,
                 "batch_size": 4096, "layers": 2}
 
+    @classmethod
+    def user_weights(cls, user_label: str) -> tuple[str, ...]:
+        return (f"emb.{user_label}.weight",)
+
     def __init__(self, inputs: ModelInputs, config):
         super().__init__(inputs, config)
         # the softmax loss shares one set of negatives per batch; BPR draws one per positive

@@ -28,6 +28,10 @@ class LightGCN(RecModel):
     defaults = {"lr": 5e-3, "loss": "bpr", "negatives": 1, "reg": 1e-4, "layers": 3, "batch_size": 4096,
                 "eval_every": 2}
 
+    @classmethod
+    def user_weights(cls, user_label: str) -> tuple[str, ...]:
+        return ("net.embedding.weight",)  # one table: the users' rows first, then the items'
+
     def __init__(self, inputs: ModelInputs, config):
         super().__init__(inputs, config)
         n_u, n_i = self.num_users, self.num_items

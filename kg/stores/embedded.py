@@ -32,6 +32,7 @@ from typing import Literal
 from kgrec.config import kgrec_home
 from kgrec.errors import ConfigError, StoreError, StoreUnavailableError
 
+from .base import StoreCapabilities
 from .falkordb import FalkorDBStore
 
 logger = logging.getLogger(__name__)
@@ -134,6 +135,10 @@ class EmbeddedStore(FalkorDBStore):
             memory only; FalkorDB 4.16 crashes on any write that arrives over Bolt while the AOF
             is on, so a Bolt test server runs without it.
     """
+
+    # serving-branch stand-in: kgrec owns the server (restartable) and sets its AOF sync (fsync)
+    capabilities = StoreCapabilities(cypher=True, sparql=False, vectors=True, persistent=True, named_graphs=True,
+                                     restartable=True, fsync=True)
 
     def __init__(self, url: str = "embedded", *, graph: str | None = None, batch_size: int = 20_000,
                  data_dir: str | os.PathLike | None = None, appendfsync: AppendFsync = "everysec",

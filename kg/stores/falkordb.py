@@ -24,6 +24,7 @@ import pandas as pd
 
 from kgrec.errors import (
     InputError,
+    QueryTimeoutError,
     ReadOnlyQueryError,
     StoreError,
     StoreUnavailableError,
@@ -202,6 +203,8 @@ class FalkorDBStore(CypherStore):
             if _READ_ONLY_REFUSAL in text:
                 return ReadOnlyQueryError("the query writes; analyst queries are read-only "
                                           f"(FalkorDB refused it: {text})")
+            if "Query timed out" in text:
+                return QueryTimeoutError(f"the query ran past its time limit and was stopped ({doing})")
             if "unknown command" in text.lower() and "graph." in text.lower():
                 return StoreUnavailableError(f"{self.url} is a Redis server without the FalkorDB module: {text}")
             return StoreError(f"FalkorDB refused the query ({doing}): {text}")
@@ -307,10 +310,15 @@ class FalkorDBStore(CypherStore):
         logger.info("dropped graph %r from %s", graph, self.url)
 
     # -- analyst queries -----------------------------------------------------------------------
-    def query(self, cypher: str, params: Mapping[str, Any] | None = None, *, graph: str | None = None) -> QueryResult:
+    def query(self, cypher: str, params: Mapping[str, Any] | None = None, *, graph: str | None = None,
+              timeout: float | None = None, max_rows: int | None = None) -> QueryResult:
+        # serving-branch stand-in for the interface's timeout / max_rows (the stores branch implements them)
         name = self._graph(graph)
-        res = self._execute(name, cypher, self._check_params(params), read_only=True, timeout=self.query_timeout_ms)
-        return self._result(res)
+        ms = max(1, int(timeout * 1000 + 0.5)) if timeout is not None else self.query_timeout_ms  # 0 = no limit
+        res = self._result(self._execute(name, cypher, self._check_params(params), read_only=True, timeout=ms))
+        if max_rows is not None and len(res.rows) > max_rows:
+            return QueryResult(res.columns, res.rows[:max_rows], truncated=True)
+        return res
 
     # -- vectors (written by kgrec.text.write_vectors) -------------------------------------------
     def write_vectors(self, label: str, ids, matrix, *, property: str = "embedding", graph: str | None = None) -> int:

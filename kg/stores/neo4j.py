@@ -294,7 +294,7 @@ class Neo4jStore(CypherStore):
 
     # -- analyst queries -----------------------------------------------------------------------
     def query(self, cypher: str, params: Mapping[str, Any] | None = None, *,
-              graph: str | None = None) -> QueryResult:
+              graph: str | None = None, timeout: float | None = None, max_rows: int | None = None) -> QueryResult:
         clause = cy.find_write_clause(cypher)
         if clause is not None:
             raise ReadOnlyQueryError(f"the query writes ({clause}); analyst queries are read-only")

@@ -673,7 +673,8 @@ class RdfStore(Store):
                 relations[et[1]] = relations.get(et[1], 0) + n
         return GraphStats(name, nodes, edges, relations)
 
-    def query(self, cypher: str, params: Mapping[str, Any] | None = None, *, graph: str | None = None) -> QueryResult:
+    def query(self, cypher: str, params: Mapping[str, Any] | None = None, *, graph: str | None = None,
+              timeout: float | None = None, max_rows: int | None = None) -> QueryResult:
         raise StoreError("the rdf store speaks SPARQL, not Cypher: use store.sparql(query) "
                          "(see docs/rdf-vocabulary.md for the IRIs), or an embedded/neo4j store for Cypher")
 

@@ -1,5 +1,7 @@
 """`kgrec recommend`, `kgrec explain` and `kgrec serve`: thin layers over :mod:`kgrec.serving`
-(`kgrec quickstart` is in :mod:`kgrec.cli.quickstart`)."""
+(`kgrec quickstart` is in :mod:`kgrec.cli.quickstart`). This is the edge: ids typed here are cleaned
+by the serving layer's one id rule, and environment variables (the API token, the feedback
+durability) are read here only."""
 
 from __future__ import annotations
 
@@ -24,11 +26,11 @@ def _open_store(url: str | None):
     return open_store(url)
 
 
-def _load_recommender(run_dir: Path, store_url: str | None, graph: str | None, no_store: bool):
+def _load_recommender(run_dir: Path, store_url: str | None, graph: str | None, no_store: bool, **options: Any):
     from kgrec.serving import Recommender
 
     store = None if no_store else _open_store(store_url)
-    return Recommender.load(run_dir, store=store, graph=graph)
+    return Recommender.load(run_dir, store=store, graph=graph, **options)
 
 
 def _jsonable(obj: Any) -> Any:
@@ -41,12 +43,16 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-def query_command(explanation, *, graph: str | None = None, store: str | None = None) -> str:
+def query_command(explanation, *, graph: str | None = None, store: str | None = None, params: str = "pairs") -> str:
     """The ``kgrec query`` command line that runs an explanation's Cypher with its parameters (ids
-    as JSON strings, so that ``"2"`` stays a string)."""
+    as JSON strings, so that ``"2"`` stays a string): ``params="json"`` gives them as one
+    ``--params '{...}'`` object, ``"pairs"`` as ``--param KEY=VALUE`` options."""
     parts = ["kgrec", "query", shlex.quote(explanation.cypher)]
-    for k, v in explanation.parameters.items():
-        parts += ["--param", shlex.quote(f"{k}={json.dumps(v, ensure_ascii=False)}")]
+    if params == "json":
+        parts += ["--params", shlex.quote(json.dumps(dict(explanation.parameters), ensure_ascii=False))]
+    else:
+        for k, v in explanation.parameters.items():
+            parts += ["--param", shlex.quote(f"{k}={json.dumps(v, ensure_ascii=False)}")]
     if graph:
         parts += ["--graph", shlex.quote(graph)]
     if store:
@@ -54,8 +60,10 @@ def query_command(explanation, *, graph: str | None = None, store: str | None = 
     return " ".join(parts)
 
 
-def print_recommendations(recs, *, user: str, show_cypher: bool = True, label: str = "", echo=typer.echo) -> None:
-    """Readable recommendations: rank, name, score, and each explanation's sentence and Cypher."""
+def print_recommendations(recs, *, user: str, show_cypher: bool = True, label: str = "", echo=typer.echo,
+                          query_lines: bool = False, graph: str | None = None, store: str | None = None) -> None:
+    """Readable recommendations: rank, name, score, and each explanation's sentence and Cypher;
+    with ``query_lines``, also the ``kgrec query --params '{...}'`` line that runs it."""
     echo(f"Recommendations for user {user}{label}:")
     for r in recs:
         echo(f"  {r.rank:>2}. {r.item.name}  (id {r.item.id}, score {r.score:.3f})")
@@ -64,6 +72,8 @@ def print_recommendations(recs, *, user: str, show_cypher: bool = True, label: s
             if show_cypher:
                 echo(f"        cypher: {e.cypher}")
                 echo(f"        parameters: {json.dumps(dict(e.parameters), ensure_ascii=False)}")
+            if query_lines:
+                echo(f"        run it: {query_command(e, graph=graph, store=store, params='json')}")
         if not r.explanations and show_cypher:
             echo("      (no path of at most 3 hops in the graph)")
 
@@ -74,7 +84,8 @@ def recommend(
     run_dir: Path = typer.Argument(..., help="A run directory (kgrec train ... --out RUN_DIR)."),
     user: str = typer.Option(..., "--user", "-u", help="The user's id."),
     k: int = typer.Option(10, "-k", "--k", min=1, max=1000, help="How many items."),
-    explain: bool = typer.Option(False, "--explain", help="Explain each item with paths and their Cypher."),
+    explain: bool = typer.Option(False, "--explain", help="Explain each item with paths, their Cypher and the "
+                                 "`kgrec query` line that runs it."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     diversity: float = typer.Option(0.0, min=0.0, max=1.0, help="MMR re-ranking weight (0 = by score)."),
     store: str | None = typer.Option(None, help="Store URL (default: KGREC_STORE, else embedded)."),
@@ -82,12 +93,16 @@ def recommend(
     no_store: bool = typer.Option(False, "--no-store", help="Load the graph from its dataset, not the store."),
 ) -> None:
     """Top-k items for a user from a trained run."""
+    from kgrec.serving.recommender import clean
+
     rec = _load_recommender(run_dir, store, graph, no_store)
     recs = rec.recommend(user, k, explain=explain, diversity=diversity)
+    user = clean(user, "user")
     if as_json:
         typer.echo(json.dumps({"user": user, "recommendations": _jsonable(recs)}, ensure_ascii=False, indent=2))
     else:
-        print_recommendations(recs, user=user, show_cypher=explain)
+        print_recommendations(recs, user=user, show_cypher=explain, query_lines=explain, graph=rec.graph_name,
+                              store=None if no_store else store)
 
 
 @app.command("explain")
@@ -102,13 +117,16 @@ def explain_command(
     no_store: bool = typer.Option(False, "--no-store", help="Load the graph from its dataset, not the store."),
 ) -> None:
     """Paths in the graph from a user to an item, with the Cypher that returns each."""
+    from kgrec.serving.recommender import clean
+
     rec = _load_recommender(run_dir, store, graph, no_store)
     exps = rec.explain(user, item, max_paths=max_paths)
+    user = clean(user, "user")
     if as_json:
-        typer.echo(json.dumps({"user": user, "item": item, "explanations": _jsonable(exps)}, ensure_ascii=False,
-                              indent=2))
+        typer.echo(json.dumps({"user": user, "item": clean(item, "item"), "explanations": _jsonable(exps)},
+                              ensure_ascii=False, indent=2))
         return
-    ref = rec.item_ref(rec.index.row(rec.item_label, item))
+    ref = rec.item(item)
     typer.echo(f"Why {ref.name} (id {ref.id}) for user {user}:")
     if not exps:
         typer.echo(f"  no path of at most {rec.max_hops} hops in the graph")
@@ -117,6 +135,10 @@ def explain_command(
         typer.echo(f"    path: {e.path}")
         typer.echo(f"    cypher: {e.cypher}")
         typer.echo(f"    parameters: {json.dumps(dict(e.parameters), ensure_ascii=False)}")
+        typer.echo(f"    run it: {query_command(e, graph=rec.graph_name, store=None if no_store else store, params='json')}")
+
+
+FSYNC_CHOICES = ("always", "everysec", "no", "store")
 
 
 @app.command()
@@ -126,10 +148,27 @@ def serve(
     port: int = typer.Option(8000, min=1, max=65535, help="Port."),
     store: str | None = typer.Option(None, help="Store URL (default: KGREC_STORE, else embedded)."),
     graph: str | None = typer.Option(None, help="Graph name in the store (default: the run's)."),
+    feedback_fsync: str | None = typer.Option(
+        None, "--feedback-fsync", help="The embedded store's appendfsync while serving: always (acknowledged "
+        "feedback survives kill -9; applies to every process using that store until it restarts, and is logged "
+        "as a warning when it changes the store's setting), everysec, no, or store (leave the store's own "
+        "setting). Default: KGREC_FEEDBACK_FSYNC, else always."),
+    query_timeout: float = typer.Option(10.0, "--query-timeout", min=0.001,
+                                        help="Time limit of an analyst query (POST /v1/query), seconds."),
 ) -> None:
     """Serve recommendations over HTTP (docs at /docs); writes and queries need KGREC_API_TOKEN."""
+    import os
+
+    from kgrec.serving import ServeConfig
+    from kgrec.serving.config import FSYNC_ENV, TOKEN_ENV
     from kgrec.serving.http import serve as run_server
 
-    rec = _load_recommender(run_dir, store, graph, False)
-    typer.echo(f"serving {rec.graph_name} on http://{host}:{port} (docs at /docs)", err=True)
-    run_server(rec, host=host, port=port)
+    # the edge: environment variables are read here, and only here
+    config = ServeConfig(host=host, port=port, token=os.environ.get(TOKEN_ENV) or None,
+                         feedback_fsync=feedback_fsync or os.environ.get(FSYNC_ENV) or "always",
+                         query_timeout_s=query_timeout, query_timeout_max_s=max(60.0, query_timeout))
+    rec = _load_recommender(run_dir, store, graph, False, max_hops=config.max_hops, beam=config.beam)
+    typer.echo(f"serving {rec.graph_name} on http://{host}:{port} (docs at /docs); feedback durability: "
+               f"{config.feedback_fsync}", err=True)
+    run_server(rec, config)
+

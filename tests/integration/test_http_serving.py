@@ -113,15 +113,15 @@ def test_health_and_openapi(client):
             "/v1/feedback", "/v1/items", "/v1/query", "/healthz"} <= paths
 
 
-def test_store_down_is_503(serving_run, lastfm_small_kg, dead_store, monkeypatch):
-    from kgrec.serving import Recommender
+def test_store_down_is_503(serving_run, lastfm_small_kg, dead_store):
+    from kgrec.serving import Recommender, ServeConfig
 
-    monkeypatch.setenv("KGREC_API_TOKEN", TOKEN)  # the token comes from the environment
     rec = Recommender.load(serving_run.path, store=dead_store, graph=lastfm_small_kg)
     user = sorted(rec.users(), key=lambda s: (len(s), s))[0]
     seen = {i.id for i in rec.seen(user)}
     item = next(i for i in rec.items() if i not in seen)
-    with BackgroundServer(create_app(rec)) as server, httpx.Client(base_url=server.url, timeout=60) as c:
+    with BackgroundServer(create_app(rec, ServeConfig(token=TOKEN))) as server, \
+            httpx.Client(base_url=server.url, timeout=60) as c:
         r = c.post("/v1/feedback", json={"user": user, "item": item}, headers=AUTH)
         assert r.status_code == 503 and "unavailable" in r.json()["detail"]
         r = c.post("/v1/query", json={"cypher": "MATCH (n) RETURN count(n)"}, headers=AUTH)
@@ -135,7 +135,7 @@ def test_store_down_is_503(serving_run, lastfm_small_kg, dead_store, monkeypatch
 
 
 def test_no_token_configured_refuses_writes(fresh_recommender, monkeypatch):
-    monkeypatch.delenv("KGREC_API_TOKEN", raising=False)
+    monkeypatch.setenv("KGREC_API_TOKEN", TOKEN)  # serving reads no environment variable: only `kgrec serve` does
     with BackgroundServer(create_app(fresh_recommender)) as server, httpx.Client(base_url=server.url) as c:
         r = c.post("/v1/query", json={"cypher": "MATCH (n) RETURN count(n)"}, headers=AUTH)
         assert r.status_code == 401 and "KGREC_API_TOKEN" in r.json()["detail"]

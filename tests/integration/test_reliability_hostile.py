@@ -30,6 +30,7 @@ from kgrec.errors import (
     InputError,
     KgrecError,
     ReadOnlyQueryError,
+    RunDirError,
     SchemaError,
     UnknownGraphError,
     UnknownUserError,
@@ -86,14 +87,24 @@ def env(lastfm_small_kg, serving_run, tmp_path_factory):
 def fingerprint(env: Env) -> tuple:
     """What must not change: per label, counts and server-side sums over every id, name and property
     key; per relation type, counts and property keys; the meta node; the size of the append-only
-    file (any write at all grows it)."""
+    file (any write at all grows it) and the bytes of every persistence file."""
     s, g = env.store, env.graph
     nodes = s.query("MATCH (n) RETURN labels(n)[0] AS label, count(n), sum(size(n.id)), "
                     "sum(size(coalesce(n.name, ''))), sum(size(keys(n))) ORDER BY label", graph=g).rows
     edges = s.query("MATCH ()-[r]->() RETURN type(r) AS t, count(r), sum(size(keys(r))) ORDER BY t", graph=g).rows
     meta = s.query("MATCH (m:KgrecMeta) RETURN m.schema, m.columns, m.state", graph=g).rows
     aof = sum(p.stat().st_size for p in Path(s.data_dir).rglob("*.aof*") if p.is_file())
-    return nodes, edges, hashlib.sha256(repr(meta).encode()).hexdigest(), aof
+    return nodes, edges, hashlib.sha256(repr(meta).encode()).hexdigest(), aof, persistence(env)
+
+
+def persistence(env: Env) -> dict[str, str]:
+    """Every persistence file of the store (append-only files, their manifest, RDB snapshots) by
+    content hash: a refused case must not have written a byte."""
+    files = {}
+    for p in sorted(Path(env.store.data_dir).rglob("*")):
+        if p.is_file() and (".aof" in p.name or p.suffix == ".rdb" or p.name.endswith(".manifest")):
+            files[p.name] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return files
 
 
 # -- channels ------------------------------------------------------------------------------------
@@ -130,6 +141,55 @@ def _query(cypher, **params):
 
 def _nested(depth: int) -> bytes:
     return b'{"cypher": "MATCH (n) RETURN 1", "parameters": {"p": ' + b"[" * depth + b"]" * depth + b"}}"
+
+
+def _deep(depth: int = 100_000) -> bytes:
+    return b'{"user": "u", "item": "i", "weight": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+def _deep_feedback(content_type: str | None):
+    headers = {**AUTH, **({} if content_type is None else {"content-type": content_type})}
+    return lambda e: e.client.post("/v1/feedback", content=_deep(), headers=headers)
+
+
+def _bad_run(env: Env, damage: str) -> Path:
+    """A copy of the run directory whose manifest lies (issue 14 B10)."""
+    import json
+    import os
+
+    from kgrec.gnn.run import MANIFEST, sha256_file
+
+    folder = env.tmp / f"run-{damage}"
+    if folder.exists():
+        shutil.rmtree(folder)
+    shutil.copytree(env.run_dir, folder)
+    manifest = json.loads((folder / MANIFEST).read_text())
+    if damage == "traversal":
+        target = Path("/etc/hostname")
+        name = os.path.relpath(target, folder)
+        manifest["files"][name] = {"sha256": sha256_file(target), "bytes": target.stat().st_size}
+        (folder / MANIFEST).write_text(json.dumps(manifest))
+    elif damage == "deep":
+        (folder / MANIFEST).write_text('{"files": ' + "{" * 100_000 + "}" * 100_000 + "}")
+    elif damage == "symlink":
+        outside = env.tmp / "outside-metrics.json"
+        shutil.copy(folder / "metrics.json", outside)
+        (folder / "metrics.json").unlink()
+        (folder / "metrics.json").symlink_to(outside)
+    return folder
+
+
+def _not_a_run(env: Env) -> Path:
+    folder = env.tmp / "not-a-run"
+    folder.mkdir(exist_ok=True)
+    (folder / "readme.txt").write_text("not a run")
+    return folder
+
+
+def _load_run(path: Path):
+    from kgrec.gnn import Run
+
+    return Run.load(path)
 
 
 def _chunks(total: int, size: int = 65536):
@@ -257,6 +317,39 @@ CASES: list[Case] = [
          ("exit", 2, None)),
     Case("cli-recommend-k-huge", "cli", cli("recommend", "{run}", "--user", "{user}", "-k", "99999999999", "--store", "{url}"),
          ("exit", 2, None)),
+    # ---- issue 14: media types in any case (B6), invisible ids (B8), runaway queries (B1), run dirs (B10) ----
+    Case("http-deep-json-content-type-upper", "http", _deep_feedback("application/JSON"), 422),
+    Case("http-deep-json-content-type-mixed-charset", "http", _deep_feedback("Application/Json; charset=UTF-8"), 422),
+    Case("http-deep-json-no-content-type", "http", _deep_feedback(None), 422),
+    Case("http-deep-json-plus-json", "http", _deep_feedback("application/vnd.kgrec+JSON"), 422),
+    Case("http-reco-zero-width-only-id", "http", http("GET", "/v1/users/%E2%80%8B%EF%BB%BF/recommendations"), 422),
+    Case("http-explain-zero-width-only-user", "http", lambda e: e.client.get(f"/v1/users/%E2%80%8B/explain/{e.item}"),
+         422),
+    Case("http-feedback-zero-width-only-user", "http", lambda e: _feedback("\u200b\ufeff", e.item)(e), 422),
+    Case("http-forget-zero-width-only-user", "http", http("DELETE", "/v1/users/%E2%81%A0", headers=AUTH), 422),
+    Case("http-query-cartesian-timeout", "http",
+         http("POST", "/v1/query", json={"cypher": "MATCH (a), (b), (c) RETURN count(*)", "timeout_s": 1},
+              headers=AUTH), 504),
+    Case("http-query-timeout-over-max", "http",
+         http("POST", "/v1/query", json={"cypher": "MATCH (n) RETURN 1", "timeout_s": 10**6}, headers=AUTH), 422),
+    Case("http-query-timeout-negative", "http",
+         http("POST", "/v1/query", json={"cypher": "MATCH (n) RETURN 1", "timeout_s": -1}, headers=AUTH), 422),
+    Case("api-recommend-zero-width-only-user", "api", lambda e: e.rec.recommend("\u200b\u2060"), InputError),
+    Case("api-feedback-bom-only-user", "api", lambda e: e.rec.feedback("\ufeff", e.item), InputError),
+    Case("api-forget-zero-width-only-user", "api", lambda e: _forget("\u200b", e), InputError),
+    Case("api-run-manifest-traversal", "api", lambda e: _load_run(_bad_run(e, "traversal")), RunDirError),
+    Case("api-run-manifest-deep", "api", lambda e: _load_run(_bad_run(e, "deep")), RunDirError),
+    Case("api-run-symlink-out", "api", lambda e: _load_run(_bad_run(e, "symlink")), RunDirError),
+    Case("api-run-not-a-run-dir", "api", lambda e: _load_run(_not_a_run(e)), RunDirError),
+    Case("cli-recommend-not-a-run-dir", "cli",
+         lambda e: runner.invoke(app, ["recommend", str(_not_a_run(e)), "--user", e.user, "--store", e.url]),
+         lambda r: r.exit_code == 1 and isinstance(r.exception, RunDirError)
+         and "not a run directory" in str(r.exception) and "interrupted" not in str(r.exception)),
+    Case("cli-recommend-manifest-traversal", "cli",
+         lambda e: runner.invoke(app, ["recommend", str(_bad_run(e, "traversal")), "--user", e.user, "--store", e.url]),
+         ("exit", 1, RunDirError)),
+    Case("cli-recommend-zero-width-only-user", "cli", cli("recommend", "{run}", "--user", "\u200b", "--store", "{url}",
+                                                          "--graph", "{graph}"), ("exit", 1, InputError)),
     Case("cli-recommend-injection-user", "cli", cli("recommend", "{run}", "--user", CYPHER_INJECTIONS[1], "--store", "{url}",
                                                     "--graph", "{graph}"), ("exit", 1, UnknownUserError)),
 ]

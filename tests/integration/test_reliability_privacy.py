@@ -4,12 +4,14 @@ embedded store, a real run directory, the real vector cache and a running recomm
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
 import re
 import shutil
 import tempfile
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -234,3 +236,78 @@ def test_forget_cli(privacy_store, lastfm_small_kg, run_copy, tmp_path, monkeypa
     r = kgrec("forget", user, "--store", privacy_store.url, "--graph", graph, "--run", run_copy)
     assert r.exit_code == 1 and isinstance(r.exception, UnknownUserError)
     assert "not in the store" in str(r.exception)
+
+
+def _files_holding(roots, needle: bytes) -> list[str]:
+    """Every regular file under ``roots`` whose bytes contain ``needle``."""
+    hits = []
+    for root in roots:
+        for path in sorted(Path(root).rglob("*")):
+            if path.is_file() and not path.is_symlink() and needle in path.read_bytes():
+                hits.append(str(path))
+    return hits
+
+
+def test_after_forget_no_file_holds_the_user(lastfm_small_kg, serving_run, tmp_path, monkeypatch):
+    """Right to be forgotten means gone from disk (issue 14 B2): after DELETE /v1/users/X a byte
+    search of every file under KGREC_HOME, the store's directory and the run directory finds no trace
+    of the id. The run directory holds the user (as a renamed run user with trained vectors, and in
+    the saved graph index), the store holds the user's node and edges (in its append-only file), the
+    text cache the user's document."""
+    from kgrec.gnn import Run
+    from kgrec.gnn.data import IdMap
+    from kgrec.serving import Recommender
+    from kgrec.serving.http import BackgroundServer, create_app
+    from kgrec.text.cache import VectorCache
+    from kgrec.text.documents import user_documents
+
+    kg, graph = lastfm_small_kg, lastfm_small_kg.name
+    secret = "zz-forget-me-4711"
+    home = tmp_path / "home"
+    monkeypatch.setenv("KGREC_HOME", str(home))
+    folder = tempfile.mkdtemp(prefix="kgrec-b2-", dir="/tmp")
+    store = open_store(f"embedded:{folder}")
+    try:
+        # the graph, with one user renamed to a distinctive id; a run that knows that user by that id
+        victim = _users_by_degree(kg)[4]
+        users = kg.nodes["User"].copy()
+        users.loc[users["id"] == victim, "id"] = secret
+        edges = {}
+        for (s, r, t), df in kg.edges.items():
+            if "User" in (s, t):
+                df = df.copy()
+                for column, label in (("src", s), ("dst", t)):
+                    if label == "User":
+                        df[column] = df[column].mask(df[column] == victim, secret)
+                edges[(s, r, t)] = df
+        renamed = kg.replace(nodes={"User": users}, edges=edges)
+        store.write(renamed, graph=graph)
+        run = Run.load(serving_run.path)
+        ids = [secret if u == victim else u for u in run.id_maps["User"].ids]
+        run_dir = tmp_path / "run"
+        dataclasses.replace(run, id_maps={**run.id_maps, "User": IdMap("User", ids, role="user")}).save(run_dir)
+        docs = dict(zip(renamed.nodes["User"]["id"].astype(str), user_documents(renamed)))
+        VectorCache().put("b2-fingerprint", [docs[secret]], np.ones((1, 4), dtype=np.float32), model_id="t")
+        rec = Recommender.load(run_dir, store=store, graph=graph)  # saves the graph index into the run dir
+        assert rec.recommend(secret, 3) and (run_dir / "graph_index.json").is_file()
+        needle = secret.encode()
+        roots = [home, run_dir, store.data_dir]
+        assert set(_files_holding([run_dir], needle)) >= {str(run_dir / "id_maps.json"), str(run_dir / "graph_index.json")}
+        assert _files_holding([store.data_dir], needle)
+        assert VectorCache().get("b2-fingerprint", [docs[secret]]).num_found == 1
+
+        with BackgroundServer(create_app(rec, token=TOKEN, feedback_fsync="store")) as server, \
+                httpx.Client(base_url=server.url, timeout=300) as client:
+            r = client.delete(f"/v1/users/{secret}", headers={"Authorization": f"Bearer {TOKEN}"})
+            assert r.status_code == 200, r.text
+        assert Run.load(run_dir) and secret not in Run.load(run_dir).id_maps["User"]
+        assert not _files_holding([run_dir, home], needle)
+        assert VectorCache().get("b2-fingerprint", [docs[secret]]).num_found == 0
+        left = _files_holding([store.data_dir], needle)
+        if left and not store.capabilities.compactable:
+            pytest.xfail(f"the store cannot rewrite its files yet (Store.compact() comes with the stores branch): {left}")
+        assert r.json()["compacted"] and not left, left
+        assert not _files_holding(roots, needle)
+    finally:
+        store.stop()
+        shutil.rmtree(folder, ignore_errors=True)

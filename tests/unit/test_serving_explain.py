@@ -11,9 +11,12 @@ import pytest
 from kgrec.errors import SchemaError
 from kgrec.kg import KnowledgeGraph, NodeType, RelationType, Schema
 from kgrec.serving.cypher import path_cypher, path_sparql
-from kgrec.serving.explain import (EPSILON, NEUTRAL_SUPPORT, ExplanationPath, GraphIndex, PathNode, PathRelation,
-                                   UnitVectors, choose, search_paths, sentence, to_path)
-from kgrec.serving.recommender import intra_list_diversity, mmr
+from kgrec.serving.index import GraphIndex
+from kgrec.serving.paths import ExplanationPath, PathNode, PathRelation
+from kgrec.serving.scorer import intra_list_diversity, mmr
+from kgrec.serving.search import choose, search_paths, to_path
+from kgrec.serving.sentences import sentence
+from kgrec.serving.vectors import EPSILON, NEUTRAL_SUPPORT, UnitVectors
 
 
 def toy_graph() -> KnowledgeGraph:
@@ -21,11 +24,16 @@ def toy_graph() -> KnowledgeGraph:
     Opeth and Katatonia; u1 is friends with u3, who listens to Anathema; Katatonia has the genre
     Doom metal, like Anathema."""
     schema = Schema(
-        nodes=(NodeType("User"), NodeType("Artist"), NodeType("Tag"), NodeType("DbpediaEntity")),
-        relations=(RelationType("User", "LISTENED_TO", "Artist", {"weight": "integer"}),
-                   RelationType("User", "FRIEND_OF", "User"),
-                   RelationType("Artist", "HAS_TAG", "Tag", {"count": "integer"}),
-                   RelationType("Artist", "DBO_GENRE", "DbpediaEntity")),
+        nodes=(NodeType("User"), NodeType("Artist"), NodeType("Tag", quoted=True), NodeType("DbpediaEntity")),
+        relations=(RelationType("User", "LISTENED_TO", "Artist", {"weight": "integer"},
+                                phrases=("listen to", "listens to", "are listened to by", "is listened to by")),
+                   RelationType("User", "FRIEND_OF", "User", phrases=("are friends with", "is friends with",
+                                                                      "are friends with", "is friends with"),
+                                symmetric=True),
+                   RelationType("Artist", "HAS_TAG", "Tag", {"count": "integer"},
+                                phrases=("have the tag", "has the tag", "are a tag of", "is a tag of")),
+                   RelationType("Artist", "DBO_GENRE", "DbpediaEntity",
+                                phrases=("have the genre", "has the genre", "are the genre of", "is the genre of"))),
         user_label="User", item_label="Artist", interaction=("User", "LISTENED_TO", "Artist"))
     nodes = {
         "User": pd.DataFrame({"id": ["u1", "u2", "u3"]}),
@@ -52,7 +60,7 @@ def vectors_for(kg: KnowledgeGraph, seed: int = 0) -> dict[str, np.ndarray]:
 @pytest.fixture()
 def toy():
     kg = toy_graph()
-    index = GraphIndex(kg)
+    index = GraphIndex.from_graph(kg)
     index.weigh(UnitVectors(index, vectors_for(kg)))
     return kg, index
 
@@ -121,7 +129,7 @@ def test_path_score_is_the_geometric_mean_of_cosine_supports(toy):
 def test_changed_vectors_change_supports(toy):
     kg, index = toy
     u1, a1 = index.row("User", "u1"), index.row("Artist", "a1")
-    target = index.vectors._unit["Artist"][a1].copy()
+    target = index.vectors.unit("Artist", a1)
     index.vectors.set("User", u1, target * 3.0)  # the user now points exactly at Opeth
     [f] = search_paths(index, u1, [a1], max_hops=1)[a1]
     assert math.isclose(f.supports[0], 1.0, rel_tol=1e-5)
@@ -129,7 +137,7 @@ def test_changed_vectors_change_supports(toy):
 
 def test_missing_vectors_give_the_neutral_support():
     kg = toy_graph()
-    index = GraphIndex(kg)
+    index = GraphIndex.from_graph(kg)
     vec = vectors_for(kg)
     del vec["Tag"]
     index.weigh(UnitVectors(index, vec))

@@ -13,7 +13,8 @@ own:
 ==========================  ======================================================================
 
 The app built by :func:`kgrec.serving.http.create_app` includes :data:`router`; the recommender is
-read from ``request.app.state.recommender``.
+read from ``request.app.state.recommender``. (The OpenAPI page ``/docs`` is served from local
+files as well: see :mod:`kgrec.serving.http.app`.)
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pydantic import BaseModel, ConfigDict
 
 logger = logging.getLogger(__name__)
 
-STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 _MEDIA_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                 ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
 _HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
