@@ -11,8 +11,8 @@ here, at the edge: :meth:`KgrecConfig.environment`) < a YAML file < ``--set sect
 overrides. Every section is frozen and refuses unknown keys; a bad key or value is a
 :class:`~kgrec.errors.ConfigError` that names it.
 
-The ``serve`` section (``serving/config.py``'s ``ServeConfig``) is added when the serving layer's
-config lands; until then :class:`KgrecConfig` has ``store``, ``text`` and ``train``.
+Secrets (a store password, the service's API token) come from the environment and are never
+written by :meth:`KgrecConfig.save`.
 
 This module sits on top of the layers (it imports their config sections); the floor
 (``kgrec/config.py``) holds what every section shares.
@@ -31,12 +31,15 @@ from kgrec.config import Section, apply_overrides, hf_downloads_allowed, read_ya
 from kgrec.errors import ConfigError
 from kgrec.gnn.config import TrainConfig, train_data
 from kgrec.kg.stores.config import StoreConfig
+from kgrec.serving.config import FSYNC_ENV, TOKEN_ENV, ServeConfig
 from kgrec.text.config import TextConfig
 
 ENVIRONMENT = {
     "KGREC_STORE": "store.url",
     "KGREC_GRAPH": "store.graph",
     "HF_HUB_OFFLINE": "text.download",
+    TOKEN_ENV: "serve.token",
+    FSYNC_ENV: "serve.feedback_fsync",
 }
 """Environment variables → the config keys they set (:meth:`KgrecConfig.environment`). ``KGREC_HOME``
 and ``KGREC_DATA_HOME`` are folders, read by :func:`kgrec.config.kgrec_home` / ``data_home``."""
@@ -50,11 +53,13 @@ class KgrecConfig(Section):
         text: how node texts become vectors (:class:`kgrec.text.TextConfig`).
         train: how the model trains (:class:`kgrec.gnn.TrainConfig`), with the chosen model's own
             options in ``train.model_options``.
+        serve: the HTTP service (:class:`kgrec.serving.ServeConfig`).
     """
 
     store: StoreConfig = Field(default_factory=StoreConfig)
     text: TextConfig = Field(default_factory=TextConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
 
     # -- resolution ----------------------------------------------------------------------------
     @classmethod
@@ -70,6 +75,10 @@ class KgrecConfig(Section):
             data.setdefault("store", {})["graph"] = env["KGREC_GRAPH"]
         if hf_downloads_allowed(env):
             data.setdefault("text", {})["download"] = True
+        if env.get(TOKEN_ENV):
+            data.setdefault("serve", {})["token"] = env[TOKEN_ENV]
+        if env.get(FSYNC_ENV):
+            data.setdefault("serve", {})["feedback_fsync"] = env[FSYNC_ENV]
         return data
 
     @classmethod
@@ -110,7 +119,8 @@ class KgrecConfig(Section):
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready sections (what :meth:`save` writes and :meth:`model_validate` reads back), with
         no secret: a store password is never written (:meth:`StoreConfig.redacted`)."""
-        return self.model_copy(update={"store": self.store.redacted()}).model_dump(mode="json")
+        serve = self.serve.model_copy(update={"token": None})
+        return self.model_copy(update={"store": self.store.redacted(), "serve": serve}).model_dump(mode="json")
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the config as YAML (the form :meth:`resolve` reads)."""

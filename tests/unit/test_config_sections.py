@@ -218,8 +218,10 @@ def test_kgrec_config_errors_name_the_section_key_and_value():
         KgrecConfig.resolve(overrides=["lr=1"], environ={})
     with pytest.raises(ConfigError, match=r"KgrecConfig\.train\.model: unknown model 'lightgnc'; did you mean"):
         KgrecConfig(train={"model": "lightgnc"})
-    with pytest.raises(ConfigError, match=r"KgrecConfig: unknown key 'serve'"):
-        KgrecConfig(serve={})
+    with pytest.raises(ConfigError, match=r"KgrecConfig: unknown key 'serving'"):
+        KgrecConfig(serving={})
+    with pytest.raises(ConfigError, match=r"KgrecConfig\.serve\.port = -1"):
+        KgrecConfig(serve={"port": -1})
     assert KgrecConfig.resolve(overrides=["lr=0.5"], environ={}, default_section="train").train.lr == 0.5
 
 
