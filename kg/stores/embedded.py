@@ -188,7 +188,8 @@ class EmbeddedStore(FalkorDBStore):
             self.capabilities = dataclasses.replace(self.capabilities, fsync=False, compactable=False)
 
     def _options(self) -> dict:
-        return {**super()._options(), "data_dir": self.data_dir, "appendfsync": self.appendfsync,
+        options = {k: v for k, v in super()._options().items() if k not in ("password", "connect_timeout")}
+        return {**options, "data_dir": self.data_dir, "appendfsync": self.appendfsync,
                 "start_timeout": self.start_timeout, "module_args": self.module_args, "appendonly": self.appendonly}
 
     def _module_setting(self, name: str, default: int) -> int:

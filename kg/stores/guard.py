@@ -71,7 +71,7 @@ ALLOWED_FUNCTION_NAMESPACES = frozenset({
 
 _WRITE_PROCEDURE = re.compile(
     r"^(db\.(create|drop)|db\.(idx|index)\.fulltext\.(create|drop)|apoc\.(create|merge|refactor|periodic|trigger|"
-    r"do|cypher\.(do|run)|schema\.assert|nodes\.(delete|link|collapse)|atomic|lock|refactor)|gds\.)"
+    r"do|schema\.assert|nodes\.(delete|link|collapse)|atomic|lock)|gds\.)"
     r"|\.(write|mutate)$")
 _WRITE_WORDS = frozenset({"CREATE", "MERGE", "SET", "DELETE", "DETACH", "REMOVE", "DROP", "FOREACH", "ALTER",
                           "GRANT", "DENY", "REVOKE", "RENAME"})

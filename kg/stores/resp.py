@@ -47,6 +47,7 @@ class RespConnection:
             raise
         self._sock = sock
         self._buf = bytearray()
+        self._pos = 0  # where the unread part of _buf starts
         if password:
             self.send(*(("AUTH", username, password) if username else ("AUTH", password)))
             reply = self.read()
@@ -80,22 +81,24 @@ class RespConnection:
         chunk = self._sock.recv(1 << 16)
         if not chunk:
             raise ConnectionError("the server closed the connection in the middle of a reply")
+        del self._buf[:self._pos]  # drop what was read, once per chunk
+        self._pos = 0
         self._buf += chunk
 
     def _line(self) -> bytes:
         while True:
-            end = self._buf.find(_CRLF)
+            end = self._buf.find(_CRLF, self._pos)
             if end >= 0:
-                line = bytes(self._buf[:end])
-                del self._buf[:end + 2]
+                line = bytes(self._buf[self._pos:end])
+                self._pos = end + 2
                 return line
             self._fill()
 
     def _exact(self, size: int) -> bytes:
-        while len(self._buf) < size + 2:
+        while len(self._buf) - self._pos < size + 2:
             self._fill()
-        data = bytes(self._buf[:size])
-        del self._buf[:size + 2]
+        data = bytes(self._buf[self._pos:self._pos + size])
+        self._pos += size + 2
         return data
 
     def read_array_header(self) -> int | RespError | None:
