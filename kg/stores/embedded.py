@@ -266,6 +266,8 @@ class EmbeddedStore(FalkorDBStore):
         an empty increment), waiting for it through ``INFO persistence`` and until the files of the
         previous generation are deleted. A ``dump.rdb`` snapshot, if one exists (from a ``SAVE``),
         is rewritten with ``SAVE``. ``graph`` is ignored: the files hold every graph of the server.
+        The server writes RDB files uncompressed, so that a byte search of the folder for a deleted
+        id is a faithful check (LZF compression would hide ids whether deleted or not).
 
         Raises:
             StoreError: the rewrite failed or did not finish within ``timeout`` seconds.
@@ -426,6 +428,9 @@ class EmbeddedStore(FalkorDBStore):
             "--appendonly", "yes" if self.appendonly else "no",
             "--appendfsync", self.appendfsync,
             "--save", "",
+            # RDB files (the AOF's base, a dump) uncompressed: LZF would hide an id from a byte search,
+            # and a byte search is how a forget is checked (see compact())
+            "--rdbcompression", "no",
             "--daemonize", "yes",
             "--pidfile", str(self.pid_path),
             "--logfile", str(self.log_path),
