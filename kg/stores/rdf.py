@@ -571,8 +571,9 @@ class RdfStore(Store):
         sparql.check_analyst_sparql(query, self.vocabulary.prefixes())
         seconds, rows = self._limits(timeout, max_rows)
         name = self._graph(graph)
-        return run_sparql(self._ox(name), query, workdir=self.graphs_dir, default_graph=self.vocabulary.graph_iri(name),
-                          prefixes=self.vocabulary.prefixes(), timeout=seconds, max_rows=rows)
+        return run_sparql(lambda folder: self._ox(name).backup(folder), query, workdir=self.graphs_dir,
+                          default_graph=self.vocabulary.graph_iri(name), prefixes=self.vocabulary.prefixes(),
+                          timeout=seconds, max_rows=rows)
 
 
 def _changes(old: pd.DataFrame | None, new: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:

@@ -16,8 +16,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from kgrec.errors import QueryTimeoutError, StoreError
 
@@ -29,12 +29,14 @@ from .base import QueryResult
 WORKER = Path(worker.__file__)
 
 
-def run_sparql(store: Any, query: str, *, workdir: Path, default_graph: str, prefixes: dict[str, str],
-               timeout: float, max_rows: int) -> QueryResult:
-    """Run a checked read-only SPARQL ``query`` on a snapshot of ``store`` (a ``pyoxigraph.Store`` on
-    disk) in a separate process, stopped at ``timeout`` seconds, at most ``max_rows`` rows back.
+def run_sparql(snapshot: Callable[[str], None], query: str, *, workdir: Path, default_graph: str,
+               prefixes: dict[str, str], timeout: float, max_rows: int) -> QueryResult:
+    """Run a checked read-only SPARQL ``query`` on a snapshot of a graph's database in a separate
+    process, stopped at ``timeout`` seconds, at most ``max_rows`` rows back.
 
     Args:
+        snapshot: ``snapshot(folder)`` writes the snapshot (``pyoxigraph.Store.backup``); a callback,
+            so that no frame of an error raised here holds the database open.
         workdir: a folder on the same file system as the database (the snapshot goes there).
         default_graph: the IRI of the named graph the query sees as its default graph.
 
@@ -44,12 +46,12 @@ def run_sparql(store: Any, query: str, *, workdir: Path, default_graph: str, pre
     """
     folder = Path(tempfile.mkdtemp(prefix=".query-", dir=workdir))
     try:
-        snapshot = folder / "db"
+        snapshot_dir = folder / "db"
         try:
-            store.backup(str(snapshot))
+            snapshot(str(snapshot_dir))
         except OSError as e:
             raise StoreError(f"cannot take a snapshot of the graph for the query: {e}") from e
-        request = json.dumps({"path": str(snapshot), "query": query, "default_graph": default_graph,
+        request = json.dumps({"path": str(snapshot_dir), "query": query, "default_graph": default_graph,
                               "prefixes": prefixes, "max_rows": max_rows})
         proc = subprocess.Popen([sys.executable, "-I", str(WORKER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
