@@ -14,6 +14,15 @@ URL                                         store
 (``+s`` / ``+ssc`` variants), ``neo4j``     (``neo4j`` alone: the URI in ``KGREC_NEO4J_URI``)
 ``rdf:PATH``                                ``RdfStore``: rdflib over an Oxigraph store in ``PATH``
 ==========================================  ==========================================================
+
+The schemes are registered once, in :data:`BACKENDS` (a :class:`~kgrec.resolver.Registry`); a new
+backend is one ``BACKENDS.register(...)`` line and one module with a :class:`Store` subclass.
+
+Every store answers analyst queries within limits (:meth:`Store.query`, ``Store.sparql``: a time
+limit, a row limit, no reaching outside the database: :mod:`kgrec.kg.stores.guard`); opens a second,
+independent connection for them with :meth:`Store.reader`; refuses to ``read()`` a graph whose last
+write did not finish; and, where ``capabilities.compactable``, removes deleted data from disk with
+``compact()``.
 """
 
 from __future__ import annotations

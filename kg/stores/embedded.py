@@ -214,7 +214,8 @@ class EmbeddedStore(FalkorDBStore):
         try:
             config = client.config_get("appendonly", "appendfsync")
         except (redis.exceptions.RedisError, OSError) as e:
-            raise StoreUnavailableError(f"the embedded FalkorDB in {self.data_dir} did not answer CONFIG GET: {e}") from e
+            raise StoreUnavailableError(f"the embedded FalkorDB in {self.data_dir} did not answer CONFIG GET: "
+                                        f"{e}") from e
         finally:
             client.close()
         return config.get("appendfsync") if config.get("appendonly") == "yes" else None

@@ -16,6 +16,18 @@ Reads are routed as READ; :meth:`Neo4jStore.query` runs in a READ transaction, w
 to write in (mapped to :class:`~kgrec.errors.ReadOnlyQueryError`). Writes are ``UNWIND $rows``
 batches (``batch_size``, default 10000) in managed write transactions that the driver retries.
 
+Forgetting (``capabilities.compactable`` is False): a deleted node leaves Neo4j's disk only when
+Neo4j itself lets go of it. Its transaction logs keep every change until they are rotated and
+pruned (``db.tx_log.rotation.retention_policy``, e.g. ``"2 files"`` or ``"1 days"``; pruning
+happens at checkpoints: ``CALL db.checkpoint()``), the store files reuse the freed records' space
+but do not erase it, and backups and cluster copies hold their own. What removes a user from a
+Neo4j installation is an operator's procedure: delete, ``CALL db.checkpoint()`` after enough log
+rotations to prune the logs that held the user, and ``neo4j-admin database copy`` (which writes
+fresh store files without the freed records) for the database and every backup. kgrec cannot do
+that over Bolt, so :meth:`Neo4jStore.compact` is not offered.
+
+Time limits: see :class:`Neo4jStore` (a transaction timeout per analyst query).
+
 Fallbacks, each narrow and found by experiment against FalkorDB 4.16's experimental Bolt
 endpoint, which the tests use because no Neo4j server can be installed here:
 
