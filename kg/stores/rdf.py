@@ -540,7 +540,7 @@ class RdfStore(Store):
     # -- analyst queries -----------------------------------------------------------------------
     def query(self, cypher: str, params: Mapping[str, Any] | None = None, *, graph: str | None = None,
               timeout: float | None = None, max_rows: int | None = None) -> QueryResult:
-        raise StoreError("the rdf store speaks SPARQL, not Cypher: use store.sparql(query) "
+        raise StoreError("the rdf store speaks SPARQL, not Cypher: use store.sparql(query) or kgrec query --sparql "
                          "(see docs/rdf-vocabulary.md for the IRIs), or an embedded/neo4j store for Cypher")
 
     def sparql(self, query: str, *, graph: str | None = None, params: Mapping[str, Any] | None = None,

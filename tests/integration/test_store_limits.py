@@ -123,8 +123,8 @@ def test_a_3m_row_unwind_is_cut_in_the_store_and_client_memory_stays_flat(embedd
                                               max_rows=10_000))
     assert len(cut) == 10_000 and cut.truncated and peak < 40, peak
     # no LIMIT can be added to a UNION: the reply is read row by row and the connection closed at the cut
-    union, peak = _peak_mib(lambda: store.query("UNWIND range(1, 3000000) AS i RETURN i UNION RETURN 0 AS i",
-                                                graph=tiny_kg.name, max_rows=10_000))
+    union, peak = _peak_mib(lambda: store.query("UNWIND range(1, 3000000) AS i RETURN i UNION ALL RETURN 0 AS i",
+                                                graph=tiny_kg.name, max_rows=10_000, timeout=120))
     assert len(union) == 10_000 and union.truncated and peak < 40, peak
     assert store.query("RETURN 1 AS one", graph=tiny_kg.name).scalar() == 1  # the store is fine after the cut
 
@@ -170,3 +170,27 @@ def test_compact_leaves_no_byte_of_a_deleted_user_on_disk(backend, tmp_path):
     if backend == "rdf":  # a reopened rdf store reads the compacted database
         with open_store(url) as again:
             assert again.read().differences(kg) == []
+
+
+def test_the_embedded_server_stops_queries_that_name_no_limit(tmp_path):
+    """A client that names no time limit (redis-cli, a Bolt client) gets the store's default; kgrec's
+    own bulk queries name FalkorDB's TIMEOUT_MAX, which the embedded server starts with."""
+    import redis
+
+    from kgrec.kg.stores.embedded import SERVER_TIMEOUT_MAX_MS
+
+    store = open_store(f"embedded:{tmp_path / 's'}", query_timeout=1)
+    try:
+        store.write(make_tiny_kg("t"))
+        store.upsert_nodes("N", pd.DataFrame({"id": [f"n{i}" for i in range(1500)]}))
+        raw = redis.Redis(unix_socket_path=str(store.socket_path), socket_timeout=30, decode_responses=True)
+        assert raw.execute_command("GRAPH.CONFIG", "GET", "TIMEOUT_DEFAULT") == ["TIMEOUT_DEFAULT", 1000]
+        assert raw.execute_command("GRAPH.CONFIG", "GET", "TIMEOUT_MAX") == ["TIMEOUT_MAX", SERVER_TIMEOUT_MAX_MS]
+        started = time.monotonic()
+        with pytest.raises(redis.exceptions.ResponseError, match="timed out"):
+            raw.execute_command("GRAPH.RO_QUERY", "t", CARTESIAN["cypher"])
+        assert time.monotonic() - started < 5
+        raw.close()
+        assert store.read().num_nodes() == make_tiny_kg("t").num_nodes() + 1500  # bulk reads are not cut
+    finally:
+        store.stop()
