@@ -39,7 +39,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from kgrec.config import kgrec_home
@@ -55,6 +54,7 @@ from .base import (DEFAULT_MAX_ROWS, DEFAULT_QUERY_TIMEOUT_S, GRAPH_NAME_RE, MAX
                    StoreCapabilities, check_graph_name, check_params)
 from .meta import COMPLETE, WRITING, GraphMeta, edge_key
 from .rdf_query import run_sparql
+from .rows import diff_rows
 
 logger = logging.getLogger(__name__)
 
@@ -326,13 +326,13 @@ class RdfStore(Store):
         differ are rewritten, so writing the same graph twice leaves the same triples and costs
         one read."""
         if name in self._graph_names():
-            self._write_changes(name, kg)
+            self._writediff_rows(name, kg)
         else:
             self._bulk_write(name, kg)
         nodes = {label: len(df) for label, df in kg.nodes.items()}
         return nodes, {edge_key(et): len(df) for et, df in kg.edges.items()}
 
-    def _write_changes(self, name: str, kg: KnowledgeGraph) -> None:
+    def _writediff_rows(self, name: str, kg: KnowledgeGraph) -> None:
         """Upsert ``kg`` into the existing graph ``name``, touching only what differs.
 
         The stored graph is read and compared with ``kg`` cell by cell: new nodes and edges are
@@ -346,7 +346,7 @@ class RdfStore(Store):
         vocab, schema = self.vocabulary, meta.schema
         for label, new in kg.nodes.items():
             new = new[[c for c in new.columns if not c.startswith("_")]]
-            inserted, changed = _changes(stored.nodes.get(label), new, ["id"])
+            inserted, changed = diff_rows(stored.nodes.get(label), new, ["id"])
             declared = schema.node(label).properties
             self._insert_chunks(name, node_ntriples(vocab, label, new[inserted], declared))
             for col, rows in changed.items():
@@ -356,7 +356,7 @@ class RdfStore(Store):
                 self._insert_chunks(name, node_ntriples(vocab, label, part, declared, header=False))
         for et, new in kg.edges.items():
             new = new[[c for c in new.columns if not c.startswith("_")]]
-            inserted, changed = _changes(stored.edges.get(et), new, ["src", "dst"])
+            inserted, changed = diff_rows(stored.edges.get(et), new, ["src", "dst"])
             declared = schema.relation(et).properties
             self._insert_chunks(name, edge_ntriples(vocab, et, new[inserted], declared))
             for col, rows in changed.items():
@@ -574,28 +574,3 @@ class RdfStore(Store):
         return run_sparql(lambda folder: self._ox(name).backup(folder), query, workdir=self.graphs_dir,
                           default_graph=self.vocabulary.graph_iri(name), prefixes=self.vocabulary.prefixes(),
                           timeout=seconds, max_rows=rows)
-
-
-def _changes(old: pd.DataFrame | None, new: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Rows of ``new`` that ``old`` lacks (a mask), and per value column the index labels of rows
-    present in both whose value differs (missing equals missing)."""
-    if old is None or not len(old):
-        return np.ones(len(new), dtype=bool), {}
-    if len(keys) == 1:
-        pos = pd.Index(old[keys[0]]).get_indexer(new[keys[0]])
-    else:
-        pos = pd.MultiIndex.from_frame(old[keys]).get_indexer(pd.MultiIndex.from_frame(new[keys]))
-    inserted = pos < 0
-    both = np.flatnonzero(~inserted)
-    changed: dict[str, np.ndarray] = {}
-    for col in (c for c in new.columns if c not in keys):
-        a = new[col].iloc[both]
-        if col in old.columns:
-            b = pd.Series(old[col].to_numpy(dtype=object)[pos[both]], index=a.index).astype(a.dtype)
-        else:
-            b = pd.Series(pd.NA, index=a.index, dtype=a.dtype)
-        same = (a.isna() & b.isna()) | (a == b).fillna(False)
-        diff = ~same.to_numpy(dtype=bool)
-        if diff.any():
-            changed[col] = a.index[diff].to_numpy()
-    return inserted, changed

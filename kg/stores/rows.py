@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 from kgrec.errors import InputError, SchemaError
@@ -172,5 +173,31 @@ def extend_for_edges(meta: GraphMeta, edge_type: EdgeType, rows: pd.DataFrame) -
     return rows, out
 
 
-__all__ = ["RESERVED_LABELS", "cast_properties", "check_ids", "check_reserved_label", "edge_rows",
+def diff_rows(old: pd.DataFrame | None, new: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Rows of ``new`` that ``old`` lacks (a mask), and per value column the index labels of rows
+    present in both whose value differs (missing equals missing): what an upsert of ``new`` over
+    ``old`` by ``keys`` must write (the rdf store rewrites only those)."""
+    if old is None or not len(old):
+        return np.ones(len(new), dtype=bool), {}
+    if len(keys) == 1:
+        pos = pd.Index(old[keys[0]]).get_indexer(new[keys[0]])
+    else:
+        pos = pd.MultiIndex.from_frame(old[keys]).get_indexer(pd.MultiIndex.from_frame(new[keys]))
+    inserted = pos < 0
+    both = np.flatnonzero(~inserted)
+    changed: dict[str, np.ndarray] = {}
+    for col in (c for c in new.columns if c not in keys):
+        a = new[col].iloc[both]
+        if col in old.columns:
+            b = pd.Series(old[col].to_numpy(dtype=object)[pos[both]], index=a.index).astype(a.dtype)
+        else:
+            b = pd.Series(pd.NA, index=a.index, dtype=a.dtype)
+        same = (a.isna() & b.isna()) | (a == b).fillna(False)
+        diff = ~same.to_numpy(dtype=bool)
+        if diff.any():
+            changed[col] = a.index[diff].to_numpy()
+    return inserted, changed
+
+
+__all__ = ["RESERVED_LABELS", "diff_rows", "cast_properties", "check_ids", "check_reserved_label", "edge_rows",
            "extend_for_edges", "extend_for_nodes", "infer_property_type", "node_rows"]
