@@ -5,6 +5,15 @@ A backend declares what it can do as :class:`StoreCapabilities` flags; the contr
 
 Lifecycle: constructing a store does no I/O; :meth:`Store.open` connects (and, for the embedded
 store, starts the server); :meth:`Store.close` disconnects. Stores are context managers.
+
+What every backend shares is written once here, as template methods over primitives a backend
+supplies: ``write`` → ``_write_graph``; ``read`` → ``_read_graph``; ``upsert_nodes`` /
+``upsert_edges`` → ``_write_node_rows`` / ``_write_edge_rows`` (row checks and schema extension in
+:mod:`kgrec.kg.stores.rows`); ``query`` → ``_run_analyst`` (guard and limits in
+:mod:`kgrec.kg.stores.guard`); the graph's record is a :class:`~kgrec.kg.stores.meta.GraphMeta`
+(``_read_meta`` / ``_write_meta``). To add a backend: subclass :class:`Store` (or
+:class:`~kgrec.kg.stores.cypherbase.CypherStore` for a Cypher database), implement those, set its
+:class:`StoreCapabilities` truthfully, and register its URL scheme in ``kgrec.kg.stores.BACKENDS``.
 """
 
 from __future__ import annotations

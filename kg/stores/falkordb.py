@@ -221,7 +221,7 @@ class FalkorDBStore(CypherStore):
         return g
 
     # -- errors --------------------------------------------------------------------------------
-    def _error(self, e: Exception, doing: str) -> StoreError:
+    def _error(self, e: Exception, doing: str) -> StoreError | ConfigError:
         import redis
 
         if isinstance(e, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, ConnectionError,
