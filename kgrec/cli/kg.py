@@ -27,6 +27,9 @@ app.add_typer(store_app, name="store")
 STORE_HELP = "Store URL: embedded, embedded:/dir, falkordb://host:port, bolt://host:port, neo4j://..., rdf:/dir " \
              "(default: KGREC_STORE, else embedded)."
 GRAPH_HELP = "Graph name (default: KGREC_GRAPH, else the only graph in the store)."
+CLI_QUERY_TIMEOUT_S = 60.0
+"""``kgrec query``'s time limit: one analyst at a terminal waits longer than the store's default for
+programs and HTTP (10 s); an untyped scan of lastfm takes about 12 s on a busy machine."""
 
 
 def _open(store: str | None, graph: str | None = None, **options: Any):
@@ -189,8 +192,8 @@ def query_command(
                                     "as one (quote a string id: --param 'user=\"2\"'), else text."),
     graph: str | None = typer.Option(None, "--graph", help=GRAPH_HELP),
     store: str | None = typer.Option(None, "--store", help=STORE_HELP),
-    timeout: float | None = typer.Option(None, "--timeout", help="Seconds the store may spend on the query "
-                                         "(default: the store's, 10; at most its maximum, 300)."),
+    timeout: float = typer.Option(CLI_QUERY_TIMEOUT_S, "--timeout", help="Seconds the store may spend on the query "
+                                  "before it stops it (at most the store's maximum, 300)."),
     max_rows: int | None = typer.Option(None, "--max-rows", help="Rows returned at most (default: 100000); the "
                                         "store stops there and says the result was truncated."),
     sparql: bool = typer.Option(False, "--sparql", help="The query is SPARQL (rdf: stores)."),
