@@ -19,7 +19,6 @@ properties exactly.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from .schema import EdgeType, check_label, check_property, check_relation
@@ -158,36 +157,6 @@ def read_edges(edge_type: EdgeType, properties: Sequence[str]) -> str:
     src, rel, dst = _edge_type(edge_type)
     cols = ["a.id AS src", "b.id AS dst", *(f"r.{check_property(p)} AS {p}" for p in properties)]
     return f"MATCH (a:{src})-[r:{rel}]->(b:{dst}) RETURN " + ", ".join(cols)
-
-
-# -- the read-only guard -----------------------------------------------------------------------
-_WRITE_CLAUSE = re.compile(
-    r"\b(CREATE|MERGE|SET|DELETE|DETACH|REMOVE|DROP|FOREACH|LOAD\s+CSV|ALTER|GRANT|DENY|REVOKE|"
-    r"START\s+DATABASE|STOP\s+DATABASE|IN\s+TRANSACTIONS)\b",
-    re.IGNORECASE,
-)
-_WRITE_PROCEDURE = re.compile(
-    r"\bCALL\s+(db\.(create|drop|idx\.fulltext\.(create|drop))|dbms\.|apoc\.(create|merge|refactor|periodic|"
-    r"load|trigger|do|cypher\.(do|run)|schema\.assert)|gds\.)",
-    re.IGNORECASE,
-)
-# String literals, quoted identifiers and comments: a keyword inside them is not a clause.
-_NOT_CODE = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|//[^\n]*|/\*.*?\*/", re.DOTALL)
-# A keyword used as a property, label, parameter or map key (n.set, :Create, $merge, {set: 1}).
-_NAME_USE = re.compile(r"(?:[.:$]\s*)[A-Za-z_][A-Za-z0-9_]*|\b[A-Za-z_][A-Za-z0-9_]*(?=\s*:(?![:]))")
-
-
-def find_write_clause(query: str) -> str | None:
-    """The first clause of ``query`` that writes (``CREATE``, ``MERGE``, ``SET``, ``DELETE`` ...), else None.
-
-    A lexical check, conservative on purpose: strings, quoted names and comments are skipped, and
-    a keyword used as a property, label, parameter or map key does not count. It guards the
-    analyst query path on servers that do not enforce read-only transactions (FalkorDB's Bolt
-    endpoint); a real Neo4j refuses writes in a READ transaction on its own.
-    """
-    code = _NOT_CODE.sub(" ", query)
-    match = _WRITE_PROCEDURE.search(code) or _WRITE_CLAUSE.search(_NAME_USE.sub(" ", code))
-    return " ".join(match.group(0).split()).upper() if match else None
 
 
 # -- helpers -----------------------------------------------------------------------------------

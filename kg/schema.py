@@ -11,8 +11,10 @@ so the patterns are strict on purpose.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -233,7 +235,9 @@ class Schema:
             raise SchemaError(f"duplicate labels in schema: {sorted(labels)}")
         types = [r.edge_type for r in self.relations]
         if len(set(types)) != len(types):
-            raise SchemaError("duplicate relation types in schema")
+            dup = next(t for t in types if types.count(t) > 1)
+            raise SchemaError("duplicate relation type in schema: ({0})-[{1}]->({2}) is declared {3} times (one "
+                              "declaration per source label, relation and target)".format(*dup, types.count(dup)))
         for rel in self.relations:
             for label in (rel.source, rel.target):
                 if label not in labels:
@@ -324,3 +328,42 @@ class Schema:
             )
         except (KeyError, TypeError) as e:
             raise SchemaError(f"malformed schema description: missing or bad field {e}") from e
+
+    # -- with_ helpers: changed copies (the stores extend a stored schema with them) -----------
+    def with_node(self, node: NodeType) -> Schema:
+        """This schema with ``node`` added, or replacing the node type of the same label (in place)."""
+        if node.label in self.labels:
+            nodes = tuple(node if n.label == node.label else n for n in self.nodes)
+        else:
+            nodes = (*self.nodes, node)
+        return Schema(nodes, self.relations, self.user_label, self.item_label, self.interaction)
+
+    def with_relation(self, relation: RelationType) -> Schema:
+        """This schema with ``relation`` added, or replacing the relation type of the same edge type."""
+        if relation.edge_type in self.edge_types:
+            relations = tuple(relation if r.edge_type == relation.edge_type else r for r in self.relations)
+        else:
+            relations = (*self.relations, relation)
+        return Schema(self.nodes, relations, self.user_label, self.item_label, self.interaction)
+
+    def with_node_properties(self, label: str, properties: Mapping[str, PropertyType]) -> Schema:
+        """This schema with ``properties`` declared on ``label`` (the node type is created when the
+        label is new; its description and ``quoted`` are kept)."""
+        if label in self.labels:
+            old = self.node(label)
+            return self.with_node(dataclasses.replace(old, properties={**old.properties, **properties}))
+        return self.with_node(NodeType(label, dict(properties)))
+
+    def with_relation_properties(self, edge_type: EdgeType, properties: Mapping[str, PropertyType]) -> Schema:
+        """This schema with ``properties`` declared on ``edge_type`` (the relation type is created when
+        new; its description, phrases and symmetry are kept)."""
+        if tuple(edge_type) in self.edge_types:
+            old = self.relation(edge_type)
+            return self.with_relation(dataclasses.replace(old, properties={**old.properties, **properties}))
+        return self.with_relation(RelationType(*edge_type, dict(properties)))
+
+    def with_roles(self, *, user_label: str | None = None, item_label: str | None = None,
+                   interaction: EdgeType | None = None) -> Schema:
+        """This schema with other recommendation roles (each None keeps the current one)."""
+        return Schema(self.nodes, self.relations, user_label or self.user_label, item_label or self.item_label,
+                      tuple(interaction) if interaction is not None else self.interaction)

@@ -14,22 +14,34 @@ URL                                         store
 (``+s`` / ``+ssc`` variants), ``neo4j``     (``neo4j`` alone: the URI in ``KGREC_NEO4J_URI``)
 ``rdf:PATH``                                ``RdfStore``: rdflib over an Oxigraph store in ``PATH``
 ==========================================  ==========================================================
+
+The schemes are registered once, in :data:`BACKENDS` (a :class:`~kgrec.resolver.Registry`); a new
+backend is one ``BACKENDS.register(...)`` line and one module with a :class:`Store` subclass.
+
+Every store answers analyst queries within limits (:meth:`Store.query`, ``Store.sparql``: a time
+limit, a row limit, no reaching outside the database: :mod:`kgrec.kg.stores.guard`); opens a second,
+independent connection for them with :meth:`Store.reader`; refuses to ``read()`` a graph whose last
+write did not finish; and, where ``capabilities.compactable``, removes deleted data from disk with
+``compact()``.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+from dataclasses import dataclass
 from typing import Any
 
 from kgrec.config import default_store_url
 from kgrec.errors import ConfigError
+from kgrec.resolver import Registry
 
 from .base import QueryResult, Store, StoreCapabilities, WriteReport, check_graph_name, choose_graph
+from .meta import GraphMeta
 
 __all__ = [
-    "QueryResult", "Store", "StoreCapabilities", "WriteReport", "check_graph_name", "choose_graph", "make_store",
-    "open_store", "store_class", "URL_FORMS",
+    "BACKENDS", "Backend", "GraphMeta", "QueryResult", "Store", "StoreCapabilities", "WriteReport", "check_graph_name",
+    "choose_graph", "make_store", "open_store", "store_class", "URL_FORMS",
 ]
 
 URL_FORMS = (
@@ -42,27 +54,54 @@ URL_FORMS = (
     "rdf:/path/to/dir",
 )
 
-_FALKORDB_SCHEMES = ("falkordb", "falkor", "redis", "unix", "falkordb+unix")
-_NEO4J_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
+
+@dataclass(frozen=True)
+class Backend:
+    """A store backend: the class serving it (imported on demand) and the URL shape it takes.
+
+    Args:
+        module, name: where the :class:`Store` subclass lives.
+        authority: its URLs are ``scheme://...`` (else ``scheme`` or ``scheme:path``).
+        bare: the scheme alone is a whole URL (``embedded``; ``neo4j`` with ``KGREC_NEO4J_URI``).
+    """
+
+    module: str
+    name: str
+    authority: bool
+    bare: bool = False
+
+    def load(self) -> type[Store]:
+        return getattr(importlib.import_module(self.module), self.name)
+
+
+BACKENDS: Registry[Backend] = Registry("store URL scheme")
+"""URL schemes (and aliases) -> backends: the one place a store is named. A new backend is one
+``register`` call here and one module."""
+BACKENDS.register("embedded", Backend("kgrec.kg.stores.embedded", "EmbeddedStore", authority=False, bare=True))
+BACKENDS.register("falkordb", Backend("kgrec.kg.stores.falkordb", "FalkorDBStore", authority=True),
+                  aliases=("falkor", "redis", "unix", "falkordb+unix"))
+BACKENDS.register("neo4j", Backend("kgrec.kg.stores.neo4j", "Neo4jStore", authority=True, bare=True),
+                  aliases=("bolt", "bolt+s", "bolt+ssc", "neo4j+s", "neo4j+ssc"))
+BACKENDS.register("rdf", Backend("kgrec.kg.stores.rdf", "RdfStore", authority=False))
 
 
 def store_class(url: str) -> type[Store]:
     """The :class:`Store` class that serves ``url`` (its module imported on demand)."""
+    forms = "; ".join(URL_FORMS)
     if not isinstance(url, str) or not url.strip():
-        raise ConfigError(f"store URL {url!r} is empty; accepted forms: {'; '.join(URL_FORMS)}")
+        raise ConfigError(f"store URL {url!r} is empty; accepted forms: {forms}")
     url = url.strip()
-    scheme = url.split("://", 1)[0].lower() if "://" in url else url.split(":", 1)[0].lower()
-    if scheme == "embedded":
-        module, name = "kgrec.kg.stores.embedded", "EmbeddedStore"
-    elif scheme in _FALKORDB_SCHEMES and "://" in url:
-        module, name = "kgrec.kg.stores.falkordb", "FalkorDBStore"
-    elif scheme in _NEO4J_SCHEMES and ("://" in url or url.lower() == "neo4j"):
-        module, name = "kgrec.kg.stores.neo4j", "Neo4jStore"
-    elif scheme == "rdf":
-        module, name = "kgrec.kg.stores.rdf", "RdfStore"
-    else:
-        raise ConfigError(f"store URL {url!r} is not one kgrec knows; accepted forms: {'; '.join(URL_FORMS)}")
-    return getattr(importlib.import_module(module), name)
+    has_authority = "://" in url
+    scheme = url.split("://", 1)[0] if has_authority else url.split(":", 1)[0]
+    bare = ":" not in url
+    try:
+        backend = BACKENDS.resolve(scheme)  # case-insensitive, as URL schemes are
+    except ConfigError as e:
+        raise ConfigError(f"store URL {url!r} is not one kgrec knows ({e}); accepted forms: {forms}") from None
+    if (bare and not backend.bare) or (not bare and has_authority != backend.authority):
+        raise ConfigError(f"store URL {url!r} does not have the shape of a {BACKENDS.canonical(scheme)} URL; "
+                          f"accepted forms: {forms}")
+    return backend.load()
 
 
 def make_store(url: str | None = None, *, graph: str | None = None, **options: Any) -> Store:

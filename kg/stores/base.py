@@ -5,12 +5,23 @@ A backend declares what it can do as :class:`StoreCapabilities` flags; the contr
 
 Lifecycle: constructing a store does no I/O; :meth:`Store.open` connects (and, for the embedded
 store, starts the server); :meth:`Store.close` disconnects. Stores are context managers.
+
+What every backend shares is written once here, as template methods over primitives a backend
+supplies: ``write`` → ``_write_graph``; ``read`` → ``_read_graph``; ``upsert_nodes`` /
+``upsert_edges`` → ``_write_node_rows`` / ``_write_edge_rows`` (row checks and schema extension in
+:mod:`kgrec.kg.stores.rows`); ``query`` → ``_run_analyst`` (guard and limits in
+:mod:`kgrec.kg.stores.guard`); the graph's record is a :class:`~kgrec.kg.stores.meta.GraphMeta`
+(``_read_meta`` / ``_write_meta``). To add a backend: subclass :class:`Store` (or
+:class:`~kgrec.kg.stores.cypherbase.CypherStore` for a Cypher database), implement those, set its
+:class:`StoreCapabilities` truthfully, and register its URL scheme in ``kgrec.kg.stores.BACKENDS``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,10 +29,15 @@ from typing import Any
 
 import pandas as pd
 
-from kgrec.errors import InputError, StoreError, UnknownGraphError
+from kgrec.errors import IncompleteGraphError, InputError, StoreError, UnknownGraphError
 
-from ..graph import MAX_ID_LENGTH, PANDAS_DTYPES, GraphStats, KnowledgeGraph
-from ..schema import EdgeType, PropertyType, check_property
+from ..graph import GraphStats, KnowledgeGraph
+from ..schema import EdgeType, Schema
+from . import guard
+from .meta import COMPLETE, GraphMeta, edge_key
+from .rows import check_reserved_label, edge_rows, extend_for_edges, extend_for_nodes, node_rows
+
+logger = logging.getLogger(__name__)
 
 
 GRAPH_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -51,43 +67,6 @@ def choose_graph(requested: str | None, default: str | None, available: Sequence
         raise UnknownGraphError(f"{where} holds no graph yet; write one first (kgrec ingest NAME)")
     raise UnknownGraphError(f"{where} holds several graphs ({listing}); choose one with graph=... "
                             "(--graph NAME, or KGREC_GRAPH)")
-
-
-# -- row checks shared by the backends' upserts ---------------------------------------------------
-def infer_property_type(series: pd.Series) -> PropertyType:
-    """The schema type of a property column that the schema does not declare yet."""
-    kind = series.dtype.kind
-    if kind == "b" or str(series.dtype) == "boolean":
-        return "boolean"
-    if kind in "iu" or str(series.dtype) == "Int64":
-        return "integer"
-    if kind == "f" or str(series.dtype) == "Float64":
-        return "float"
-    return "string"
-
-
-def check_ids(rows: pd.DataFrame, col: str, what: str) -> None:
-    """Make ``rows[col]`` strings in place; raise :class:`InputError` naming the first empty or too long id."""
-    values = rows[col].astype("string")
-    bad = (values.isna() | (values.fillna("").str.strip() == "") | (values.str.len().fillna(0) > MAX_ID_LENGTH))
-    if bad.any():
-        i = int(bad.to_numpy().argmax())
-        raise InputError(f"row {i}: {what} {rows[col].iat[i]!r} is empty or longer than {MAX_ID_LENGTH}")
-    rows[col] = values
-
-
-def cast_properties(rows: pd.DataFrame, props: list[str], declared: Mapping[str, PropertyType],
-                    where: str) -> pd.DataFrame:
-    """A copy of ``rows`` with each declared property cast to its schema type (names checked)."""
-    rows = rows.copy()
-    for p in props:
-        check_property(p)
-        if p in declared:
-            try:
-                rows[p] = rows[p].astype(PANDAS_DTYPES[declared[p]])
-            except (TypeError, ValueError) as e:
-                raise InputError(f"{where}.{p}: values are not of type {declared[p]}: {e}") from e
-    return rows
 
 
 @dataclass(frozen=True)
@@ -157,15 +136,40 @@ class Store(ABC):
     """A place a :class:`KnowledgeGraph` lives: embedded FalkorDB, FalkorDB, Neo4j or RDF.
 
     Every method that takes ``graph`` uses the store's default graph when it is None (the one
-    given at construction, else the only graph in the store).
+    given at construction, else ``KGREC_GRAPH``, else the only graph in the store).
+
+    The contracts that every backend shares are written here once, as template methods over a few
+    primitives each backend supplies: :meth:`write` (validate, then ``_write_graph``), :meth:`read`
+    (refuse an unfinished graph, then ``_read_graph``), :meth:`upsert_nodes` / :meth:`upsert_edges`
+    (check the rows, extend the stored schema, then ``_write_node_rows`` / ``_write_edge_rows``)
+    and :meth:`query` (guard, limits, then ``_run_analyst``).
+
+    Args:
+        url: where the store is (kept for messages).
+        graph: the default graph (default: ``KGREC_GRAPH``, else the only graph in the store).
+        batch_size: rows per write batch.
+        query_timeout: seconds an analyst query may run when the call names no ``timeout``
+            (default: :data:`DEFAULT_QUERY_TIMEOUT_S`).
+        max_query_timeout: the hard maximum a call may ask for (default: :data:`MAX_QUERY_TIMEOUT_S`).
+        max_rows: rows an analyst query returns at most when the call names no ``max_rows``
+            (default: :data:`DEFAULT_MAX_ROWS`).
     """
 
     capabilities: StoreCapabilities = StoreCapabilities()
 
-    def __init__(self, url: str, *, graph: str | None = None, batch_size: int = 5000):
+    def __init__(self, url: str, *, graph: str | None = None, batch_size: int = 5000,
+                 query_timeout: float = DEFAULT_QUERY_TIMEOUT_S, max_query_timeout: float = MAX_QUERY_TIMEOUT_S,
+                 max_rows: int = DEFAULT_MAX_ROWS):
+        if graph is not None:
+            check_graph_name(graph)
+        guard.resolve_limits(query_timeout, max_rows, default_timeout=query_timeout, max_timeout=max_query_timeout,
+                             default_rows=max_rows)
         self.url = url
         self.default_graph = graph
         self.batch_size = batch_size
+        self.query_timeout = float(query_timeout)
+        self.max_query_timeout = float(max_query_timeout)
+        self.max_rows = int(max_rows)
 
     # -- lifecycle -----------------------------------------------------------------------------
     @abstractmethod
@@ -182,35 +186,169 @@ class Store(ABC):
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def reader(self) -> Store:
+        """A second store on the same data with connections of its own, opened: for analyst
+        queries that must not wait behind (or hold up) this store's writes and reads. The caller
+        closes it. (The serving layer runs ``/v1/query`` on one.)"""
+        raise StoreError(f"{type(self).__name__} cannot open a second connection")
+
+    def ensure_running(self) -> int | None:
+        """Start the store's server again if it is down (``capabilities.restartable`` only)."""
+        raise StoreError(f"{type(self).__name__} does not run its own server (capabilities.restartable is False)")
+
+    def require_appendfsync(self, mode: str) -> str:
+        """Make the server sync writes to disk at least as often as ``mode`` (``capabilities.fsync`` only)."""
+        raise StoreError(f"{type(self).__name__} does not set its server's durability (capabilities.fsync is False)")
+
+    def compact(self, *, graph: str | None = None) -> None:
+        """Rewrite the store's persistence files so that deleted data is gone from disk, and wait
+        until that is done (after ``forget``; ``capabilities.compactable`` only). ``graph``: only that
+        graph where the backend keeps graphs in separate files (default: all)."""
+        raise StoreError(f"{type(self).__name__} cannot compact its persistence files (capabilities.compactable "
+                         "is False); see its documentation for what removes deleted data from its disk")
+
     # -- graphs --------------------------------------------------------------------------------
     @abstractmethod
+    def _graph_names(self) -> list[str]:
+        """The kgrec graphs in the store."""
+
     def graphs(self) -> list[str]:
         """Names of the graphs in this store."""
+        return sorted(self._graph_names())
+
+    def _graph(self, graph: str | None) -> str:
+        return choose_graph(graph, self.default_graph, self._graph_names(), where=self.url)
 
     @abstractmethod
     def drop(self, graph: str) -> None:
         """Delete one graph and everything in it."""
 
-    # -- bulk ----------------------------------------------------------------------------------
+    # -- the graph's record --------------------------------------------------------------------
     @abstractmethod
+    def _read_meta(self, name: str) -> GraphMeta | None:
+        """The record of graph ``name``, None when it has none; raises StoreError when it is damaged."""
+
+    @abstractmethod
+    def _write_meta(self, name: str, meta: GraphMeta) -> None:
+        """Replace the record of graph ``name``."""
+
+    def _require_meta(self, name: str) -> GraphMeta:
+        meta = self._read_meta(name)
+        if meta is None:
+            raise UnknownGraphError(f"graph {name!r} in {self.url} has no kgrec record; it was not written by kgrec")
+        return meta
+
+    def graph_meta(self, *, graph: str | None = None) -> GraphMeta:
+        """The typed record stored with the graph: schema, metadata, columns, write state, versions."""
+        return self._require_meta(self._graph(graph))
+
+    def schema(self, *, graph: str | None = None) -> Schema:
+        """The :class:`~kgrec.kg.schema.Schema` stored with the graph."""
+        return self.graph_meta(graph=graph).schema
+
+    def state(self, *, graph: str | None = None) -> str:
+        """``"complete"`` once a write finished; ``"writing"`` while one runs or after one was cut off."""
+        return self.graph_meta(graph=graph).state
+
+    # -- bulk ----------------------------------------------------------------------------------
     def write(self, kg: KnowledgeGraph, *, graph: str | None = None, progress: bool = False) -> WriteReport:
         """Validate ``kg`` whole, then upsert it in batches (idempotent: twice gives the same counts).
 
         Stores the schema with the graph so that :meth:`read` rebuilds the same ``KnowledgeGraph``.
+        The graph's state is ``writing`` until the last batch is in (a write cut off leaves it so;
+        writing the graph again completes it).
         """
+        kg.validate()
+        for label in kg.schema.labels:
+            check_reserved_label(label, path=kg.sources.get(label))
+        name = check_graph_name(graph or self.default_graph or kg.name)
+        start = time.perf_counter()
+        nodes, edges = self._write_graph(name, kg, progress=progress)
+        report = WriteReport(name, nodes, edges, time.perf_counter() - start)
+        logger.info("wrote %s nodes and %s edges to graph %r of %s in %.1fs (%.0f edges/s)", f"{report.num_nodes:,}",
+                    f"{report.num_edges:,}", name, self.url, report.seconds,
+                    report.num_edges / max(report.seconds, 1e-9))
+        return report
 
     @abstractmethod
-    def read(self, *, graph: str | None = None) -> KnowledgeGraph:
-        """The whole graph back (equal to what was written, up to row order)."""
+    def _write_graph(self, name: str, kg: KnowledgeGraph, *, progress: bool) -> tuple[dict[str, int], dict[str, int]]:
+        """Write a validated graph (state ``writing`` first, ``complete`` last); rows sent per label
+        and per edge type (:func:`~kgrec.kg.stores.meta.edge_key`)."""
+
+    def read(self, *, graph: str | None = None, allow_incomplete: bool = False) -> KnowledgeGraph:
+        """The whole graph back (equal to what was written, up to row order).
+
+        Args:
+            allow_incomplete: read a graph whose last write did not finish (default: False).
+
+        Raises:
+            IncompleteGraphError: the graph's last write did not finish (a killed ingest): what
+                training or serving would see is part of a graph. Write it again to complete it.
+        """
+        name = self._graph(graph)
+        meta = self._require_meta(name)
+        if meta.state != COMPLETE and not allow_incomplete:
+            raise IncompleteGraphError(
+                f"graph {name!r} in {self.url} is incomplete: its last write did not finish (state {meta.state!r}: "
+                "the ingest was stopped or failed). Run the same ingest again to complete it "
+                f"(kgrec ingest ... --graph {name}, or store.write(kg, graph={name!r}); writes are idempotent)")
+        return self._read_graph(name, meta)
+
+    @abstractmethod
+    def _read_graph(self, name: str, meta: GraphMeta) -> KnowledgeGraph:
+        """Read graph ``name`` whole."""
 
     # -- small writes (feedback, profiles, vectors, forgetting) --------------------------------
-    @abstractmethod
     def upsert_nodes(self, label: str, rows: pd.DataFrame, *, graph: str | None = None) -> int:
-        """Create or update nodes by ``(label, id)``; columns are ``id`` and properties. Returns rows sent."""
+        """Create or update nodes by ``(label, id)``; columns are ``id`` and properties. Returns rows sent.
+
+        Only the columns given are replaced on existing nodes (a null cell removes that value); a
+        new node without a ``name`` column is named by its id. A new label or property extends the
+        stored schema (its type inferred from the column).
+        """
+        name = self._graph(graph)
+        rows = node_rows(label, rows)
+        meta = self._require_meta(name)
+        rows, extended = extend_for_nodes(meta, label, rows)
+        if extended != meta:
+            self._write_meta(name, extended)
+            if label not in meta.schema.labels:
+                logger.info("graph %r: schema extended with label %s", name, label)
+                self._label_added(name, label)
+        return self._write_node_rows(name, extended.schema, label, rows)
+
+    def upsert_edges(self, edge_type: EdgeType, rows: pd.DataFrame, *, graph: str | None = None) -> int:
+        """Create or update edges by ``(src, dst)``; both endpoints must exist. Only the property
+        columns given are replaced; a new relation type or property extends the stored schema."""
+        name = self._graph(graph)
+        et = tuple(edge_type)
+        rows = edge_rows(et, rows)
+        meta = self._require_meta(name)
+        rows, extended = extend_for_edges(meta, et, rows)
+        for col, label in (("src", et[0]), ("dst", et[2])):
+            missing = self._missing_ids(name, label, rows[col].drop_duplicates().tolist())
+            if missing:
+                shown = ", ".join(repr(m) for m in missing[:5])
+                raise InputError(f"upsert_edges({edge_key(et)}): {col}: no {label} node with id {shown} in graph "
+                                 f"{name!r}")
+        if extended != meta:
+            self._write_meta(name, extended)
+        return self._write_edge_rows(name, extended.schema, et, rows)
+
+    def _label_added(self, name: str, label: str) -> None:
+        """Called after an upsert brought a new label (the Cypher stores index its ``id``)."""
 
     @abstractmethod
-    def upsert_edges(self, edge_type: EdgeType, rows: pd.DataFrame, *, graph: str | None = None) -> int:
-        """Create or update edges by ``(src, dst)``; endpoints must exist. Returns rows sent."""
+    def _missing_ids(self, name: str, label: str, ids: list[str]) -> list[str]:
+        """Which of ``ids`` are not ``label`` nodes of graph ``name`` (the first few)."""
+
+    @abstractmethod
+    def _write_node_rows(self, name: str, schema: Schema, label: str, rows: pd.DataFrame) -> int:
+        """Write checked node rows (declared properties cast). Returns rows sent."""
+
+    @abstractmethod
+    def _write_edge_rows(self, name: str, schema: Schema, edge_type: EdgeType, rows: pd.DataFrame) -> int:
+        """Write checked edge rows whose endpoints exist. Returns rows sent."""
 
     @abstractmethod
     def delete_edges(self, edge_type: EdgeType, *, src: Sequence[str] | None = None,
@@ -229,33 +367,65 @@ class Store(ABC):
         row = {"src": [user], "dst": [item], **{k: [v] for k, v in (properties or {}).items()}}
         self.upsert_edges(tuple(kg_schema.interaction), pd.DataFrame(row), graph=graph)
 
-    # -- reads ---------------------------------------------------------------------------------
-    @abstractmethod
-    def schema(self, *, graph: str | None = None):
-        """The :class:`~kgrec.kg.schema.Schema` stored with the graph."""
-
-    @abstractmethod
+    # -- analyst queries -----------------------------------------------------------------------
     def query(self, cypher: str, params: Mapping[str, Any] | None = None, *,
               graph: str | None = None, timeout: float | None = None, max_rows: int | None = None) -> QueryResult:
-        """Run a **read-only** analyst Cypher query with ``$parameters``; writes raise ReadOnlyQueryError.
+        """Run a **read-only** analyst Cypher query with ``$parameters``.
+
+        The query is checked first (:mod:`kgrec.kg.stores.guard`): ``LOAD CSV``, procedures and
+        functions that reach outside the database, administration and ``USE`` raise
+        ForbiddenQueryError; writes raise ReadOnlyQueryError.
 
         Args:
-            timeout: seconds the store may spend on it (default: :data:`DEFAULT_QUERY_TIMEOUT_S`;
-                at most :data:`MAX_QUERY_TIMEOUT_S`); past it the store stops the query and a
+            timeout: seconds the store may spend on it (default: the store's ``query_timeout``,
+                :data:`DEFAULT_QUERY_TIMEOUT_S`; at most its ``max_query_timeout``,
+                :data:`MAX_QUERY_TIMEOUT_S`); past it the store stops the query and a
                 ``QueryTimeoutError`` is raised.
-            max_rows: rows returned at most (default: :data:`DEFAULT_MAX_ROWS`); the store stops
-                producing rows there (memory stays flat) and the result says ``truncated``.
+            max_rows: rows returned at most (default: the store's ``max_rows``,
+                :data:`DEFAULT_MAX_ROWS`); the store stops producing rows there (memory stays
+                flat) and the result says ``truncated``.
         """
+        if not self.capabilities.cypher:
+            raise StoreError(f"{type(self).__name__} does not speak Cypher")
+        tokens = guard.check_analyst_query(cypher, check_writes=self._lexical_write_check)
+        seconds, rows = self._limits(timeout, max_rows)
+        params = check_params(params)
+        name = self._graph(graph)
+        limited = guard.limit_rows(cypher, rows + 1, params, tokens)
+        return self._run_analyst(name, limited, params, timeout=seconds, max_rows=rows)
 
-    def compact(self) -> None:
-        """Rewrite the store's persistence files so that deleted data is gone from disk, and wait
-        until that is done (called after ``forget``). A backend that cannot says so in its docs."""
-        raise NotImplementedError(f"{type(self).__name__} cannot compact its persistence files")
+    #: Refuse write clauses lexically (servers that do not enforce read-only transactions themselves).
+    _lexical_write_check: bool = True
 
-    def sparql(self, query: str, *, graph: str | None = None) -> QueryResult:
+    def _limits(self, timeout: float | None, max_rows: int | None) -> tuple[float, int]:
+        return guard.resolve_limits(timeout, max_rows, default_timeout=self.query_timeout,
+                                    max_timeout=self.max_query_timeout, default_rows=self.max_rows)
+
+    def _run_analyst(self, name: str, cypher: str, params: dict[str, Any], *, timeout: float,
+                     max_rows: int) -> QueryResult:
+        """Run a guarded analyst query read-only, stopped at ``timeout`` seconds, reading at most
+        ``max_rows`` rows (``truncated`` when there were more)."""
+        raise StoreError(f"{type(self).__name__} does not speak Cypher")
+
+    def sparql(self, query: str, *, graph: str | None = None, params: Mapping[str, Any] | None = None,
+               timeout: float | None = None, max_rows: int | None = None) -> QueryResult:
         """Run a read-only SPARQL query (rdf store only)."""
         raise StoreError(f"{type(self).__name__} does not speak SPARQL; use an rdf: store")
 
+    # -- reads ---------------------------------------------------------------------------------
     @abstractmethod
     def stats(self, *, graph: str | None = None) -> GraphStats:
         """Counts per label and relation (degree summaries may be empty)."""
+
+
+def check_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Query parameters as a dict, each name an identifier (they are written into query text by
+    some clients)."""
+    if params is not None and not isinstance(params, Mapping):
+        raise InputError(f"query parameters must be a mapping of names to values, not {type(params).__name__}")
+    out = {}
+    for key, value in (params or {}).items():
+        if not isinstance(key, str) or not key.isidentifier():
+            raise InputError(f"query parameter name {key!r} is not an identifier")
+        out[key] = value
+    return out

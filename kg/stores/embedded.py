@@ -17,6 +17,7 @@ socket.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import logging
 import os
@@ -32,7 +33,7 @@ from typing import Literal
 from kgrec.config import kgrec_home
 from kgrec.errors import ConfigError, StoreError, StoreUnavailableError
 
-from .base import StoreCapabilities
+from .base import DEFAULT_MAX_ROWS, DEFAULT_QUERY_TIMEOUT_S, MAX_QUERY_TIMEOUT_S, StoreCapabilities
 from .falkordb import FalkorDBStore
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,9 @@ PID_NAME = "redis.pid"
 LOG_NAME = "redis.log"
 LOCK_NAME = "start.lock"
 _MAX_SOCKET_PATH = 104  # sun_path is 108 bytes on Linux, 104 on macOS
+SERVER_TIMEOUT_MAX_MS = 6 * 3600 * 1000
+"""FalkorDB's ``TIMEOUT_MAX`` in the embedded server: no query runs longer than 6 hours (kgrec's
+own bulk reads and writes of the biggest graphs take minutes)."""
 _starting = threading.Lock()
 
 AppendFsync = Literal["everysec", "always", "no"]
@@ -90,6 +94,20 @@ def _client(socket_path: Path, *, timeout: float = 5.0, decode: bool = False):
                        retry=Retry(NoBackoff(), 0), decode_responses=decode)
 
 
+def _stale_aof_files(folder: Path) -> list[Path]:
+    """Files of an AOF folder (Redis 7 multi-part AOF) that its manifest no longer names."""
+    manifests = list(folder.glob("*.manifest"))
+    if not manifests:
+        return []
+    named = {m.name for m in manifests}
+    for manifest in manifests:
+        for line in manifest.read_text(errors="replace").splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] == "file":
+                named.add(parts[1])
+    return [p for p in folder.iterdir() if p.is_file() and p.name not in named]
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -130,22 +148,29 @@ class EmbeddedStore(FalkorDBStore):
         module_args: extra FalkorDB module arguments, e.g. ``("THREAD_COUNT", "4")`` or
             ``("BOLT_PORT", "7687")`` to also speak Bolt (a port of at most 32767: FalkorDB 4.16
             ignores a larger one).
-        query_timeout_ms, max_connections, retries: as for :class:`FalkorDBStore`.
+        query_timeout, max_query_timeout, max_rows, max_connections, retries: as for
+            :class:`FalkorDBStore`.
         appendonly: persist with the append-only file (default: True). False keeps the data in
             memory only; FalkorDB 4.16 crashes on any write that arrives over Bolt while the AOF
             is on, so a Bolt test server runs without it.
+
+    Time limits: the server starts with FalkorDB's ``TIMEOUT_DEFAULT`` set to ``query_timeout``
+    (a query that names no limit, e.g. from ``redis-cli`` or over Bolt, is stopped there) and
+    ``TIMEOUT_MAX`` to :data:`SERVER_TIMEOUT_MAX_MS` (no query runs longer; kgrec's own bulk
+    reads and writes name that limit). Either can be overridden in ``module_args``.
     """
 
-    # serving-branch stand-in: kgrec owns the server (restartable) and sets its AOF sync (fsync)
     capabilities = StoreCapabilities(cypher=True, sparql=False, vectors=True, persistent=True, named_graphs=True,
-                                     restartable=True, fsync=True)
+                                     restartable=True, fsync=True, compactable=True)
 
     def __init__(self, url: str = "embedded", *, graph: str | None = None, batch_size: int = 20_000,
                  data_dir: str | os.PathLike | None = None, appendfsync: AppendFsync = "everysec",
                  start_timeout: float = 60.0, module_args: Sequence[str] = (), appendonly: bool = True,
-                 query_timeout_ms: int | None = None, max_connections: int | None = None, retries: int = 2):
-        super().__init__(url, graph=graph, batch_size=batch_size, query_timeout_ms=query_timeout_ms,
-                         max_connections=max_connections, retries=retries)
+                 query_timeout: float = DEFAULT_QUERY_TIMEOUT_S, max_query_timeout: float = MAX_QUERY_TIMEOUT_S,
+                 max_rows: int = DEFAULT_MAX_ROWS, max_connections: int | None = None, retries: int = 2):
+        super().__init__(url, graph=graph, batch_size=batch_size, query_timeout=query_timeout,
+                         max_query_timeout=max_query_timeout, max_rows=max_rows, max_connections=max_connections,
+                         retries=retries)
         if data_dir is None:
             kind, _, path = url.partition(":")
             if kind != "embedded":
@@ -158,6 +183,25 @@ class EmbeddedStore(FalkorDBStore):
         self.start_timeout = float(start_timeout)
         self.module_args = tuple(str(a) for a in module_args)
         self.appendonly = bool(appendonly)
+        self._internal_timeout_ms = self._module_setting("TIMEOUT_MAX", SERVER_TIMEOUT_MAX_MS)
+        if not self.appendonly:  # nothing to sync or compact: the data lives in memory only
+            self.capabilities = dataclasses.replace(self.capabilities, fsync=False, compactable=False)
+
+    def _options(self) -> dict:
+        options = {k: v for k, v in super()._options().items() if k not in ("password", "connect_timeout")}
+        return {**options, "data_dir": self.data_dir, "appendfsync": self.appendfsync,
+                "start_timeout": self.start_timeout, "module_args": self.module_args, "appendonly": self.appendonly}
+
+    def _module_setting(self, name: str, default: int) -> int:
+        """A numeric FalkorDB module argument of ``module_args``, else ``default``."""
+        args = list(self.module_args)
+        for key, value in zip(args[::2], args[1::2]):
+            if key.upper() == name:
+                try:
+                    return int(value)
+                except ValueError as e:
+                    raise ConfigError(f"module argument {name} {value!r} is not a whole number") from e
+        return default
 
     # -- durability ----------------------------------------------------------------------------
     def appendfsync_now(self) -> str | None:
@@ -170,7 +214,8 @@ class EmbeddedStore(FalkorDBStore):
         try:
             config = client.config_get("appendonly", "appendfsync")
         except (redis.exceptions.RedisError, OSError) as e:
-            raise StoreUnavailableError(f"the embedded FalkorDB in {self.data_dir} did not answer CONFIG GET: {e}") from e
+            raise StoreUnavailableError(f"the embedded FalkorDB in {self.data_dir} did not answer CONFIG GET: "
+                                        f"{e}") from e
         finally:
             client.close()
         return config.get("appendfsync") if config.get("appendonly") == "yes" else None
@@ -212,6 +257,82 @@ class EmbeddedStore(FalkorDBStore):
             client.close()
         logger.info("embedded FalkorDB in %s: appendfsync %s -> %s", self.data_dir, current, mode)
         return mode
+
+    # -- forgetting on disk --------------------------------------------------------------------
+    def compact(self, *, graph: str | None = None, timeout: float = 600.0) -> None:
+        """Rewrite the persistence files from what the server holds now, and wait until the old ones
+        are gone, so that deleted data (a forgotten user) leaves no trace on disk.
+
+        With the append-only file: ``BGREWRITEAOF`` (Redis 7 multi-part AOF: a fresh base file and
+        an empty increment), waiting for it through ``INFO persistence`` and until the files of the
+        previous generation are deleted. A ``dump.rdb`` snapshot, if one exists (from a ``SAVE``),
+        is rewritten with ``SAVE``. ``graph`` is ignored: the files hold every graph of the server.
+        The server writes RDB files uncompressed, so that a byte search of the folder for a deleted
+        id is a faithful check (LZF compression would hide ids whether deleted or not).
+
+        Raises:
+            StoreError: the rewrite failed or did not finish within ``timeout`` seconds.
+        """
+        import redis
+
+        self.ensure_running()
+        client = _client(self.socket_path, timeout=timeout, decode=True)
+        try:
+            if self.appendonly:
+                self._rewrite_aof(client, time.monotonic() + timeout)
+            config = client.config_get("dir", "dbfilename")
+            rdb = Path(config.get("dir") or self.data_dir) / (config.get("dbfilename") or "dump.rdb")
+            if rdb.exists():
+                client.save()
+        except redis.exceptions.RedisError as e:
+            raise StoreError(f"compacting the embedded FalkorDB in {self.data_dir} failed: {e}") from e
+        finally:
+            client.close()
+        logger.info("compacted the persistence files of the embedded FalkorDB in %s", self.data_dir)
+
+    def _rewrite_aof(self, client, deadline: float) -> None:
+        import redis
+
+        def persistence() -> dict:
+            return client.info("persistence")
+
+        def wait_idle() -> dict:
+            while True:
+                info = persistence()
+                if not info.get("aof_rewrite_in_progress") and not info.get("aof_rewrite_scheduled"):
+                    return info
+                if time.monotonic() > deadline:
+                    raise StoreError(f"the AOF rewrite of the embedded FalkorDB in {self.data_dir} did not finish")
+                time.sleep(0.05)
+
+        # a rewrite already running forked before the deletes: let it finish, then start ours
+        before = int(wait_idle().get("aof_rewrites", 0))
+        try:
+            client.bgrewriteaof()
+        except redis.exceptions.ResponseError as e:
+            if "already in progress" not in str(e):
+                raise
+            before = int(wait_idle().get("aof_rewrites", 0))
+            client.bgrewriteaof()
+        while True:
+            info = wait_idle()
+            if int(info.get("aof_rewrites", 0)) > before:
+                break
+            if time.monotonic() > deadline:
+                raise StoreError(f"the AOF rewrite of the embedded FalkorDB in {self.data_dir} did not start")
+            time.sleep(0.05)
+        if info.get("aof_last_bgrewrite_status") != "ok":
+            raise StoreError(f"the AOF rewrite of the embedded FalkorDB in {self.data_dir} failed (see "
+                             f"{self.log_path}):\n{self.log_tail()}")
+        # Redis deletes the previous generation's files in a background thread: wait for that too
+        folder = self.data_dir / (client.config_get("appenddirname").get("appenddirname") or "appendonlydir")
+        while True:
+            stale = _stale_aof_files(folder)
+            if not stale:
+                return
+            if time.monotonic() > deadline:
+                raise StoreError(f"old AOF files are still in {folder}: {', '.join(p.name for p in stale)}")
+            time.sleep(0.05)
 
     # -- paths ---------------------------------------------------------------------------------
     @property
@@ -308,6 +429,9 @@ class EmbeddedStore(FalkorDBStore):
             "--appendonly", "yes" if self.appendonly else "no",
             "--appendfsync", self.appendfsync,
             "--save", "",
+            # RDB files (the AOF's base, a dump) uncompressed: LZF would hide an id from a byte search,
+            # and a byte search is how a forget is checked (see compact())
+            "--rdbcompression", "no",
             "--daemonize", "yes",
             "--pidfile", str(self.pid_path),
             "--logfile", str(self.log_path),
@@ -316,11 +440,18 @@ class EmbeddedStore(FalkorDBStore):
 
     def _module_args(self) -> list[str]:
         args = list(self.module_args)
+        given = {a.upper() for a in args[::2]}
         # Replicate writes to the AOF as their effects, not as query text. Replaying query text
         # after a restart runs every batch again while the id indexes are still being built:
         # quadratic, minutes for the 60-user lastfm subgraph; effects replay in well under a second.
-        if "EFFECTS_THRESHOLD" not in (a.upper() for a in args[::2]):
+        if "EFFECTS_THRESHOLD" not in given:
             args += ["EFFECTS_THRESHOLD", "0"]
+        # A query that names no time limit (redis-cli, Bolt) stops at the analysts' default; none
+        # runs past TIMEOUT_MAX (kgrec's own queries name that limit).
+        if "TIMEOUT_DEFAULT" not in given and "TIMEOUT" not in given:
+            args += ["TIMEOUT_DEFAULT", str(max(1, int(self.query_timeout * 1000)))]
+        if "TIMEOUT_MAX" not in given:
+            args += ["TIMEOUT_MAX", str(self._internal_timeout_ms)]
         return args
 
     def _start(self) -> int | None:

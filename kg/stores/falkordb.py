@@ -6,15 +6,18 @@ copied, deleted, dumped and persisted together with the graph (``GRAPH.COPY``, `
 the AOF), needs no Redis command beside ``GRAPH.*``, and the Neo4j store uses the same node, so
 one code path (:class:`~kgrec.kg.stores.cypherbase.CypherStore`) serves both.
 
-Analyst queries go through ``GRAPH.RO_QUERY``: the server itself refuses any write, and kgrec
-maps that refusal to :class:`~kgrec.errors.ReadOnlyQueryError`. The client keeps a Redis
-connection pool, so one store may serve many threads (a FastAPI server).
+Analyst queries go through ``GRAPH.RO_QUERY`` with a per-query ``timeout``: the server itself
+refuses any write (mapped to :class:`~kgrec.errors.ReadOnlyQueryError`) and stops the query at its
+time limit (:class:`~kgrec.errors.QueryTimeoutError`); the reply is read row by row and cut at
+``max_rows``. The client keeps a Redis connection pool, so one store may serve many threads (a
+FastAPI server); :meth:`FalkorDBStore.reader` opens a second, independent one.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import socket
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
@@ -23,6 +26,7 @@ from urllib.parse import unquote, urlsplit
 import pandas as pd
 
 from kgrec.errors import (
+    ConfigError,
     InputError,
     QueryTimeoutError,
     ReadOnlyQueryError,
@@ -32,10 +36,13 @@ from kgrec.errors import (
 )
 
 from .. import cypher
-from ..schema import PropertyType
-from .base import QueryResult, StoreCapabilities, check_graph_name
 from ..graph import PANDAS_DTYPES
+from ..schema import PropertyType
+from . import guard
+from .base import (DEFAULT_MAX_ROWS, DEFAULT_QUERY_TIMEOUT_S, MAX_QUERY_TIMEOUT_S, QueryResult, StoreCapabilities,
+                   check_graph_name)
 from .cypherbase import CypherStore
+from .resp import RespConnection, first_error, read_result_set
 
 logger = logging.getLogger(__name__)
 
@@ -120,27 +127,49 @@ class FalkorDBStore(CypherStore):
             fastest and with the least CPU; see benchmarks/notes/stores.md).
         password: overrides a password in the URL.
         connect_timeout: seconds to wait for a connection (default: 10).
-        query_timeout_ms: a time limit for analyst queries (default: None, the server's).
+        query_timeout, max_query_timeout, max_rows: the limits of analyst queries (see
+            :class:`~kgrec.kg.stores.base.Store`); each query passes its timeout to FalkorDB, which
+            stops it there (``GRAPH.RO_QUERY ... timeout <ms>``).
         max_connections: the size of the connection pool (default: None, unbounded).
         retries: how often a command is retried after a connection error, with a short backoff
             (default: 2; redis-py's own default waits seconds before a dead server is reported).
+
+    Analyst queries (:meth:`query`) run on a connection of their own, outside the pool, read
+    row by row (:mod:`kgrec.kg.stores.resp`) and cut at ``max_rows``; the server enforces
+    read-only (``GRAPH.RO_QUERY``) and the time limit.
     """
 
-    capabilities = StoreCapabilities(cypher=True, sparql=False, vectors=True, persistent=True, named_graphs=True)
+    capabilities = StoreCapabilities(cypher=True, sparql=False, vectors=True, persistent=True, named_graphs=True,
+                                     restartable=False, fsync=False, compactable=False)
+    _lexical_write_check = False  # GRAPH.RO_QUERY: the server refuses writes itself
+    #: The time limit kgrec's own queries name (None: the server's default). The embedded store
+    #: sets one, since it starts its server with a default limit meant for other clients.
+    _internal_timeout_ms: int | None = None
 
     def __init__(self, url: str = "falkordb://localhost:6379", *, graph: str | None = None, batch_size: int = 20_000,
-                 password: str | None = None, connect_timeout: float = 10.0, query_timeout_ms: int | None = None,
-                 max_connections: int | None = None, retries: int = 2):
-        super().__init__(url, graph=graph, batch_size=batch_size)
-        if graph is not None:
-            check_graph_name(graph)
+                 password: str | None = None, connect_timeout: float = 10.0,
+                 query_timeout: float = DEFAULT_QUERY_TIMEOUT_S, max_query_timeout: float = MAX_QUERY_TIMEOUT_S,
+                 max_rows: int = DEFAULT_MAX_ROWS, max_connections: int | None = None, retries: int = 2):
+        super().__init__(url, graph=graph, batch_size=batch_size, query_timeout=query_timeout,
+                         max_query_timeout=max_query_timeout, max_rows=max_rows)
         self.password = password
         self.connect_timeout = connect_timeout
-        self.query_timeout_ms = query_timeout_ms
         self.max_connections = max_connections
         self.retries = int(retries)
         self._db = None
         self._graph_cache: dict[str, Any] = {}
+
+    def _options(self) -> dict[str, Any]:
+        """The constructor's keyword options of this store (for :meth:`reader`)."""
+        return {"graph": self.default_graph, "batch_size": self.batch_size, "password": self.password,
+                "connect_timeout": self.connect_timeout, "query_timeout": self.query_timeout,
+                "max_query_timeout": self.max_query_timeout, "max_rows": self.max_rows,
+                "max_connections": self.max_connections, "retries": self.retries}
+
+    def reader(self) -> FalkorDBStore:
+        """A second store on the same server with its own connection pool, opened (see
+        :meth:`Store.reader <kgrec.kg.stores.base.Store.reader>`)."""
+        return type(self)(self.url, **self._options()).open()
 
     # -- lifecycle -----------------------------------------------------------------------------
     def _client_options(self) -> dict[str, Any]:
@@ -192,7 +221,7 @@ class FalkorDBStore(CypherStore):
         return g
 
     # -- errors --------------------------------------------------------------------------------
-    def _error(self, e: Exception, doing: str) -> StoreError:
+    def _error(self, e: Exception, doing: str) -> StoreError | ConfigError:
         import redis
 
         if isinstance(e, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, ConnectionError,
@@ -200,11 +229,13 @@ class FalkorDBStore(CypherStore):
             return StoreUnavailableError(f"FalkorDB at {self.url} is not reachable ({doing}): {e}")
         if isinstance(e, redis.exceptions.ResponseError):
             text = str(e)
+            if "timed out" in text.lower():
+                return QueryTimeoutError(f"FalkorDB stopped the query at its time limit ({doing}): {text}")
+            if "TIMEOUT_MAX" in text:
+                return ConfigError(f"FalkorDB refused the query's time limit ({doing}): {text}")
             if _READ_ONLY_REFUSAL in text:
                 return ReadOnlyQueryError("the query writes; analyst queries are read-only "
                                           f"(FalkorDB refused it: {text})")
-            if "Query timed out" in text:
-                return QueryTimeoutError(f"the query ran past its time limit and was stopped ({doing})")
             if "unknown command" in text.lower() and "graph." in text.lower():
                 return StoreUnavailableError(f"{self.url} is a Redis server without the FalkorDB module: {text}")
             return StoreError(f"FalkorDB refused the query ({doing}): {text}")
@@ -219,6 +250,7 @@ class FalkorDBStore(CypherStore):
 
         g = self._select(graph)
         call = g.ro_query if read_only else g.query
+        timeout = self._internal_timeout_ms if timeout is None else timeout
         for attempt in range(2):
             try:
                 return call(query, dict(params) if params else None, timeout=timeout)
@@ -246,7 +278,8 @@ class FalkorDBStore(CypherStore):
             literal = literal + ("{" if i == 0 else ",") + f"`{col}`:" + cypher_literals(batch[col])
         rows = "[" + ",".join((literal + "}").tolist()) + "]"
         try:
-            self.client.connection.execute_command("GRAPH.QUERY", graph, f"CYPHER rows={rows} {query}", "--compact")
+            self.client.connection.execute_command("GRAPH.QUERY", graph, f"CYPHER rows={rows} {query}", "--compact",
+                                                   *self._timeout_args())
         except Exception as e:
             raise self._error(e, f"write to graph {graph!r}") from e
 
@@ -254,7 +287,7 @@ class FalkorDBStore(CypherStore):
         # The verbose reply format has about a third of the compact one's elements, and redis-py's
         # pure-Python reply parser is the bottleneck of a bulk read; the types come from the schema.
         try:
-            reply = self.client.connection.execute_command("GRAPH.RO_QUERY", graph, query)
+            reply = self.client.connection.execute_command("GRAPH.RO_QUERY", graph, query, *self._timeout_args())
         except Exception as e:
             raise self._error(e, f"read graph {graph!r}") from e
         rows = reply[1] if len(reply) > 2 else []
@@ -269,6 +302,9 @@ class FalkorDBStore(CypherStore):
                 vals = [None if v is None else str(v) for v in vals]
             data[col] = pd.Series(vals, dtype=PANDAS_DTYPES[kind])
         return pd.DataFrame(data)
+
+    def _timeout_args(self) -> tuple[str, ...]:
+        return () if self._internal_timeout_ms is None else ("timeout", str(self._internal_timeout_ms))
 
     def _ensure_index(self, graph: str, label: str) -> None:
         try:
@@ -310,15 +346,38 @@ class FalkorDBStore(CypherStore):
         logger.info("dropped graph %r from %s", graph, self.url)
 
     # -- analyst queries -----------------------------------------------------------------------
-    def query(self, cypher: str, params: Mapping[str, Any] | None = None, *, graph: str | None = None,
-              timeout: float | None = None, max_rows: int | None = None) -> QueryResult:
-        # serving-branch stand-in for the interface's timeout / max_rows (the stores branch implements them)
-        name = self._graph(graph)
-        ms = max(1, int(timeout * 1000 + 0.5)) if timeout is not None else self.query_timeout_ms  # 0 = no limit
-        res = self._result(self._execute(name, cypher, self._check_params(params), read_only=True, timeout=ms))
-        if max_rows is not None and len(res.rows) > max_rows:
-            return QueryResult(res.columns, res.rows[:max_rows], truncated=True)
-        return res
+    def _run_analyst(self, name: str, cypher: str, params: dict[str, Any], *, timeout: float,
+                     max_rows: int) -> QueryResult:
+        """``GRAPH.RO_QUERY`` with FalkorDB's own time limit, on a connection of its own, read row by
+        row and closed after ``max_rows`` rows (the rest of the reply is never read)."""
+        import redis
+        from falkordb.helpers import stringify_param_value
+        from falkordb.query_result import QueryResult as FalkorResult
+
+        header = "CYPHER " + " ".join(f"{k}={stringify_param_value(v)}" for k, v in params.items()) + " " \
+            if params else ""
+        ms = max(1, math.ceil(timeout * 1000))
+        options = {k: v for k, v in self._client_options().items() if v is not None}
+        try:
+            # the socket waits a little longer than the server's own limit, which answers first
+            with RespConnection(**options, timeout=timeout + 10, connect_timeout=self.connect_timeout) as conn:
+                conn.send("GRAPH.RO_QUERY", name, header + cypher, "--compact", "timeout", str(ms))
+                reply, truncated = read_result_set(conn, max_rows)
+        except socket.timeout as e:
+            raise QueryTimeoutError(guard.timeout_message(timeout, "kgrec (FalkorDB did not answer)")) from e
+        except (OSError, ConnectionError) as e:
+            raise self._error(e, f"query on graph {name!r}") from e
+        error = first_error(reply)
+        if error is not None:
+            if "timed out" in str(error).lower():
+                raise QueryTimeoutError(guard.timeout_message(timeout, "FalkorDB"))
+            raise self._error(redis.exceptions.ResponseError(str(error)), f"query on graph {name!r}")
+        try:
+            res = FalkorResult(self._select(name), reply)
+        except Exception as e:
+            raise self._error(e, f"query on graph {name!r}") from e
+        result = self._result(res)
+        return QueryResult(result.columns, result.rows, truncated)
 
     # -- vectors (written by kgrec.text.write_vectors) -------------------------------------------
     def write_vectors(self, label: str, ids, matrix, *, property: str = "embedding", graph: str | None = None) -> int:

@@ -16,6 +16,18 @@ Reads are routed as READ; :meth:`Neo4jStore.query` runs in a READ transaction, w
 to write in (mapped to :class:`~kgrec.errors.ReadOnlyQueryError`). Writes are ``UNWIND $rows``
 batches (``batch_size``, default 10000) in managed write transactions that the driver retries.
 
+Forgetting (``capabilities.compactable`` is False): a deleted node leaves Neo4j's disk only when
+Neo4j itself lets go of it. Its transaction logs keep every change until they are rotated and
+pruned (``db.tx_log.rotation.retention_policy``, e.g. ``"2 files"`` or ``"1 days"``; pruning
+happens at checkpoints: ``CALL db.checkpoint()``), the store files reuse the freed records' space
+but do not erase it, and backups and cluster copies hold their own. What removes a user from a
+Neo4j installation is an operator's procedure: delete, ``CALL db.checkpoint()`` after enough log
+rotations to prune the logs that held the user, and ``neo4j-admin database copy`` (which writes
+fresh store files without the freed records) for the database and every backup. kgrec cannot do
+that over Bolt, so :meth:`Neo4jStore.compact` is not offered.
+
+Time limits: see :class:`Neo4jStore` (a transaction timeout per analyst query).
+
 Fallbacks, each narrow and found by experiment against FalkorDB 4.16's experimental Bolt
 endpoint, which the tests use because no Neo4j server can be installed here:
 
@@ -25,16 +37,21 @@ endpoint, which the tests use because no Neo4j server can be installed here:
   database. Database names are accepted and ignored there.
 - READ transactions are not enforced there (a CREATE in ``execute_read`` is committed) and
   ``EXPLAIN`` gives no query type: so every analyst query also passes a lexical check
-  (:func:`kgrec.kg.cypher.find_write_clause`) before it is sent. On Neo4j that check is redundant.
+  (:func:`kgrec.kg.stores.guard.find_write_clause`) before it is sent. On Neo4j that check is redundant.
+- Transaction timeouts are ignored there; the server's ``TIMEOUT_DEFAULT`` (which the embedded
+  store sets) stops a query, with an empty ``DatabaseError``.
 - Requests over about 4 KB crash that server: use ``batch_size=50`` and ``max_batch_bytes=3500``.
 - ``elementId()`` fails there; kgrec never uses element ids.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
+import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,6 +59,7 @@ from kgrec.errors import (
     ConfigError,
     InputError,
     MissingExtraError,
+    QueryTimeoutError,
     ReadOnlyQueryError,
     StoreError,
     StoreUnavailableError,
@@ -49,10 +67,16 @@ from kgrec.errors import (
 )
 
 from .. import cypher as cy
-from .base import QueryResult, StoreCapabilities, check_graph_name
+from . import guard
+from .base import (DEFAULT_MAX_ROWS, DEFAULT_QUERY_TIMEOUT_S, MAX_QUERY_TIMEOUT_S, QueryResult, StoreCapabilities,
+                   check_graph_name)
 from .cypherbase import CypherStore
 
 logger = logging.getLogger(__name__)
+
+TIMEOUT_GRACE_S = 1.0
+"""How long after an analyst query's time limit the call stops waiting for a server that has not
+stopped the query itself."""
 
 _ACCESS_MODE_CODES = ("Neo.ClientError.Statement.AccessMode", "Neo.ClientError.Cluster.NotALeader")
 
@@ -113,19 +137,32 @@ class Neo4jStore(CypherStore):
         max_retry_time: seconds the driver retries a transaction that failed transiently
             (default: 30).
         connection_timeout: seconds to wait for a connection (default: 10).
+        query_timeout, max_query_timeout, max_rows: the limits of analyst queries (see
+            :class:`~kgrec.kg.stores.base.Store`).
+
+    Analyst queries run in a READ transaction with the query's time limit as the transaction
+    timeout (Neo4j stops it there: ``Neo.ClientError.Transaction.TransactionTimedOut``); records
+    are fetched lazily and reading stops at ``max_rows``. The call itself also stops waiting one
+    second after the limit, for servers that ignore transaction timeouts (FalkorDB's Bolt endpoint,
+    which stops queries at its own ``TIMEOUT_DEFAULT``); the abandoned transaction ends when the
+    server stops it.
     """
+
+    capabilities = StoreCapabilities(cypher=True, sparql=False, vectors=True, persistent=True, named_graphs=False,
+                                     restartable=False, fsync=False, compactable=False)
 
     def __init__(self, url: str = "neo4j", *, graph: str | None = None, batch_size: int = 10_000,
                  auth: tuple[str, str] | None = None, driver: Any = None, database: str | None = None,
-                 max_batch_bytes: int | None = None, max_retry_time: float = 30.0, connection_timeout: float = 10.0):
+                 max_batch_bytes: int | None = None, max_retry_time: float = 30.0, connection_timeout: float = 10.0,
+                 query_timeout: float = DEFAULT_QUERY_TIMEOUT_S, max_query_timeout: float = MAX_QUERY_TIMEOUT_S,
+                 max_rows: int = DEFAULT_MAX_ROWS):
         if url.strip().lower() == "neo4j" and driver is None:
             uri = os.environ.get("KGREC_NEO4J_URI")
             if not uri:
                 raise ConfigError("store URL 'neo4j' needs KGREC_NEO4J_URI (or give bolt://host:port)")
             url = uri
-        super().__init__(url, graph=graph, batch_size=batch_size)
-        if graph is not None:
-            check_graph_name(graph)
+        super().__init__(url, graph=graph, batch_size=batch_size, query_timeout=query_timeout,
+                         max_query_timeout=max_query_timeout, max_rows=max_rows)
         if auth is None and os.environ.get("KGREC_NEO4J_USER"):
             auth = (os.environ["KGREC_NEO4J_USER"], os.environ.get("KGREC_NEO4J_PASSWORD", ""))
         self.auth = auth
@@ -137,8 +174,15 @@ class Neo4jStore(CypherStore):
         self._owns_driver = driver is None
         self._opened = False
         self.edition: str = "unknown"
-        self.capabilities = StoreCapabilities(cypher=True, sparql=False, vectors=True, persistent=True,
-                                              named_graphs=False)
+
+    def reader(self) -> Neo4jStore:
+        """A second store on the same server, opened: a driver of its own, or the same
+        caller-owned driver (its sessions are separate connections of its pool)."""
+        return Neo4jStore(self.url, graph=self.default_graph, batch_size=self.batch_size, auth=self.auth,
+                          driver=None if self._owns_driver else self._driver, database=self.database,
+                          max_batch_bytes=self.max_batch_bytes, max_retry_time=self.max_retry_time,
+                          connection_timeout=self.connection_timeout, query_timeout=self.query_timeout,
+                          max_query_timeout=self.max_query_timeout, max_rows=self.max_rows).open()
 
     # -- lifecycle -----------------------------------------------------------------------------
     @property
@@ -170,8 +214,7 @@ class Neo4jStore(CypherStore):
         except neo4j.exceptions.Neo4jError as e:
             logger.debug("dbms.components() failed (%s); treating the server as single-database", e)
             self.edition = "unknown"
-        self.capabilities = StoreCapabilities(cypher=True, sparql=False, vectors=True, persistent=True,
-                                              named_graphs=self.multi_database)
+        self.capabilities = dataclasses.replace(type(self).capabilities, named_graphs=self.multi_database)
         self._opened = True
         logger.debug("connected to %s (edition %s)", self.url, self.edition)
         return self
@@ -283,8 +326,8 @@ class Neo4jStore(CypherStore):
             self._system(cy.NEO4J_DROP_DATABASE, {"name": database_name(graph)})
         else:
             # Only what the graph's schema names: a database may hold other data beside it.
-            meta = self._meta(graph, tolerant=True)
-            labels = meta["schema"].labels if meta is not None else []
+            meta = self._read_meta(graph, tolerant=True)
+            labels = meta.schema.labels if meta is not None else []
             limit = max(1, int(self.batch_size))
             for label in labels:
                 while int(self._run(graph, cy.delete_label_batch(label), {"limit": limit}, write=True).scalar() or 0):
@@ -293,26 +336,49 @@ class Neo4jStore(CypherStore):
         logger.info("dropped graph %r from %s", graph, self.url)
 
     # -- analyst queries -----------------------------------------------------------------------
-    def query(self, cypher: str, params: Mapping[str, Any] | None = None, *,
-              graph: str | None = None, timeout: float | None = None, max_rows: int | None = None) -> QueryResult:
-        clause = cy.find_write_clause(cypher)
-        if clause is not None:
-            raise ReadOnlyQueryError(f"the query writes ({clause}); analyst queries are read-only")
-        name = self._graph(graph)
-        params = self._check_params(params)
+    def _run_analyst(self, name: str, cypher: str, params: dict[str, Any], *, timeout: float,
+                     max_rows: int) -> QueryResult:
+        """A READ transaction with ``timeout`` as its transaction timeout, records fetched lazily and
+        read up to ``max_rows``; the caller stops waiting :data:`TIMEOUT_GRACE_S` after the limit."""
         neo4j = _neo4j()
 
+        @neo4j.unit_of_work(timeout=timeout)
         def work(tx):
             result = tx.run(cypher, params)
             keys = list(result.keys())
-            return keys, [tuple(plain(v) for v in r.values()) for r in result]
+            rows, truncated = [], False
+            for record in result:
+                if len(rows) >= max_rows:
+                    truncated = True
+                    break
+                rows.append(tuple(plain(v) for v in record.values()))
+            return keys, rows, truncated
 
-        try:
-            with self.driver.session(database=self._database(name), default_access_mode=neo4j.READ_ACCESS) as session:
-                keys, rows = session.execute_read(work)
-        except Exception as e:
-            raise self._error(e, f"query on graph {name!r}") from e
-        return QueryResult(keys, rows)
+        outcome: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                with self.driver.session(database=self._database(name), default_access_mode=neo4j.READ_ACCESS,
+                                         fetch_size=min(max_rows + 1, 1000)) as session:
+                    outcome["value"] = session.execute_read(work)
+            except BaseException as e:  # handed to the caller's thread
+                outcome["error"] = e
+
+        started = time.monotonic()
+        thread = threading.Thread(target=run, name="kgrec-neo4j-query", daemon=True)
+        thread.start()
+        thread.join(timeout + TIMEOUT_GRACE_S)
+        if thread.is_alive():
+            raise QueryTimeoutError(guard.timeout_message(timeout, "kgrec (the server had not answered)"))
+        error = outcome.get("error")
+        if error is not None:
+            code = str(getattr(error, "code", "") or "")
+            if "TransactionTimedOut" in code or (isinstance(error, neo4j.exceptions.DatabaseError)
+                                                 and time.monotonic() - started >= 0.9 * timeout):
+                raise QueryTimeoutError(guard.timeout_message(timeout, "the server")) from error
+            raise self._error(error, f"query on graph {name!r}") from error
+        keys, rows, truncated = outcome["value"]
+        return QueryResult(keys, rows, truncated)
 
     # -- vectors (written by kgrec.text.write_vectors) -------------------------------------------
     def write_vectors(self, label: str, ids, matrix, *, property: str = "embedding", graph: str | None = None) -> int:

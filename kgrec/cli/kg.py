@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -21,21 +20,16 @@ from kgrec.errors import ConfigError, InputError, KgrecError
 
 logger = logging.getLogger(__name__)
 
-store_app = typer.Typer(help="Start, stop or inspect the embedded FalkorDB server.", no_args_is_help=True)
+store_app = typer.Typer(help="Start, stop, inspect or compact the store (start/stop/status: the embedded FalkorDB).",
+                        no_args_is_help=True)
 app.add_typer(store_app, name="store")
 
 STORE_HELP = "Store URL: embedded, embedded:/dir, falkordb://host:port, bolt://host:port, neo4j://..., rdf:/dir " \
              "(default: KGREC_STORE, else embedded)."
 GRAPH_HELP = "Graph name (default: KGREC_GRAPH, else the only graph in the store)."
-
-
-class ExportFormat(str, Enum):
-    ttl = "ttl"
-    nt = "nt"
-    jsonld = "jsonld"
-    graphml = "graphml"
-    cypher = "cypher"
-    csv = "csv"
+CLI_QUERY_TIMEOUT_S = 60.0
+"""``kgrec query``'s time limit: one analyst at a terminal waits longer than the store's default for
+programs and HTTP (10 s); an untyped scan of lastfm takes about 12 s on a busy machine."""
 
 
 def _open(store: str | None, graph: str | None = None, **options: Any):
@@ -170,11 +164,17 @@ def stats_command(
     store: str | None = typer.Option(None, "--store", help=STORE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Counts per label and relation type of a graph in the store."""
+    """Counts per label and relation type of a graph in the store (a warning when its last write did
+    not finish: training and serving refuse such a graph until the ingest is run again)."""
     with _open(store, graph) as s:
         stats = s.stats()
+        state = s.state(graph=stats.name)
+    if state != "complete":
+        typer.echo(f"warning: graph {stats.name!r} is incomplete: its last write did not finish (state {state!r}: "
+                   "the ingest was stopped or failed); these counts are of a partial graph. Run the same "
+                   "`kgrec ingest` again to complete it; train and serve refuse the graph until then.", err=True)
     if as_json:
-        _echo_json(stats.to_dict())
+        _echo_json({**stats.to_dict(), "state": state})
         return
     typer.echo(f"graph {stats.name}: {stats.num_nodes:,} nodes, {stats.num_edges:,} edges")
     width = max([len(k) for k in (*stats.nodes, *stats.edges)] or [0])
@@ -187,19 +187,64 @@ def stats_command(
 
 
 # -- query -------------------------------------------------------------------------------------
+def parse_params(params_json: str | None, param: list[str]) -> dict[str, Any]:
+    """The query parameters of ``--params '{json}'`` (a JSON object) and ``--param k=v`` (repeatable);
+    a name given both ways is an error."""
+    out: dict[str, Any] = {}
+    if params_json is not None:
+        try:
+            loaded = json.loads(params_json)
+        except ValueError as e:
+            raise InputError(f"--params {params_json!r} is not JSON: {e}") from e
+        if not isinstance(loaded, dict):
+            raise InputError(f"--params must be a JSON object like '{{\"id\": \"2\"}}', not {type(loaded).__name__}")
+        out.update(loaded)
+    for text in param:
+        key, value = parse_param(text)
+        if key in out:
+            raise InputError(f"parameter {key!r} is given twice (--params and --param)")
+        out[key] = value
+    return out
+
+
+def numbers_for_string_ids(params: dict[str, Any]) -> str | None:
+    """A warning for an empty result when parameters are numbers: ids in kgrec graphs are strings,
+    so ``{id: 2}`` never matches the node ``"2"``; None when no parameter is a number."""
+    numbers = {k: v for k, v in params.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    if not numbers:
+        return None
+    named = ", ".join(f"{k} {v!r}" for k, v in numbers.items())
+    fixed = json.dumps({k: (str(v) if k in numbers else v) for k, v in params.items()}, ensure_ascii=False)
+    return (f"warning: no rows; parameter {named} is a number, but ids in kgrec graphs are strings: "
+            f"--params '{fixed}'")
+
+
 @app.command("query")
 def query_command(
-    cypher: str = typer.Argument(..., help="A read-only Cypher query; values as $parameters."),
+    cypher: str = typer.Argument(..., help="A read-only Cypher query (SPARQL with --sparql); values as $parameters."),
+    params_json: str | None = typer.Option(None, "--params", help="Parameters as a JSON object, e.g. "
+                                           "'{\"user\": \"2\", \"k\": 5}' (ids are strings: quote them)."),
     param: list[str] = typer.Option([], "--param", "-p", help="NAME=VALUE; VALUE is a JSON scalar when it parses "
                                     "as one (quote a string id: --param 'user=\"2\"'), else text."),
     graph: str | None = typer.Option(None, "--graph", help=GRAPH_HELP),
     store: str | None = typer.Option(None, "--store", help=STORE_HELP),
+    timeout: float = typer.Option(CLI_QUERY_TIMEOUT_S, "--timeout", help="Seconds the store may spend on the query "
+                                  "before it stops it (at most the store's maximum, 300)."),
+    max_rows: int | None = typer.Option(None, "--max-rows", help="Rows returned at most (default: 100000); the "
+                                        "store stops there and says the result was truncated."),
+    sparql: bool = typer.Option(False, "--sparql", help="The query is SPARQL (rdf: stores)."),
     as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON objects."),
 ) -> None:
-    """Run a read-only Cypher query. One value prints bare; more print as tab-separated rows."""
-    params = dict(parse_param(p) for p in param)
+    """Run a read-only query. One value prints bare; more print as tab-separated rows.
+
+    Refused: writes, LOAD CSV, procedures that reach outside the database (see `kgrec.kg.stores.guard`)."""
+    params = parse_params(params_json, param)
+    limits = {"timeout": timeout, "max_rows": max_rows}
     with _open(store, graph) as s:
-        result = s.query(cypher, params)
+        if sparql:
+            result = s.sparql(cypher, params=params, **limits)
+        else:
+            result = s.query(cypher, params, **limits)
     if as_json:
         _echo_json(result.to_dicts())
     elif len(result.columns) == 1 and len(result.rows) == 1:
@@ -208,6 +253,13 @@ def query_command(
         typer.echo("\t".join(result.columns))
         for row in result.rows:
             typer.echo("\t".join(_cell(v) for v in row))
+    if result.truncated:
+        typer.echo(f"(truncated: the query has more than {len(result.rows):,} rows; --max-rows N shows more, or "
+                   "narrow the query)", err=True)
+    if not result.rows and params:
+        warning = numbers_for_string_ids(params)
+        if warning is not None:
+            typer.echo(warning, err=True)
 
 
 def _cell(value: Any) -> str:
@@ -222,8 +274,8 @@ def _cell(value: Any) -> str:
 @app.command("export")
 def export_command(
     output: Path = typer.Option(..., "--output", "-o", help="The file to write (a folder for csv)."),
-    format: ExportFormat = typer.Option(ExportFormat.ttl, "--format", "-f",
-                                        help="ttl, nt, jsonld, graphml, cypher (a script) or csv (a folder)."),
+    format: str = typer.Option("ttl", "--format", "-f", help="ttl, nt, jsonld, graphml, cypher (a script) or csv "
+                               "(a folder); aliases such as turtle, n-triples, json-ld are taken too."),
     graph: str | None = typer.Option(None, "--graph", help=GRAPH_HELP),
     store: str | None = typer.Option(None, "--store", help=STORE_HELP),
     base_iri: str | None = typer.Option(None, "--base-iri", help="The base of every IRI (RDF formats)."),
@@ -233,18 +285,20 @@ def export_command(
 ) -> None:
     """Read a graph from the store and write it as RDF (Turtle, N-Triples, JSON-LD), GraphML, a Cypher
     script or CSV tables."""
-    from kgrec.kg.export import export_graph, pseudonym_key_from_env
+    from kgrec.kg.export import FORMATS, export_graph
+    from kgrec.kg.pseudonym import pseudonym_key_from_env
 
+    fmt = FORMATS.canonical(format)  # an unknown format fails before any work, listing the choices
     options: dict[str, Any] = {} if base_iri is None else {"base_iri": base_iri}
     if pseudonymize:
         options["pseudonymize_key"] = pseudonym_key_from_env()  # before any work: a missing key fails at once
     with _open(store, graph) as s:
         kg = s.read()
     try:
-        report = export_graph(kg, output, format=format.value, **options)
+        report = export_graph(kg, output, format=fmt, **options)
     except OSError as e:
         raise KgrecError(f"{output}: cannot write: {e.strerror or e}") from e
-    typer.echo(f"exported graph {kg.name!r} as {format.value} to {output}: {report.nodes:,} nodes, "
+    typer.echo(f"exported graph {kg.name!r} as {fmt} to {output}: {report.nodes:,} nodes, "
                f"{report.edges:,} edges, {report.bytes:,} bytes in {report.seconds:.1f}s"
                + (" (user ids pseudonymized)" if pseudonymize else ""))
 
@@ -306,6 +360,22 @@ def store_stop(store: str | None = typer.Option(None, "--store", help="embedded 
     """Shut the embedded FalkorDB down cleanly."""
     s = _embedded(store)
     typer.echo("embedded FalkorDB stopped" if s.stop() else "embedded FalkorDB was not running")
+
+
+@store_app.command("compact")
+def store_compact(
+    store: str | None = typer.Option(None, "--store", help=STORE_HELP),
+    graph: str | None = typer.Option(None, "--graph", help="Only this graph, where the store keeps graphs in "
+                                     "separate files (rdf:); default: all."),
+) -> None:
+    """Rewrite the store's persistence files so that deleted data (a forgotten user) is gone from disk."""
+    with _open(store) as s:
+        if not s.capabilities.compactable:
+            raise ConfigError(f"{s.url} cannot compact its files (see the documentation of {type(s).__name__})")
+        started = time.perf_counter()
+        s.compact(graph=graph)
+        url = s.url
+    typer.echo(f"compacted {url} in {time.perf_counter() - started:.1f}s")
 
 
 @store_app.command("status")

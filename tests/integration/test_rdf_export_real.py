@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from kgrec.kg.export import export_graph, import_rdf
-from kgrec.kg.rdf_vocab import Vocabulary
+from kgrec.kg.rdf.vocab import Vocabulary
 
 FORMATS = ["nt", "ttl", "jsonld"]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from kgrec.errors import InputError, ReadOnlyQueryError, StoreError, StoreUnavailableError, UnknownGraphError
-from kgrec.kg.rdf_vocab import Vocabulary
+from kgrec.errors import ForbiddenQueryError, InputError, ReadOnlyQueryError, StoreError, StoreUnavailableError, UnknownGraphError
+from kgrec.kg.rdf.vocab import Vocabulary
 from kgrec.kg.stores.rdf import RdfStore
 from tests.unit.test_export_rdf import HOSTILE, make_kg
 
@@ -74,12 +74,15 @@ def test_sparql_reads_edge_properties(lastfm_store, lastfm_small_kg):
 def test_sparql_refuses_updates_and_leaves_the_data(lastfm_store):
     before = lastfm_store.triples()
     for update in ("INSERT DATA { <http://x/a> <http://x/b> <http://x/c> }", "DELETE WHERE { ?s ?p ?o }",
-                   "DROP ALL", "CLEAR DEFAULT", "LOAD <http://example.org/x.ttl>", "CREATE GRAPH <http://x/g>",
+                   "DROP ALL", "CLEAR DEFAULT", "CREATE GRAPH <http://x/g>",
                    "WITH <http://x/g> DELETE { ?s ?p ?o } WHERE { ?s ?p ?o }",
                    "PREFIX x: <http://x/> INSERT { ?s x:p 1 } WHERE { ?s ?p ?o }"):
         with pytest.raises(ReadOnlyQueryError):
             lastfm_store.sparql(update)
-    with pytest.raises(ReadOnlyQueryError, match="SERVICE"):
+    # reaching outside the store: refused as forbidden, not only as a write
+    with pytest.raises(ForbiddenQueryError, match="LOAD"):
+        lastfm_store.sparql("LOAD <http://example.org/x.ttl>")
+    with pytest.raises(ForbiddenQueryError, match="SERVICE"):
         lastfm_store.sparql("SELECT * WHERE { SERVICE <http://example.org/sparql> { ?s ?p ?o } }")
     with pytest.raises(StoreError):
         lastfm_store.sparql("SELECT * WHERE { ?s ?p ?o } ; DROP ALL")

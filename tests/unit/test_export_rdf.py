@@ -14,8 +14,9 @@ import rdflib
 
 from kgrec.errors import ConfigError, InputError
 from kgrec.kg import KnowledgeGraph, NodeType, RelationType, Schema
-from kgrec.kg.export import ExportReport, export_graph, import_rdf, pseudonymize, to_rdflib
-from kgrec.kg.rdf_vocab import DEFAULT_BASE_IRI, RDF_TYPE, Vocabulary, quote_id
+from kgrec.kg.export import ExportReport, export_graph, import_rdf, to_rdflib
+from kgrec.kg.pseudonym import pseudonymize
+from kgrec.kg.rdf.vocab import DEFAULT_BASE_IRI, RDF_TYPE, Vocabulary, quote_id
 
 HOSTILE = [
     'u"1', "u>2", "u 3", "ünï©ødé 🎵", "x'}) DETACH DELETE n //", "a/b\\c", "tab\there", "nl\nline",
@@ -231,8 +232,10 @@ def test_format_names_are_checked(kg, tmp_path):
     assert export_graph(kg, tmp_path / "a.x", format="Turtle").format == "ttl"
     assert export_graph(kg, tmp_path / "b.x", format="N-Triples").format == "nt"
     assert export_graph(kg, tmp_path / "c.x", format="json-ld").format == "jsonld"
-    with pytest.raises(ConfigError, match="ttl, nt, jsonld, graphml"):
+    with pytest.raises(ConfigError, match=r"unknown export format 'rdfxml'; choices: ttl \(turtle\), nt .*graphml"):
         export_graph(kg, tmp_path / "d.x", format="rdfxml")
+    with pytest.raises(ConfigError, match="did you mean 'jsonld'"):
+        export_graph(kg, tmp_path / "d.x", format="jsonl")
     with pytest.raises(InputError, match="suffix"):
         import_rdf(tmp_path / "a.x")
     assert import_rdf(tmp_path / "a.x", format="turtle").equals(kg)
