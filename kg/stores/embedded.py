@@ -278,6 +278,9 @@ class EmbeddedStore(FalkorDBStore):
         self.ensure_running()
         client = _client(self.socket_path, timeout=timeout, decode=True)
         try:
+            # query logs that servers started with CMD_INFO on kept (query text with its parameters)
+            for key in list(client.scan_iter(match="telemetry{*}", count=1000)):
+                client.delete(key)
             if self.appendonly:
                 self._rewrite_aof(client, time.monotonic() + timeout)
             config = client.config_get("dir", "dbfilename")
@@ -452,6 +455,10 @@ class EmbeddedStore(FalkorDBStore):
             args += ["TIMEOUT_DEFAULT", str(max(1, int(self.query_timeout * 1000)))]
         if "TIMEOUT_MAX" not in given:
             args += ["TIMEOUT_MAX", str(self._internal_timeout_ms)]
+        # FalkorDB keeps a persisted stream per graph (``telemetry{graph}``) of recent queries WITH
+        # their parameters (user ids, feedback): a privacy leak that a forget cannot see. Off.
+        if "CMD_INFO" not in given:
+            args += ["CMD_INFO", "no"]
         return args
 
     def _start(self) -> int | None:

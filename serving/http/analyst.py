@@ -39,7 +39,7 @@ class AnalystQueries:
     """Read-only Cypher for analysts, run beside the serving path.
 
     Args:
-        store: the service's store (its URL opens the second connection).
+        store: the service's store (:meth:`~kgrec.kg.stores.Store.reader` opens the second connection).
         graph: the graph queries run on.
         workers: queries running at once (default: 1).
         queue: queries waiting for a worker; more are refused (default: 4).
@@ -59,11 +59,8 @@ class AnalystQueries:
         """The second connection (opened once)."""
         with self._opening:
             if self._reader is None:
-                # an independent connection to the same store; the stores branch offers a method for
-                # it that also keeps the caller's options (this opens one from the URL alone)
-                from kgrec.kg.stores import make_store
-
-                self._reader = make_store(self.store.url, graph=self.graph).open()
+                # an independent connection to the same store, with the store's own options
+                self._reader = self.store.reader()
             return self._reader
 
     async def run(self, cypher: str, params: Mapping[str, Any], *, timeout: float) -> QueryResult:

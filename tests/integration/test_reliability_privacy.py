@@ -304,8 +304,7 @@ def test_after_forget_no_file_holds_the_user(lastfm_small_kg, serving_run, tmp_p
         assert not _files_holding([run_dir, home], needle)
         assert VectorCache().get("b2-fingerprint", [docs[secret]]).num_found == 0
         left = _files_holding([store.data_dir], needle)
-        if left and not store.capabilities.compactable:
-            pytest.xfail(f"the store cannot rewrite its files yet (Store.compact() comes with the stores branch): {left}")
+        assert store.capabilities.compactable
         assert r.json()["compacted"] and not left, left
         assert not _files_holding(roots, needle)
     finally:
