@@ -64,6 +64,11 @@ class TrainConfig(Section):
             mini-batches; needs torch-sparse or pyg-lib, else falls back to ``full``) (default: ``full``).
         num_neighbors: neighbours sampled per hop for ``neighbor`` (default: ``[10, 5]``).
         eval_batch_size: users per scoring matrix in evaluation (default: 1024).
+
+    Options added by the accuracy work (issue 16; to be ported into per-model options):
+
+        cl_weight: ``xsimgcl``: weight of the contrastive (InfoNCE) loss (default: 0.2).
+        cl_noise: ``xsimgcl``: size of the noise added to each layer while training (default: 0.2).
     """
 
     model: str = "kgrec"
@@ -101,6 +106,9 @@ class TrainConfig(Section):
     sampler: Literal["full", "neighbor"] = "full"
     num_neighbors: list[int] = Field(default_factory=lambda: [10, 5])
     eval_batch_size: int = Field(1024, ge=1)
+    # -- accuracy (issue 16): new options, documented above; the lead ports them into per-model options --
+    cl_weight: float = Field(0.2, ge=0.0)
+    cl_noise: float = Field(0.2, ge=0.0)
 
     @field_validator("split", mode="before")
     @classmethod

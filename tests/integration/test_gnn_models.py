@@ -10,7 +10,7 @@ from kgrec.gnn import NotSupportedError, Run, TrainConfig, list_models, model_cl
 from tests.fixtures.gnn import make_config
 
 # Every registered model needs a case here (the meta-test below checks it).
-SMOKE_MODELS = ["kgrec", "pop", "itemknn", "bprmf", "lightgcn", "textknn"]
+SMOKE_MODELS = ["kgrec", "pop", "itemknn", "bprmf", "lightgcn", "textknn", "ease", "xsimgcl"]
 COLD_START_MODELS = {"kgrec", "textknn", "pop"}
 
 
