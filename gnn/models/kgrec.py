@@ -20,6 +20,7 @@ Shapes:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 
@@ -30,6 +31,8 @@ import torch.nn.functional as F
 from ..foldin import ColdStart, FoldIn
 from ..registry import register_model
 from .base import Batch, ModelInputs, RecModel, l2_penalty, ranking_loss, to_numpy
+from .cfblend import Validator, choose_blend, select
+from .closedform import ItemItemFactors
 from .propagation import BlockGraph
 
 logger = logging.getLogger(__name__)
@@ -102,18 +105,42 @@ class KGRec(RecModel):
         self.item_bias = torch.nn.Parameter(torch.zeros(self.num_items)) if config.item_bias else None
         self.rel_weight = torch.nn.ParameterDict({
             self._key(g): torch.nn.Parameter(torch.tensor(_softplus_inverse(1.0))) for g in self.groups})
+        # feature gates (config.feature_gates): every group but the interactions', and the item text,
+        # enter through a learned scalar that starts at 0, so the model starts as its interactions-only
+        # backbone and lets KG and text in only as far as training finds them useful
+        inter = {(self.user_type, self.item_type), (self.item_type, self.user_type)}
+        self.gate = torch.nn.ParameterDict()
+        if config.feature_gates:
+            for g in self.groups:
+                if tuple(self.blocks.ends[g]) not in inter:
+                    self.gate[self._key(g)] = torch.nn.Parameter(torch.zeros(()))
+            if self.proj is not None:
+                self.gate["text"] = torch.nn.Parameter(torch.zeros(()))
+                torch.nn.init.normal_(self.emb[self.item_type].weight, std=0.1)
         self.dropout = config.dropout
+        # the closed-form block and its blend (set by after_fit; see cfblend.py)
+        self.closed_form: ItemItemFactors | None = None
+        self.blend: dict | None = None
 
     @staticmethod
     def _key(group) -> str:
         return "__".join(group)
 
     def weights(self) -> dict:
-        """Group (an edge type, or a (source, target) label pair) → its positive weight."""
-        return {g: F.softplus(self.rel_weight[self._key(g)]) for g in self.groups}
+        """Group (an edge type, or a (source, target) label pair) → its weight (positive; times its
+        gate when the group is gated)."""
+        return {g: self._weight(g) for g in self.groups}
+
+    def _weight(self, group) -> torch.Tensor:
+        key = self._key(group)
+        w = F.softplus(self.rel_weight[key])
+        return w * self.gate[key] if key in self.gate else w
 
     def edge_weight(self, et) -> torch.Tensor:
-        return F.softplus(self.rel_weight[self._key(self.blocks.group_of[et])])
+        return self._weight(self.blocks.group_of[et])
+
+    def _text_gate(self) -> torch.Tensor | float:
+        return self.gate["text"] if "text" in self.gate else 1.0
 
     def layer0(self, types=None, index: dict | None = None) -> dict[str, torch.Tensor]:
         """Layer-0 states: id embedding (+ projected text for items), all rows or ``index[type]`` rows."""
@@ -125,7 +152,7 @@ class KGRec(RecModel):
                 x = self.item_text if rows is None else self.item_text[rows]
                 if self.training and self.dropout > 0:
                     x = F.dropout(x, self.dropout)
-                h = h + self.proj(x)
+                h = h + self._text_gate() * self.proj(x)
             out[nt] = h
         return out
 
@@ -142,6 +169,19 @@ class KGRec(RecModel):
         return {nt: torch.stack([s[nt] for s in states]).mean(0) for nt in types}
 
     def compute_embeddings(self) -> dict[str, torch.Tensor]:
+        out = self.gnn_embeddings()
+        if self.closed_form is not None and self.blend is not None and not self.training:
+            # score = (1 − w)·s_gnn/σ_gnn + w·s_cf/σ_cf as one dot product: the weights on the user side
+            w, c = self.blend["weight"], self.closed_form
+            u_t, i_t = self.user_type, self.item_type
+            dev = out[u_t].device
+            g_scale, c_scale = (1 - w) / self.blend["spread_gnn"], w / self.blend["spread_closed_form"]
+            out[u_t] = torch.cat([out[u_t] * g_scale, c.users.to(dev) * c_scale], dim=1)
+            out[i_t] = torch.cat([out[i_t], c.items.to(dev)], dim=1)
+        return out
+
+    def gnn_embeddings(self) -> dict[str, torch.Tensor]:
+        """The GNN block's final vectors (every label), without the closed-form block."""
         out = self._combine(self.propagate(self.layer0()), self.node_types)
         if self._cosine:  # cosine scores: vectors of unit length
             out = {nt: F.normalize(v, dim=-1) for nt, v in out.items()}
@@ -187,6 +227,27 @@ class KGRec(RecModel):
         loss = ranking_loss(self.config, pos_s, neg_s)
         return loss + self.config.reg * l2_penalty(h0[u_t][batch.users], h0[i_t][batch.pos])
 
+    # -- after training: the closed-form block, chosen on validation ------------------------------------
+    @torch.no_grad()
+    def after_fit(self) -> dict:
+        """Fit the side-information EASE block and the blend weight on validation (``cfblend``)."""
+        self.closed_form, self.blend = None, None
+        if self.config.closed_form == "off":
+            return {}
+        was = self.training
+        self.eval()
+        validator = Validator.build(self.inputs.split, seed=self.config.seed)
+        factors, record = select(self.inputs, self.config, validator)
+        gnn = {k: v.float().cpu() for k, v in self.gnn_embeddings().items()}
+        blend = choose_blend((gnn[self.user_type], gnn[self.item_type]), factors, validator)
+        record["blend"] = blend
+        self.train(was)
+        if blend["weight"] > 0:
+            self.closed_form, self.blend = factors, blend
+        record.pop("steps", None) if blend["weight"] == 0 else None
+        self.invalidate()
+        return {"closed_form": record}
+
     # -- recipes ----------------------------------------------------------------------------------
     @torch.no_grad()
     def _basis(self) -> dict[str, torch.Tensor]:
@@ -205,11 +266,19 @@ class KGRec(RecModel):
         et = (self.item_type, "rev_" + self.inputs.interaction[1], self.user_type)
         append = 1.0 if self.item_bias is not None else None  # the user side of the bias column
         if et not in self.edge_types:
-            return FoldIn("propagate", np.zeros((self.num_items, self.config.dim), np.float32),
-                          normalize=self._cosine, append=append)
+            return self._with_closed_form(FoldIn("propagate", np.zeros((self.num_items, self.config.dim), np.float32),
+                                                 normalize=self._cosine, append=append))
         w = self.edge_weight(et)
         rows = basis[self.item_type] * (w * self.blocks.source_scale(et)).unsqueeze(1)
-        return FoldIn("propagate", to_numpy(rows), normalize=self._cosine, append=append)
+        return self._with_closed_form(FoldIn("propagate", to_numpy(rows), normalize=self._cosine, append=append))
+
+    def _with_closed_form(self, fold: FoldIn) -> FoldIn:
+        """The GNN block's fold-in, scaled, followed by the closed-form block's (a sum over the items)."""
+        if self.closed_form is None or self.blend is None:
+            return fold
+        w = self.blend["weight"]
+        tail = FoldIn("sum", to_numpy(self.closed_form.basis * (w / self.blend["spread_closed_form"])))
+        return dataclasses.replace(fold, scale=(1 - w) / self.blend["spread_gnn"], tail=tail)
 
     @torch.no_grad()
     def cold_start(self) -> ColdStart | None:
@@ -234,12 +303,15 @@ class KGRec(RecModel):
         # text → PCA → projection, folded into one affine map
         mean = getattr(self, f"pca_mean_{self.item_type}")
         comp = getattr(self, f"pca_comp_{self.item_type}")
-        w_eff = self.proj.weight @ comp.T                    # [d, text_dim]
-        b_eff = self.proj.bias - w_eff @ mean
+        gate = self._text_gate()
+        w_eff = gate * (self.proj.weight @ comp.T)           # [d, text_dim]
+        b_eff = gate * self.proj.bias - w_eff @ mean
         # a new item's score offset: the mean learned one (nothing is known of its popularity yet)
         append = float(self.config.temperature * self.item_bias.mean()) if self.item_bias is not None else None
+        # a new item has no column in the closed-form block yet: zeros there (the GNN block scores it)
+        pad = self.closed_form.dim if self.closed_form is not None and self.blend is not None else 0
         return ColdStart(to_numpy(w_eff), to_numpy(b_eff), 1.0 / (k + 1), basis_np, weights,
-                         normalize=self._cosine, per_label=True, append=append)
+                         normalize=self._cosine, per_label=True, append=append, pad=pad)
 
     @torch.no_grad()
     def relation_weights(self) -> dict[str, float]:
@@ -248,6 +320,8 @@ class KGRec(RecModel):
         out = {}
         for g, v in self.weights().items():
             out[f"({g[0]})-[{g[1]}]->({g[2]})" if len(g) == 3 else f"({g[0]})->({g[1]})"] = float(v)
+        if "text" in self.gate:
+            out["text"] = float(self.gate["text"])
         return out
 
 
