@@ -26,6 +26,9 @@ filtering them here (not new sources):
 ``movielens-opaque``        ``movielens-small`` whose genres and tags have Freebase-like ids for
                             names (``m.0abc12``): a proxy of a KG with unreadable entities
 ``movielens-kgonly``        ``movielens-small`` ratings + genres (no tags, no user tagging)
+``movielens-dense``         the 450 movies of ``movielens-small`` with 50 ratings or more (15 %
+                            dense, more users than items, like ML-1M) with opaque genre and tag
+                            ids: a proxy of a dense movie dataset with a Freebase KG
 ==========================  ===================================================================
 
 Every run is one JSON file in ``OUT/runs/DATASET/``, named by the model, a hash of its effective
@@ -108,6 +111,27 @@ def make_opaque(kg, labels, *, name: str):
     return KnowledgeGraph(kg.schema, nodes, edges, name=name, metadata={**kg.metadata, "variant_of": kg.name})
 
 
+def dense_core(kg, min_interactions: int, *, name: str):
+    """``kg`` restricted to the items with at least ``min_interactions`` interactions (and the edges of
+    those items)."""
+    from kgrec.kg import KnowledgeGraph
+
+    item = kg.schema.item_label
+    counts = kg.interactions["dst"].value_counts()
+    keep = set(counts[counts >= min_interactions].index.astype(str))
+    nodes = dict(kg.nodes)
+    nodes[item] = nodes[item][nodes[item]["id"].astype(str).isin(keep)].reset_index(drop=True)
+    edges = {}
+    for (s, r, t), df in kg.edges.items():
+        mask = np.ones(len(df), dtype=bool)
+        if s == item:
+            mask &= df["src"].astype(str).isin(keep).to_numpy()
+        if t == item:
+            mask &= df["dst"].astype(str).isin(keep).to_numpy()
+        edges[(s, r, t)] = df[mask].reset_index(drop=True)
+    return KnowledgeGraph(kg.schema, nodes, edges, name=name, metadata={**kg.metadata, "variant_of": kg.name})
+
+
 def _lastfm_kgonly(kg):
     tags = [r.name for r in kg.schema.relations if "Tag" in (r.source, r.target)]
     return drop_relations(kg, relations=["FRIEND_OF", *tags], labels=["Tag"], name="lastfm-kgonly")
@@ -125,6 +149,9 @@ DATASETS: dict[str, tuple[str, str, Callable | None]] = {
                          lambda kg: make_opaque(kg, ["Genre", "Tag"], name="movielens-opaque")),
     "movielens-kgonly": ("movielens-small", "random",
                          lambda kg: drop_relations(kg, labels=["Tag"], name="movielens-kgonly")),
+    "movielens-dense": ("movielens-small", "random",
+                        lambda kg: make_opaque(dense_core(kg, 50, name="movielens-dense"), ["Genre", "Tag"],
+                                               name="movielens-dense")),
 }
 
 
@@ -141,8 +168,39 @@ def build(name: str):
 # Runs
 # ------------------------------------------------------------------------------------------------
 def config_key(config) -> str:
-    data = config.model_dump(mode="json", exclude={"seed", "device", "checkpoint_every", "eval_batch_size"})
+    """A hash of the effective config's values that differ from ``TrainConfig``'s own defaults (so a
+    field added later, at its default, leaves the keys of earlier runs as they were)."""
+    from kgrec.gnn import TrainConfig
+
+    base = TrainConfig().model_dump(mode="json")
+    data = {k: v for k, v in config.model_dump(mode="json").items()
+            if k not in {"seed", "device", "checkpoint_every", "eval_batch_size"} and base.get(k, object()) != v}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def rekey(runs: Path) -> int:
+    """Rename run files whose key was computed by an older :func:`config_key` (or before a field was
+    added to ``TrainConfig``), when the run's stored config still equals what its overrides give
+    today (a field it lacks counting as at its default). Returns the number renamed."""
+    from kgrec.gnn import TrainConfig, load_config
+
+    base = TrainConfig().model_dump(mode="json")
+    moved = 0
+    for path in sorted(runs.glob("*/*.json")):
+        record = json.loads(path.read_text())
+        split = DATASETS.get(path.parent.name, (None, record["config"].get("split", "random")))[1]
+        config = load_config(None, [*record["overrides"], f"split={split}", f"seed={record['seed']}",
+                                    "checkpoint_every=0"]).effective()
+        now = config.model_dump(mode="json")
+        if any(record["config"].get(k, base.get(k)) != v for k, v in now.items() if k not in {"device"}):
+            continue
+        target = path.parent / f"{config.model}-{config_key(config)}-s{record['seed']}.json"
+        if target != path and not target.exists():
+            record["config"] = now
+            target.write_text(json.dumps(record, indent=1))
+            path.unlink()
+            moved += 1
+    return moved
 
 
 def run_one(kg, split: str, overrides: list[str], seed: int, vectors, out: Path, *, train: bool) -> dict | None:
@@ -243,6 +301,10 @@ def main(argv: list[str] | None = None) -> None:
     for spec in args.candidate or ["default="]:
         name, _, rest = spec.partition("=")
         candidates.append((name, ["model=kgrec", *args.overrides, *shlex.split(rest)]))
+    if (args.out / "runs").is_dir():
+        moved = rekey(args.out / "runs")
+        if moved:
+            logger.info("%d run files renamed to today's config keys", moved)
     results: dict = {}
     for dataset in datasets:
         kg, split = build(dataset)

@@ -71,7 +71,9 @@ class TrainConfig(Section):
         cl_noise: ``xsimgcl``: size of the noise added to each layer while training (default: 0.2).
         closed_form: ``kgrec``: ``auto`` adds the closed-form block (a side-information EASE blended
             with the GNN, every weight chosen on validation after training; see
-            :mod:`kgrec.gnn.models.cfblend`), ``off`` leaves the GNN alone (default: ``auto``).
+            :mod:`kgrec.gnn.models.cfblend`); ``residual`` fits that block first and trains the GNN on
+            what it misses (its scores are offsets in the GNN's loss), the blend again chosen on
+            validation after training; ``off`` leaves the GNN alone (default: ``auto``).
         feature_gates: ``kgrec``: KG relation groups and the item text enter through learned scalar
             gates that start at 0, so training starts from the interactions-only backbone (default: False).
     """
@@ -114,7 +116,7 @@ class TrainConfig(Section):
     # -- accuracy (issue 16): new options, documented above; the lead ports them into per-model options --
     cl_weight: float = Field(0.2, ge=0.0)
     cl_noise: float = Field(0.2, ge=0.0)
-    closed_form: Literal["auto", "off"] = "auto"
+    closed_form: Literal["auto", "residual", "off"] = "auto"
     feature_gates: bool = False
 
     @field_validator("split", mode="before")

@@ -214,17 +214,26 @@ def select(inputs, config, validator: Validator | LabelledValidator) -> tuple[cf
 
 
 def choose_blend(gnn: tuple[torch.Tensor, torch.Tensor], item_item: cf.ItemItemFactors,
-                 validator: Validator | LabelledValidator) -> dict[str, Any]:
-    """The share ``w`` of the closed-form score, and the two spreads that standardise the scores."""
+                 validator: Validator | LabelledValidator, *, trained: float | None = None,
+                 spread_cf: float | None = None) -> dict[str, Any]:
+    """The share ``w`` of the closed-form score, and the two spreads that standardise the scores.
+
+    ``trained``: the closed-form block's weight the GNN was trained with (``closed_form="residual"``:
+    ``score = s_gnn + trained · s_cf/σ_cf``), added to the grid as the ``w`` that gives that mix.
+    """
     s_g = validator.matrix(*gnn)
     s_c = validator.matrix(item_item.users, item_item.items)
-    sd_g, sd_c = validator.spread(s_g), validator.spread(s_c)
+    sd_g = validator.spread(s_g)
+    sd_c = spread_cf if spread_cf is not None else validator.spread(s_c)
     s_g, s_c = s_g / sd_g, s_c / sd_c
     scores = {}
-    for w in BLEND:
+    grid = list(BLEND)
+    if trained is not None and trained > 0:
+        grid.append(round(trained / (sd_g + trained), 4))
+    for w in grid:
         scores[w] = validator.cached((1 - w) * s_g + w * s_c if 0 < w < 1 else (s_g if w == 0 else s_c))
     w_best = max(scores, key=lambda w: (scores[w], -abs(w - 0.5)))
     logger.info("kgrec blend: w=%.1f of the closed-form block; validation %.4f (GNN alone %.4f, closed form "
                 "alone %.4f)", w_best, scores[w_best], scores[0.0], scores[1.0])
     return {"weight": w_best, "spread_gnn": sd_g, "spread_closed_form": sd_c,
-            "valid": {f"{w:.1f}": round(v, 6) for w, v in scores.items()}}
+            "valid": {f"{w:.4g}": round(v, 6) for w, v in scores.items()}}

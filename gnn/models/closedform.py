@@ -64,6 +64,16 @@ class ItemItemFactors:
     form: Form
     lam: float
     rows: int
+    # what to subtract from ``users[u] · items[i]`` where ``u`` has seen ``i`` to get the model's own
+    # score of that pair, ``x_u · B[:, i]`` (which never uses ``x_ui`` itself: ``B_ii = 0``)
+    seen_offset: torch.Tensor | None = None
+
+    def scores(self, x: torch.Tensor) -> torch.Tensor:
+        """``X B`` for the users of ``x`` (dense ``[n, n_items]``), seen pairs included."""
+        out = self.users @ self.items.T
+        if self.seen_offset is not None:
+            out = out - x * self.seen_offset.unsqueeze(0)
+        return out
 
     @property
     def dim(self) -> int:
@@ -124,7 +134,8 @@ def fit_primal(x: torch.Tensor, side: Sequence[torch.Tensor], lam: float) -> Ite
     b.diagonal().zero_()
     xd = (x.to_dense() if x.is_sparse else x).float()
     n_items = xd.shape[1]
-    return ItemItemFactors(xd, b.T.float().contiguous(), torch.eye(n_items), "primal", lam, rows.shape[0])
+    return ItemItemFactors(xd, b.T.float().contiguous(), torch.eye(n_items), "primal", lam, rows.shape[0],
+                           torch.zeros(n_items))
 
 
 class DualSolver:
@@ -149,7 +160,8 @@ class DualSolver:
         m_users = (self.evecs[: self.n_users].float() * inv.float().unsqueeze(0)) @ self.evecs.float().T
         users = -m_users                                            # a_u = e_u / λ − M[u]
         users[:, : self.n_users] += torch.eye(self.n_users) / lam
-        return ItemItemFactors(users.contiguous(), items, basis, "dual", lam, self.rows.shape[0])
+        return ItemItemFactors(users.contiguous(), items, basis, "dual", lam, self.rows.shape[0],
+                               1.0 / (lam * diag) - 1.0)
 
 
 def fit_dual(x: torch.Tensor, side: Sequence[torch.Tensor], lam: float) -> ItemItemFactors:
@@ -177,7 +189,7 @@ def fit_low_rank(x: torch.Tensor, side: Sequence[torch.Tensor], lam: float, *, r
     shrink = s.pow(2) / (s.pow(2) + lam)
     basis = (v * shrink).contiguous()                         # [n_items, q]
     users = torch.sparse.mm(xs.float(), basis)
-    return ItemItemFactors(users, v.contiguous(), basis, "low-rank", lam, full.shape[0])
+    return ItemItemFactors(users, v.contiguous(), basis, "low-rank", lam, full.shape[0], (v * basis).sum(1))
 
 
 def fit(x: torch.Tensor, side: Sequence[torch.Tensor] = (), *, lam: float, form: Form | None = None,

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from ..foldin import ColdStart, FoldIn
 from ..registry import register_model
 from .base import Batch, ModelInputs, RecModel, l2_penalty, ranking_loss, to_numpy
-from .cfblend import Validator, choose_blend, select
+from .cfblend import MAX_CACHE, Validator, choose_blend, select
 from .closedform import ItemItemFactors
 from .propagation import BlockGraph
 
@@ -121,6 +121,9 @@ class KGRec(RecModel):
         # the closed-form block and its blend (set by after_fit; see cfblend.py)
         self.closed_form: ItemItemFactors | None = None
         self.blend: dict | None = None
+        self.residual: dict | None = None
+        if config.closed_form == "residual":
+            self._fit_residual_block()
 
     @staticmethod
     def _key(group) -> str:
@@ -170,15 +173,60 @@ class KGRec(RecModel):
 
     def compute_embeddings(self) -> dict[str, torch.Tensor]:
         out = self.gnn_embeddings()
-        if self.closed_form is not None and self.blend is not None and not self.training:
-            # score = (1 − w)·s_gnn/σ_gnn + w·s_cf/σ_cf as one dot product: the weights on the user side
-            w, c = self.blend["weight"], self.closed_form
+        scales = self._block_scales()
+        if scales is not None and not self.training:
+            # score = a·s_gnn + b·s_cf as one dot product: the weights on the user side
+            c = self.closed_form
             u_t, i_t = self.user_type, self.item_type
             dev = out[u_t].device
-            g_scale, c_scale = (1 - w) / self.blend["spread_gnn"], w / self.blend["spread_closed_form"]
-            out[u_t] = torch.cat([out[u_t] * g_scale, c.users.to(dev) * c_scale], dim=1)
+            out[u_t] = torch.cat([out[u_t] * scales[0], c.users.to(dev) * scales[1]], dim=1)
             out[i_t] = torch.cat([out[i_t], c.items.to(dev)], dim=1)
         return out
+
+    def _block_scales(self) -> tuple[float, torch.Tensor | float] | None:
+        """The weights of the GNN and closed-form scores: the blend chosen after training, or while
+        training a residual GNN, ``(1, τ·β/σ_cf)``."""
+        if self.closed_form is None:
+            return None
+        if self.blend is not None:
+            w = self.blend["weight"]
+            return (1 - w) / self.blend["spread_gnn"], w / self.blend["spread_closed_form"]
+        if self.residual is not None:
+            return 1.0, self.config.temperature * self.cf_beta.detach() / self.residual["spread"]
+        return None
+
+    @torch.no_grad()
+    def _fit_residual_block(self) -> None:
+        """``closed_form="residual"``: the closed-form block chosen on validation before training, and
+        its scores of every (user, item) pair, standardised, kept as the offsets the GNN trains on."""
+        validator = Validator.build(self.inputs.split, seed=self.config.seed)
+        factors, record = select(self.inputs, self.config, validator)
+        spread = validator.spread(validator.matrix(factors.users, factors.items))
+        self.closed_form = factors
+        self.residual = {"record": record, "spread": spread}
+        self.cf_beta = torch.nn.Parameter(torch.tensor(1.0))
+        if self.num_users * self.num_items <= MAX_CACHE:
+            pairs = torch.from_numpy(self.inputs.split.positives("train")).long()
+            x = torch.zeros(self.num_users, self.num_items)
+            x[pairs[0], pairs[1]] = 1.0
+            self.register_buffer("cf_offsets", factors.scores(x) / spread, persistent=False)
+        else:
+            self.cf_offsets = None
+
+    def _offsets(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, shared: bool):
+        """The residual block's standardised scores of a batch's positives ``[B]`` and negatives."""
+        if self.cf_offsets is not None:
+            rows = self.cf_offsets[users]
+            pos_o = rows.gather(1, pos.unsqueeze(1)).squeeze(1)
+            neg_o = rows[:, neg[0]] if shared else rows.gather(1, neg)
+            return pos_o, neg_o
+        c = self.closed_form
+        dev = users.device
+        u = c.users.to(dev)[users]
+        items = c.items.to(dev)
+        pos_o = (u * items[pos]).sum(-1) - c.seen_offset.to(dev)[pos]
+        neg_o = u @ items[neg[0]].T if shared else (u.unsqueeze(1) * items[neg]).sum(-1)
+        return pos_o / self.residual["spread"], neg_o / self.residual["spread"]
 
     def gnn_embeddings(self) -> dict[str, torch.Tensor]:
         """The GNN block's final vectors (every label), without the closed-form block."""
@@ -217,31 +265,48 @@ class KGRec(RecModel):
             neg_s = users @ neg[0].T
         else:
             neg_s = (users.unsqueeze(1) * neg).sum(-1)
-        if self.item_bias is not None:
+        if self.item_bias is not None or self.residual is not None:
             tau = self.config.temperature
-            pos_i, neg_i = batch.pos, batch.neg
-            if batch.graph is not None:  # subgraph rows → item rows
+            pos_i, neg_i, user_i = batch.pos, batch.neg, batch.users
+            if batch.graph is not None:  # subgraph rows → item (and user) rows
                 pos_i, neg_i = batch.graph[i_t].n_id[pos_i], batch.graph[i_t].n_id[neg_i]
-            pos_s = pos_s + tau * self.item_bias[pos_i]
-            neg_s = neg_s + tau * self.item_bias[neg_i]
+                user_i = batch.graph[u_t].n_id[user_i]
+            if self.item_bias is not None:
+                pos_s = pos_s + tau * self.item_bias[pos_i]
+                neg_s = neg_s + tau * self.item_bias[neg_i]
+            if self.residual is not None:  # the closed-form block's scores as offsets: learn what it misses
+                shared = batch.neg.shape[0] == 1 and len(batch.users) > 1
+                pos_o, neg_o = self._offsets(user_i, pos_i, neg_i, shared)
+                pos_s = pos_s + tau * self.cf_beta * pos_o
+                neg_s = neg_s + tau * self.cf_beta * neg_o
         loss = ranking_loss(self.config, pos_s, neg_s)
         return loss + self.config.reg * l2_penalty(h0[u_t][batch.users], h0[i_t][batch.pos])
 
     # -- after training: the closed-form block, chosen on validation ------------------------------------
     @torch.no_grad()
     def after_fit(self) -> dict:
-        """Fit the side-information EASE block and the blend weight on validation (``cfblend``)."""
-        self.closed_form, self.blend = None, None
+        """Fit the side-information EASE block (unless the GNN was trained on it) and the blend
+        weight on validation (``cfblend``)."""
+        self.blend = None
         if self.config.closed_form == "off":
+            self.closed_form = None
             return {}
         was = self.training
         self.eval()
         validator = Validator.build(self.inputs.split, seed=self.config.seed)
-        factors, record = select(self.inputs, self.config, validator)
+        trained = spread = None
+        if self.residual is not None:
+            factors, record = self.closed_form, dict(self.residual["record"])
+            trained, spread = float(self.config.temperature * self.cf_beta.detach()), self.residual["spread"]
+            record["trained_weight"] = trained
+        else:
+            factors, record = select(self.inputs, self.config, validator)
         gnn = {k: v.float().cpu() for k, v in self.gnn_embeddings().items()}
-        blend = choose_blend((gnn[self.user_type], gnn[self.item_type]), factors, validator)
+        blend = choose_blend((gnn[self.user_type], gnn[self.item_type]), factors, validator, trained=trained,
+                             spread_cf=spread)
         record["blend"] = blend
         self.train(was)
+        self.closed_form = None
         if blend["weight"] > 0:
             self.closed_form, self.blend = factors, blend
         record.pop("steps", None) if blend["weight"] == 0 else None
@@ -274,11 +339,11 @@ class KGRec(RecModel):
 
     def _with_closed_form(self, fold: FoldIn) -> FoldIn:
         """The GNN block's fold-in, scaled, followed by the closed-form block's (a sum over the items)."""
-        if self.closed_form is None or self.blend is None:
+        scales = self._block_scales()
+        if scales is None:
             return fold
-        w = self.blend["weight"]
-        tail = FoldIn("sum", to_numpy(self.closed_form.basis * (w / self.blend["spread_closed_form"])))
-        return dataclasses.replace(fold, scale=(1 - w) / self.blend["spread_gnn"], tail=tail)
+        tail = FoldIn("sum", to_numpy(self.closed_form.basis * float(scales[1])))
+        return dataclasses.replace(fold, scale=float(scales[0]), tail=tail)
 
     @torch.no_grad()
     def cold_start(self) -> ColdStart | None:
@@ -309,7 +374,7 @@ class KGRec(RecModel):
         # a new item's score offset: the mean learned one (nothing is known of its popularity yet)
         append = float(self.config.temperature * self.item_bias.mean()) if self.item_bias is not None else None
         # a new item has no column in the closed-form block yet: zeros there (the GNN block scores it)
-        pad = self.closed_form.dim if self.closed_form is not None and self.blend is not None else 0
+        pad = self.closed_form.dim if self._block_scales() is not None else 0
         return ColdStart(to_numpy(w_eff), to_numpy(b_eff), 1.0 / (k + 1), basis_np, weights,
                          normalize=self._cosine, per_label=True, append=append, pad=pad)
 

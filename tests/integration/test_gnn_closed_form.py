@@ -64,8 +64,8 @@ def test_kgrec_closed_form_block_is_chosen_on_validation_and_round_trips(lastfm_
     assert record["form"] == "dual" and record["lambda"] > 0
     assert set(record["groups"]) >= {"text", "Tag"}
     # every choice is a validation score; w = 0 (the GNN alone) was one of them and the best was taken
-    assert blend["valid"][f"{blend['weight']:.1f}"] == max(blend["valid"].values())
-    gnn_alone = blend["valid"]["0.0"]
+    assert blend["valid"][f"{blend['weight']:.4g}"] == max(blend["valid"].values())
+    gnn_alone = blend["valid"]["0"]
     assert max(blend["valid"].values()) >= gnn_alone
     assert run.metrics.valid["ndcg@20"] == pytest.approx(max(blend["valid"].values()), abs=1e-6)
     users, items = run.user_vectors, run.item_vectors
@@ -88,3 +88,28 @@ def test_kgrec_closed_form_can_be_switched_off(lastfm_small_kg, gnn_small_vector
                 save=False)
     assert "selection" not in run.metrics.extra
     assert run.item_vectors.shape[1] == run.config.dim + 1
+
+
+def test_kgrec_residual_gnn_trains_on_the_closed_form_scores(lastfm_small_kg, gnn_small_vectors):
+    run = train(lastfm_small_kg, make_config(model="kgrec", epochs=2, closed_form="residual"),
+                vectors=gnn_small_vectors, save=False)
+    record = run.metrics.extra["selection"]["closed_form"]
+    assert record["trained_weight"] > 0                        # τ·β, learned with the GNN
+    blend = record["blend"]
+    trained_w = round(record["trained_weight"] / (blend["spread_gnn"] + record["trained_weight"]), 4)
+    assert f"{trained_w:.4g}" in blend["valid"]                # the trained mix was one of the choices
+    assert "cf_beta" in run.weights
+    if blend["weight"] > 0:
+        u = 0
+        v = run.fold_in(run.train_items(u))
+        tail = run.config.dim + 1
+        assert np.allclose(v[tail:], run.user_vectors[u, tail:], atol=1e-4 * np.abs(run.user_vectors[u, tail:]).max())
+
+
+def test_seen_offset_gives_ease_scores_of_training_pairs(small_x):
+    x, _ = small_x
+    dense = x.to_dense()
+    want = _ease_scores(dense.double().numpy(), 30.0)
+    for form in ("dual", "primal"):
+        f = cf.fit(x, lam=30.0, form=form)
+        assert np.allclose(f.scores(dense).double().numpy(), want, atol=1e-4 * np.abs(want).max()), form
