@@ -135,11 +135,12 @@ def side_groups(inputs, *, text: bool, seed: int = 0) -> dict[str, torch.Tensor]
     groups: dict[str, torch.Tensor] = {}
     item = inputs.item_type
     x = inputs.text(item) if text else None
-    if x is not None:
-        v = x.float() - x.float().mean(0)
+    if x is not None:  # the top principal components (exact: an eigendecomposition of the covariance)
+        v = (x.double() - x.double().mean(0))
         k = min(TEXT_DIM, v.shape[1], max(v.shape[0] - 1, 1))
-        _, _, comp = torch.svd_lowrank(v, q=k, niter=4) if k < v.shape[1] else (None, None, torch.eye(v.shape[1]))
-        reduced = torch.nn.functional.normalize(v @ comp, dim=1)
+        vals, vecs = torch.linalg.eigh(v.T @ v)
+        comp = vecs[:, torch.argsort(vals, descending=True)[:k]]
+        reduced = torch.nn.functional.normalize((v @ comp).float(), dim=1)
         groups["text"] = reduced.T.contiguous()
     g = inputs.graph
     edge_index = {tuple(et): g[et].edge_index for et in g.edge_types}
@@ -163,23 +164,32 @@ def select(inputs, config, validator: Validator | LabelledValidator) -> tuple[cf
         logger.info("kgrec closed-form block: %d users × %d items (+%d side rows) is past the exact forms' "
                     "limit; using the rank-%d form", inputs.num_users, inputs.num_items, n_side, LOW_RANK)
     steps: list[dict[str, Any]] = []
+    labelled = isinstance(validator, LabelledValidator)
+    solvers: dict[tuple, cf.DualSolver] = {}
 
-    def fit(side: dict[str, torch.Tensor], lam: float, solver=None) -> tuple[cf.ItemItemFactors, float]:
-        rows = [math.sqrt(w) * groups[k] for k, w in side.items()]
-        f = solver.solve(lam) if solver is not None else cf.fit(x, rows, lam=lam, form=form, rank=LOW_RANK,
-                                                                 seed=config.seed)
-        score = validator.factors(f.users, f.items)
+    def rows_of(side: dict[str, float]) -> list[torch.Tensor]:
+        return [math.sqrt(w) * groups[k] for k, w in side.items()]
+
+    def evaluate(side: dict[str, float], lam: float) -> float:
+        if form == "dual" and not labelled:  # one eigendecomposition per set of side rows, one product per λ
+            key = tuple(sorted(side.items()))
+            if key not in solvers:
+                solvers.clear()
+                solvers[key] = cf.DualSolver(x, rows_of(side))
+            score = validator.cached(solvers[key].unseen_scores(lam, validator.users))
+        else:
+            f = cf.fit(x, rows_of(side), lam=lam, form=form, rank=LOW_RANK, seed=config.seed)
+            score = validator.factors(f.users, f.items)
         steps.append({"lambda": lam, "side": {k: round(w, 4) for k, w in side.items()}, "valid": round(score, 6)})
-        return f, score
+        return score
 
-    # 1. λ on the interactions alone (one eigendecomposition for every λ in the dual form)
-    solver = cf.DualSolver(x, []) if form == "dual" else None
-    best, best_score, lam = None, -1.0, LAMBDAS[0]
+    # 1. λ on the interactions alone
+    best_score, lam = -1.0, LAMBDAS[0]
     worse = 0
     for value in LAMBDAS:
-        f, score = fit({}, value, solver)
+        score = evaluate({}, value)
         if score > best_score:
-            best, best_score, lam, worse = f, score, value, 0
+            best_score, lam, worse = score, value, 0
         else:
             worse += 1
             if worse >= 2:
@@ -191,9 +201,9 @@ def select(inputs, config, validator: Validator | LabelledValidator) -> tuple[cf
     for name in groups:
         for gamma in GAMMAS:
             trial = {**side, name: gamma * lam}
-            f, score = fit(trial, lam)
+            score = evaluate(trial, lam)
             if score > best_score:
-                best, best_score, chosen[name] = f, score, gamma
+                best_score, chosen[name] = score, gamma
                 side = trial
         if name not in chosen:
             chosen[name] = 0.0
@@ -201,9 +211,11 @@ def select(inputs, config, validator: Validator | LabelledValidator) -> tuple[cf
     # 3. λ once more, the side rows fixed
     if side:
         for value in (lam / 2, lam * 2):
-            f, score = fit(side, value)
+            score = evaluate(side, value)
             if score > best_score:
-                best, best_score, lam = f, score, value
+                best_score, lam = score, value
+    solvers.clear()
+    best = cf.fit(x, rows_of(side), lam=lam, form=form, rank=LOW_RANK, seed=config.seed)
     record = {"form": best.form, "lambda": lam, "groups": chosen, "dim": best.dim,
               "valid": round(best_score, 6), "valid_interactions_only": round(plain_score, 6),
               "eval_users": int(len(validator.users)), "seconds": round(time.perf_counter() - t0, 1),

@@ -149,6 +149,22 @@ class DualSolver:
         self.evals, self.evecs = torch.linalg.eigh(k)
         self.evals = self.evals.clamp(min=0.0)
         self.projected = (self.evecs.T.float() @ self.rows)  # Qᵀ X'  [n_rows, n_items]
+        self._projected_sq: torch.Tensor | None = None
+
+    def diagonal(self, lam: float) -> torch.Tensor:
+        """``P_ii`` for every item, from the projections alone: ``(1 − Σ_k (QᵀX')²_ki / (s_k + λ)) / λ``."""
+        if self._projected_sq is None:
+            self._projected_sq = self.projected.pow(2)
+        inv = (1.0 / (self.evals + lam)).float()
+        return ((1.0 - inv @ self._projected_sq) / lam).clamp(min=1e-12)
+
+    def unseen_scores(self, lam: float, users) -> torch.Tensor:
+        """EASE's scores ``[len(users), n_items]`` of the given user rows for the items they have not
+        seen (``−(M X')[u, i] / P_ii``; entries of seen items are not EASE's): one product, for
+        choosing ``λ`` without building the factors."""
+        inv = (1.0 / (self.evals + lam)).float()
+        rows = self.evecs[torch.as_tensor(users, dtype=torch.long)].float() * inv.unsqueeze(0)
+        return -(rows @ self.projected) / self.diagonal(lam).unsqueeze(0)
 
     def solve(self, lam: float) -> ItemItemFactors:
         inv = 1.0 / (self.evals + lam)                       # M = Q diag(inv) Qᵀ
