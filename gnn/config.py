@@ -76,6 +76,9 @@ class TrainConfig(Section):
             validation after training; ``off`` leaves the GNN alone (default: ``auto``).
         feature_gates: ``kgrec``: KG relation groups and the item text enter through learned scalar
             gates that start at 0, so training starts from the interactions-only backbone (default: False).
+        mask_seen_negatives: ``kgrec``: a sampled negative that is one of the user's training items
+            is left out of the loss (on dense data a shared set of 4096 negatives holds dozens of each
+            user's own items) (default: False).
     """
 
     model: str = "kgrec"
@@ -118,6 +121,7 @@ class TrainConfig(Section):
     cl_noise: float = Field(0.2, ge=0.0)
     closed_form: Literal["auto", "residual", "off"] = "auto"
     feature_gates: bool = False
+    mask_seen_negatives: bool = False
 
     @field_validator("split", mode="before")
     @classmethod

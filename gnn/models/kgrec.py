@@ -124,6 +124,9 @@ class KGRec(RecModel):
         self.residual: dict | None = None
         if config.closed_form == "residual":
             self._fit_residual_block()
+        self._seen: torch.Tensor | None = None
+        if config.mask_seen_negatives:
+            self._build_seen_lookup()
 
     @staticmethod
     def _key(group) -> str:
@@ -213,6 +216,29 @@ class KGRec(RecModel):
         else:
             self.cf_offsets = None
 
+    def _build_seen_lookup(self) -> None:
+        """``mask_seen_negatives``: which (user, item) pairs are training pairs — a dense bitmap where
+        it is small, else the sorted pair codes (``user · n_items + item``)."""
+        pairs = torch.from_numpy(self.inputs.split.positives("train")).long()
+        if self.num_users * self.num_items <= MAX_CACHE:
+            seen = torch.zeros(self.num_users, self.num_items, dtype=torch.bool)
+            seen[pairs[0], pairs[1]] = True
+            self.register_buffer("seen_pairs", seen, persistent=False)
+        else:
+            self.register_buffer("seen_codes", torch.sort(pairs[0] * self.num_items + pairs[1]).values,
+                                 persistent=False)
+
+    def _seen_mask(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """True where ``users[b]`` (``[B]``) has the training item ``items[b, j]`` (``[B, n]`` or ``[n]``
+        shared by the batch)."""
+        if items.dim() == 1:
+            items = items.unsqueeze(0).expand(len(users), -1)
+        if hasattr(self, "seen_pairs"):
+            return self.seen_pairs[users.unsqueeze(1), items]
+        codes = users.unsqueeze(1) * self.num_items + items
+        pos = torch.searchsorted(self.seen_codes, codes).clamp(max=len(self.seen_codes) - 1)
+        return self.seen_codes[pos] == codes
+
     def _offsets(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, shared: bool):
         """The residual block's standardised scores of a batch's positives ``[B]`` and negatives."""
         if self.cf_offsets is not None:
@@ -265,20 +291,23 @@ class KGRec(RecModel):
             neg_s = users @ neg[0].T
         else:
             neg_s = (users.unsqueeze(1) * neg).sum(-1)
-        if self.item_bias is not None or self.residual is not None:
+        if self.item_bias is not None or self.residual is not None or self.config.mask_seen_negatives:
             tau = self.config.temperature
             pos_i, neg_i, user_i = batch.pos, batch.neg, batch.users
             if batch.graph is not None:  # subgraph rows → item (and user) rows
                 pos_i, neg_i = batch.graph[i_t].n_id[pos_i], batch.graph[i_t].n_id[neg_i]
                 user_i = batch.graph[u_t].n_id[user_i]
+            shared = batch.neg.shape[0] == 1 and len(batch.users) > 1
             if self.item_bias is not None:
                 pos_s = pos_s + tau * self.item_bias[pos_i]
                 neg_s = neg_s + tau * self.item_bias[neg_i]
             if self.residual is not None:  # the closed-form block's scores as offsets: learn what it misses
-                shared = batch.neg.shape[0] == 1 and len(batch.users) > 1
                 pos_o, neg_o = self._offsets(user_i, pos_i, neg_i, shared)
                 pos_s = pos_s + tau * self.cf_beta * pos_o
                 neg_s = neg_s + tau * self.cf_beta * neg_o
+            if self.config.mask_seen_negatives:  # a sampled "negative" the user has is no negative
+                hit = self._seen_mask(user_i, neg_i[0] if shared else neg_i)
+                neg_s = neg_s.masked_fill(hit, -1e4)  # softmax: no weight; BPR: a zero term
         loss = ranking_loss(self.config, pos_s, neg_s)
         return loss + self.config.reg * l2_penalty(h0[u_t][batch.users], h0[i_t][batch.pos])
 

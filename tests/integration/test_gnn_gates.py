@@ -45,3 +45,15 @@ def test_gates_open_by_training(lastfm_small_kg, gnn_small_vectors):
     assert "text" in opened and any(abs(v) > 1e-4 for v in opened.values()), opened
     weights = model.relation_weights()
     assert "text" in weights
+
+
+def test_seen_negatives_are_masked(lastfm_small_kg, gnn_small_vectors):
+    model, inputs, _ = _model(lastfm_small_kg, gnn_small_vectors, mask_seen_negatives=True, closed_form="off")
+    train = inputs.split.positives("train")
+    users = torch.from_numpy(train[0][:50]).long()
+    items = torch.from_numpy(train[1][:50]).long()
+    assert model._seen_mask(users, items.unsqueeze(1)).all()            # every training pair is seen
+    others = torch.arange(model.num_items)
+    mask = model._seen_mask(users[:3], others)
+    for row, u in enumerate(users[:3].tolist()):
+        assert mask[row].sum() == int((train[0] == u).sum())             # and nothing else is
