@@ -10,12 +10,24 @@ scaled by a learnable positive weight; the final vector of a node is the mean of
 vector column: ``[u, 1] · [i, τ·b_i]``, so scores stay dot products), trained with BPR or a sampled
 softmax over negatives (``loss``), L2 on the batch's layer-0 vectors.
 
+The closed-form block (``closed_form``, see :mod:`~kgrec.gnn.models.cfblend`): after training, a
+side-information EASE over the training interactions with the items' text and KG neighbours as
+extra rows (each group kept only if validation improves) is blended with the GNN's score by a
+weight chosen on validation (0, the GNN alone, is one of the choices). The blend is one dot product
+of concatenated vectors: users ``[a·u_gnn, b·a_u]``, items ``[i_gnn, c_i]``. With
+``closed_form="residual"`` the block is fitted first and the GNN trains on what it misses.
+Optional: ``feature_gates`` (KG groups and text start closed, so training starts from the
+interactions-only backbone) and ``mask_seen_negatives`` (a user's own training items among the
+shared negatives are left out of the loss).
+
 References: LightGCN (He et al., SIGIR 2020) for the propagation and layer combination; KGAT /
 KGIN for propagating over KG relations with relation-specific weights; sampled-softmax losses for
-recommendation (e.g. Wu et al., "On the effectiveness of sampled softmax loss", 2022).
+recommendation (e.g. Wu et al., "On the effectiveness of sampled softmax loss", 2022); EASE (Steck,
+WWW 2019) and its side-information form (Jeunen et al., RecSys 2020) for the closed-form block.
 
 Shapes:
-    ``embeddings()[label]``: ``[num_nodes(label), dim]``.
+    ``embeddings()[label]``: ``[num_nodes(label), dim]`` (``dim + 1`` with the item bias); users and
+    items have the closed-form block's coordinates after it (``ItemItemFactors.dim``) when it is on.
 """
 
 from __future__ import annotations
