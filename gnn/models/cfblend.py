@@ -14,7 +14,7 @@ is made on validation NDCG@20 (the test part is never looked at), greedily:
 3. ``λ`` once more around the choice, the side rows fixed.
 
 Then :func:`choose_blend` picks the share ``w`` of the two standardised scores,
-``score = (1 − w)·s_gnn/σ_gnn + w·s_cf/σ_cf``, from 0 to 1 in steps of 0.1, on validation again;
+``score = (1 − w)·s_gnn/σ_gnn + w·s_cf/σ_cf``, from 0 to 1 (``BLEND``), on validation again;
 ``w = 0`` (the GNN alone) is one of the choices, so the blend is never worse than the GNN on
 validation. Both are recorded in the run (``metrics.extra["selection"]``).
 
@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 
 LAMBDAS = (12.5, 25.0, 50.0, 100.0, 200.0, 400.0, 800.0, 1600.0)
 GAMMAS = (0.3, 1.0, 3.0)
-BLEND = tuple(i / 10 for i in range(11))
+BLEND = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 SIDE_RANK = 128   # rows kept per KG group
 TEXT_DIM = 64     # principal components kept of the item text
 MAX_EVAL_USERS = 4096
