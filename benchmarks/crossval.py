@@ -214,7 +214,7 @@ def run_one(kg, split: str, overrides: list[str], seed: int, vectors, out: Path,
     path = out / f"{config.model}-{config_key(config)}-s{seed}.json"
     if path.is_file():
         return json.loads(path.read_text())
-    if not train:
+    if not train or kg is None:
         return None
     # kgrec.gnn.train() without its test scoring: prepare, fit, the model's own validation choices
     t0 = time.perf_counter()
@@ -239,6 +239,27 @@ def run_one(kg, split: str, overrides: list[str], seed: int, vectors, out: Path,
     logger.info("%s %s seed %d: valid %s=%.4f (best epoch %d, %.0f s)", kg.name, config.model, seed, METRIC,
                 record["valid"].get(METRIC, float("nan")), fit.best_epoch, record["seconds"])
     return record
+
+
+def gnn_alone(results: dict, candidates: list[str]) -> list[str]:
+    """For each candidate with a closed-form block, a row ``NAME (GNN alone)`` read from the blend's
+    record (its validation score at weight 0: the same trained GNN without the block)."""
+    added = []
+    for (name, dataset), records in list(results.items()):
+        if name not in candidates:
+            continue
+        alone = []
+        for r in records:
+            blend = (r.get("selection") or {}).get("closed_form", {}).get("blend")
+            if not blend:
+                break
+            alone.append({**r, "valid": {METRIC: blend["valid"].get("0", blend["valid"].get("0.0"))}})
+        if len(alone) == len(records):
+            key = f"{name} (GNN alone)"
+            results[(key, dataset)] = alone
+            if key not in added:
+                added.append(key)
+    return [f"{c} (GNN alone)" for c in candidates if f"{c} (GNN alone)" in added]
 
 
 def table(results: dict, datasets: list[str], candidates: list[str], reference: str) -> str:
@@ -307,7 +328,7 @@ def main(argv: list[str] | None = None) -> None:
             logger.info("%d run files renamed to today's config keys", moved)
     results: dict = {}
     for dataset in datasets:
-        kg, split = build(dataset)
+        kg, split = build(dataset) if not args.only_finished else (None, DATASETS[dataset][1])
         vectors = None
         runs_dir = args.out / "runs" / dataset
         for name, overrides in [(args.reference, [f"model={args.reference}"]), *candidates]:
@@ -323,6 +344,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def write(args, results, datasets, candidates) -> str:
+    candidates = [*candidates, *gnn_alone(results, candidates)]
     text = table(results, datasets, candidates, args.reference)
     specs = "\n".join(f"- `{c}`" for c in args.candidate) or "- `default=`"
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
