@@ -1,8 +1,11 @@
-"""RecBole's LightGCN / KGIN / KGCN / CKE beside kgrec and its baselines, on kgrec's exact split, in one run.
+"""RecBole's LightGCN / KGIN / KGCN / CKE / EASE beside kgrec and its baselines, on kgrec's exact split, in one run.
 
 Usage::
 
-    python benchmarks/peers.py lastfm --models LightGCN,KGIN,KGCN,CKE --seeds 0 --out /tmp/peers/lastfm
+    python benchmarks/peers.py lastfm --models LightGCN,KGIN,KGCN,CKE,EASE --seeds 0 --out /tmp/peers/lastfm
+
+RecBole's EASE is closed-form (one "epoch", no early stopping; ``reg_weight`` 250 by default) and
+deterministic: one seed tells all, though the matrix runs every seed asked for.
 
 Steps, all in this one command:
 
@@ -83,8 +86,8 @@ logger = logging.getLogger("peers")
 REPO = Path(__file__).resolve().parents[1]
 RECBOLE_DIR = REPO.parent / "shared" / "peers" / "recbole"
 DEFAULT_VENV = Path("/tmp/peers/recbole-venv")
-PEER_MODELS = ("LightGCN", "KGIN", "KGCN", "CKE")
-KGREC_MODELS = ("kgrec", "lightgcn", "bprmf", "itemknn", "textknn", "pop")
+PEER_MODELS = ("LightGCN", "KGIN", "KGCN", "CKE", "EASE")
+KGREC_MODELS = ("kgrec", "lightgcn", "bprmf", "itemknn", "textknn", "pop", "ease", "xsimgcl")
 COLUMNS = ("recall@10", "recall@20", "ndcg@10", "ndcg@20", "mrr@10")
 
 

@@ -56,6 +56,9 @@ class FoldIn:
         normalize: L2-normalise the combined vector (models that score by cosine) (default: False).
         append: a constant appended as the last coordinate, after normalising (the user side of a
             per-item score offset kept as one more column) (default: None, nothing appended).
+        scale: multiplies the vector after normalising and appending (default: 1).
+        tail: a second recipe whose vector is appended to this one's, for models whose score is a
+            sum of two parts (kgrec's GNN and closed-form blocks) (default: None).
     """
 
     kind: FoldInKind
@@ -64,9 +67,19 @@ class FoldIn:
     constant: np.ndarray | None = None
     normalize: bool = False
     append: float | None = None
+    scale: float = 1.0
+    tail: FoldIn | None = None
 
     def apply(self, items: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         """The user vector (float32 ``[d]``) of someone who interacted with ``items``."""
+        head = self._apply(items, weights)
+        if self.scale != 1.0:
+            head = (head * np.float32(self.scale)).astype(np.float32)
+        if self.tail is None:
+            return head
+        return np.concatenate([head, self.tail.apply(items, weights)]).astype(np.float32)
+
+    def _apply(self, items: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         if self.kind == "constant":
             return np.asarray(self.constant, dtype=np.float32).copy()
         items = np.asarray(items, dtype=np.int64).reshape(-1)
@@ -84,7 +97,12 @@ class FoldIn:
         return _finish(total, self.normalize, self.append)
 
     def meta(self) -> dict:
-        return {"kind": self.kind, "normalize": self.normalize, "append": self.append}
+        out = {"kind": self.kind, "normalize": self.normalize, "append": self.append}
+        if self.scale != 1.0:
+            out["scale"] = self.scale
+        if self.tail is not None:
+            out["tail"] = self.tail.meta()
+        return out
 
     def tensors(self) -> dict[str, np.ndarray]:
         out = {"basis": self.basis}
@@ -92,14 +110,21 @@ class FoldIn:
             out["post"] = self.post
         if self.constant is not None:
             out["constant"] = self.constant
+        if self.tail is not None:
+            out.update({f"tail.{k}": v for k, v in self.tail.tensors().items()})
         return out
 
     @classmethod
     def from_tensors(cls, kind: str, tensors: Mapping[str, np.ndarray], meta: Mapping | None = None) -> FoldIn:
         meta = meta or {}
         append = meta.get("append")
+        tail = None
+        if meta.get("tail") is not None:
+            tail = cls.from_tensors(meta["tail"]["kind"], {k[len("tail."):]: v for k, v in tensors.items()
+                                                           if k.startswith("tail.")}, meta["tail"])
         return cls(kind, tensors["basis"], tensors.get("post"), tensors.get("constant"),  # type: ignore[arg-type]
-                   bool(meta.get("normalize", False)), None if append is None else float(append))
+                   bool(meta.get("normalize", False)), None if append is None else float(append),
+                   float(meta.get("scale", 1.0)), tail)
 
 
 def _finish(vector: np.ndarray, normalize: bool, append: float | None) -> np.ndarray:
@@ -130,6 +155,8 @@ class ColdStart:
         per_label: normalise each label's neighbours on their own (default: False).
         append: a constant appended as the last coordinate, after normalising (a new item's score
             offset, for models that keep one as one more column) (default: None, nothing appended).
+        pad: zeros appended after that, for a block of the item vectors that a new item has no value
+            in yet (kgrec's closed-form block) (default: 0).
     """
 
     text_weight: np.ndarray
@@ -140,6 +167,7 @@ class ColdStart:
     normalize: bool = False
     per_label: bool = False
     append: float | None = None
+    pad: int = 0
 
     @property
     def text_dim(self) -> int:
@@ -177,7 +205,8 @@ class ColdStart:
                 degree += w * len(idx)
         if degree > 0:
             out += total / np.sqrt(degree)
-        return _finish(out, self.normalize, self.append)
+        vector = _finish(out, self.normalize, self.append)
+        return np.concatenate([vector, np.zeros(self.pad, np.float32)]) if self.pad else vector
 
     def tensors(self) -> dict[str, np.ndarray]:
         out = {"text_weight": self.text_weight}
@@ -188,12 +217,16 @@ class ColdStart:
         return out
 
     def meta(self) -> dict:
-        return {"self_coef": self.self_coef, "weights": dict(self.weights), "normalize": self.normalize,
-                "per_label": self.per_label, "append": self.append}
+        out = {"self_coef": self.self_coef, "weights": dict(self.weights), "normalize": self.normalize,
+               "per_label": self.per_label, "append": self.append}
+        if self.pad:
+            out["pad"] = self.pad
+        return out
 
     @classmethod
     def from_tensors(cls, meta: Mapping, tensors: Mapping[str, np.ndarray]) -> ColdStart:
         basis = {k[len("basis."):]: v for k, v in tensors.items() if k.startswith("basis.")}
         return cls(tensors["text_weight"], tensors.get("text_bias"), float(meta.get("self_coef", 1.0)), basis,
                    {k: float(v) for k, v in meta.get("weights", {}).items()}, bool(meta.get("normalize", False)),
-                   bool(meta.get("per_label", False)), None if meta.get("append") is None else float(meta["append"]))
+                   bool(meta.get("per_label", False)), None if meta.get("append") is None else float(meta["append"]),
+                   int(meta.get("pad", 0)))

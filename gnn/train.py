@@ -547,14 +547,18 @@ def finish(kg: KnowledgeGraph, model: RecModel, inputs: ModelInputs, data: Any, 
     """Test the fitted model and gather the :class:`Run`."""
     split = inputs.split
     extra: dict[str, Any] = {"stopped": fit.stopped}
+    # accuracy (issue 16): choices the model makes on validation after fitting (kgrec's closed-form block)
+    selection = model.after_fit()
+    if selection:
+        extra["selection"] = selection
     if split.labelled:
         valid = evaluate_model(model, split, part="valid", config=config, device=device)
         threshold = float(valid["threshold"])
         test = evaluate_model(model, split, part="test", config=config, device=device, threshold=threshold)
         extra["threshold"] = threshold
     else:
-        valid = fit.best_valid if fit.best_valid.values else evaluate_model(model, split, part="valid",
-                                                                              config=config, device=device)
+        valid = fit.best_valid if fit.best_valid.values and not selection else evaluate_model(
+            model, split, part="valid", config=config, device=device)
         valid = Metrics(valid.values, int((split.user_items("valid").counts() > 0).sum()))
         test = evaluate_model(model, split, part="test", config=config, device=device)
     if split.cold_items is not None:

@@ -97,7 +97,8 @@ class Recommender:
         self._interaction_step = index.step_index(self.interaction, "out")
         self._added: dict[int, set[int]] = {}  # user row -> item rows added by feedback
         self.scorer = Scorer(self._rows(run.user_vectors, self.user_label), self._rows(run.item_vectors, self.item_label),
-                             known_users=self._in_run(self.user_label), recommendable=self._in_run(self.item_label))
+                             known_users=self._in_run(self.user_label), recommendable=self._in_run(self.item_label),
+                             similarity_dims=run.item_vectors.shape[1] - (run.cold.pad if run.cold else 0))
         sparql, base_iri = _sparql(store)
         self.explainer = Explainer(index, run.node_vectors, max_hops=max_hops, beam=beam, sparql=sparql,
                                    base_iri=base_iri)

@@ -26,15 +26,20 @@ class Scorer:
         items: ``[num_item_rows, d]`` item vectors.
         known_users: bool per user row: the user can get recommendations.
         recommendable: bool per item row: the item can be recommended.
+        similarity_dims: the leading item columns that item-item cosine (similar items, diversity)
+            compares; the rest is a block a cold item has no value in yet (kgrec's closed-form
+            block), which would otherwise rank every new item far from all others (default: all).
 
     Shapes:
         :meth:`scores` and :meth:`similarities` return ``[num_item_rows]`` float32.
     """
 
-    def __init__(self, users: np.ndarray, items: np.ndarray, *, known_users: np.ndarray, recommendable: np.ndarray):
+    def __init__(self, users: np.ndarray, items: np.ndarray, *, known_users: np.ndarray, recommendable: np.ndarray,
+                 similarity_dims: int | None = None):
         self._users = np.ascontiguousarray(users, dtype=np.float32)
         self._items = np.ascontiguousarray(items, dtype=np.float32)
-        self._item_unit = unit_rows(self._items)
+        self._sim_dims = similarity_dims or self._items.shape[1]
+        self._item_unit = unit_rows(self._items[:, : self._sim_dims])
         self._known = np.asarray(known_users, dtype=bool).copy()
         self._recommendable = np.asarray(recommendable, dtype=bool).copy()
         if len(self._known) != len(self._users) or len(self._recommendable) != len(self._items):
@@ -133,7 +138,7 @@ class Scorer:
             raise ValueError(f"new item rows are appended: expected row {len(self._items)}, got {item_row}")
         v = np.asarray(vector, dtype=np.float32).reshape(1, -1)
         self._items = np.vstack([self._items, v])
-        self._item_unit = np.vstack([self._item_unit, unit_rows(v)])
+        self._item_unit = np.vstack([self._item_unit, unit_rows(v[:, : self._sim_dims])])
         self._recommendable = np.append(self._recommendable, True)
 
     def dislike(self, user_row: int, item_row: int) -> None:

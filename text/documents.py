@@ -25,7 +25,8 @@ words, e.g. ``artist``, ``movie``)::
 
 Readable names: a name that is a URI becomes its last path segment, unquoted, with ``_`` as spaces
 (``http://dbpedia.org/resource/Progressive_metal`` → ``Progressive metal``); a name equal to an
-opaque id (digits, optionally ``prefix:``) counts as no name. Relation names become phrases: a
+opaque id (digits, optionally ``prefix:``; a Wikidata id; a hex code) counts as no name, and so does
+a Freebase machine id (``m.0abc12``) or a UUID wherever it appears (:func:`is_opaque_name`). Relation names become phrases: a
 Freebase-style dotted name anywhere in the relation's description gives its last segment
 (``music.artist.origin`` → ``origin``), ``HAS_TAG`` gives ``tags``, ``DBO_ASSOCIATED_BAND`` gives
 ``associated band``, anything else is lower-cased with spaces; ``relation_phrases`` overrides.
@@ -51,6 +52,24 @@ from kgrec.kg import KnowledgeGraph
 from kgrec.kg.schema import EdgeType, RelationType
 
 _OPAQUE_ID = re.compile(r"^(?:[A-Za-z_][\w.-]*:)?\d+$")
+# -- accuracy (issue 16): machine ids that are never a readable name, equal to the id or not --------
+_MACHINE_NAME = re.compile(
+    r"^(?:(?:ns|fb|freebase):)?/?[mg][./][0-9][0-9a-z_]+$"          # Freebase: m.0abc12, /m/0abc12, g.11b6vz
+    r"|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")  # a UUID
+# ... and ids that are no name when the name is only the id again
+_CODE_ID = re.compile(r"^(?:[A-Za-z_][\w.-]*:)?(?:\d+|[QP]\d+|(?=[0-9a-f]*\d)[0-9a-f]{8,})$")
+
+
+def is_opaque_name(name: object, node_id: object = None) -> bool:
+    """True when ``name`` is a machine id rather than words: a Freebase id (``m.0abc12``) or a UUID
+    anywhere; digits (``satori:2086``), a Wikidata id (``Q42``) or a hex code when it only repeats
+    ``node_id``. Such a node gets no text from its name (its document is what it links to)."""
+    if name is None or (isinstance(name, float) and name != name):
+        return True
+    text = str(name).strip()
+    if not text or _MACHINE_NAME.match(text):
+        return True
+    return node_id is not None and text == str(node_id).strip() and bool(_CODE_ID.match(text))
 _URI = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _DOTTED = re.compile(r"(?<![\w.])[a-z_]+(?:\.[a-z_]+){2,}(?![\w.])")  # a Freebase name: music.artist.origin
 _VOCAB_PREFIXES = ("DBO_", "DBP_", "DCT_", "FOAF_", "SCHEMA_", "RDFS_", "SKOS_", "OWL_", "WDT_")
@@ -105,6 +124,9 @@ def display_names(kg: KnowledgeGraph, label: str) -> pd.Series:
         names = names.copy()
         names[is_uri] = [readable_uri(u) for u in names[is_uri]]
     opaque = (names == df["id"]).fillna(False).astype(bool) & df["id"].str.match(_OPAQUE_ID).fillna(False).astype(bool)
+    # accuracy (issue 16): Freebase ids, UUIDs, and codes that only repeat the id are no names either
+    opaque |= np.array([is_opaque_name(n, i) if n is not pd.NA else False
+                        for n, i in zip(names.tolist(), df["id"].tolist())], dtype=bool)
     return names.mask(opaque).reset_index(drop=True)
 
 

@@ -1,5 +1,6 @@
 """Registered models, one per file: ``kgrec`` (the product's model) and the baselines ``pop``,
-``itemknn``, ``bprmf``, ``lightgcn`` and ``textknn``. Importing this package registers them."""
+``itemknn``, ``bprmf``, ``lightgcn``, ``textknn``, ``ease`` and ``xsimgcl``. Importing this package
+registers them."""
 
 # isort: off  (the import order is the registry's order)
 from .base import Batch, ModelInputs, RecModel
@@ -9,6 +10,9 @@ from .itemknn import ItemKNN
 from .bprmf import BPRMF
 from .lightgcn import LightGCN
 from .textknn import TextKNN
+from .ease import EASE
+from .xsimgcl import XSimGCL
 # isort: on
 
-__all__ = ["BPRMF", "Batch", "ItemKNN", "KGRec", "LightGCN", "ModelInputs", "MostPopular", "RecModel", "TextKNN"]
+__all__ = ["BPRMF", "Batch", "EASE", "ItemKNN", "KGRec", "LightGCN", "ModelInputs", "MostPopular", "RecModel",
+           "TextKNN", "XSimGCL"]

@@ -10,6 +10,7 @@ split and sizes) and a :class:`~kgrec.gnn.TrainConfig`, and provides:
 - ``score_all_items(users) -> Tensor[B, num_items]`` — dot products of user and item vectors.
 - ``fold_in() -> FoldIn`` and ``cold_start() -> ColdStart | None`` — the recipes for new users and
   new items that the run directory keeps (see :mod:`kgrec.gnn.foldin`).
+- ``after_fit() -> dict`` — choices made on validation after fitting (default: none).
 """
 
 from __future__ import annotations
@@ -122,6 +123,12 @@ class RecModel(torch.nn.Module):
     def invalidate(self) -> None:
         """Forget cached embeddings (after a parameter update)."""
         self._cache = None
+
+    def after_fit(self) -> dict[str, Any]:
+        """Choices made on the validation part once fitting is over (best weights loaded), such as
+        kgrec's closed-form block and its blend weight; returns what the run records under
+        ``metrics.extra["selection"]`` (default: nothing chosen, ``{}``). Never reads the test part."""
+        return {}
 
     # -- vectors and scores -------------------------------------------------------------------------
     def compute_embeddings(self) -> dict[str, torch.Tensor]:

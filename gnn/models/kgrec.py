@@ -10,16 +10,29 @@ scaled by a learnable positive weight; the final vector of a node is the mean of
 vector column: ``[u, 1] · [i, τ·b_i]``, so scores stay dot products), trained with BPR or a sampled
 softmax over negatives (``loss``), L2 on the batch's layer-0 vectors.
 
+The closed-form block (``closed_form``, see :mod:`~kgrec.gnn.models.cfblend`): after training, a
+side-information EASE over the training interactions with the items' text and KG neighbours as
+extra rows (each group kept only if validation improves) is blended with the GNN's score by a
+weight chosen on validation (0, the GNN alone, is one of the choices). The blend is one dot product
+of concatenated vectors: users ``[a·u_gnn, b·a_u]``, items ``[i_gnn, c_i]``. With
+``closed_form="residual"`` the block is fitted first and the GNN trains on what it misses.
+Optional: ``feature_gates`` (KG groups and text start closed, so training starts from the
+interactions-only backbone) and ``mask_seen_negatives`` (a user's own training items among the
+shared negatives are left out of the loss).
+
 References: LightGCN (He et al., SIGIR 2020) for the propagation and layer combination; KGAT /
 KGIN for propagating over KG relations with relation-specific weights; sampled-softmax losses for
-recommendation (e.g. Wu et al., "On the effectiveness of sampled softmax loss", 2022).
+recommendation (e.g. Wu et al., "On the effectiveness of sampled softmax loss", 2022); EASE (Steck,
+WWW 2019) and its side-information form (Jeunen et al., RecSys 2020) for the closed-form block.
 
 Shapes:
-    ``embeddings()[label]``: ``[num_nodes(label), dim]``.
+    ``embeddings()[label]``: ``[num_nodes(label), dim]`` (``dim + 1`` with the item bias); users and
+    items have the closed-form block's coordinates after it (``ItemItemFactors.dim``) when it is on.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from typing import Literal
@@ -34,6 +47,8 @@ from ..config import ModelOptions
 from ..foldin import ColdStart, FoldIn
 from ..registry import register_model
 from .base import Batch, ModelInputs, RecModel, l2_penalty, ranking_loss, to_numpy
+from .cfblend import MAX_CACHE, Validator, choose_blend, select
+from .closedform import ItemItemFactors
 from .propagation import BlockGraph
 
 logger = logging.getLogger(__name__)
@@ -74,6 +89,15 @@ class KGRec(RecModel):
             text_dim: PCA components kept of the text vectors before the projection; 0 = all
                 (default: 64).
             dropout: on the initial node features (default: 0).
+            closed_form: ``auto`` adds the closed-form block (a side-information EASE blended with
+                the GNN, every weight chosen on validation after training; see
+                :mod:`kgrec.gnn.models.cfblend`); ``residual`` fits that block first and trains the
+                GNN on what it misses (its scores are offsets in the GNN's loss), the blend again
+                chosen on validation; ``off`` leaves the GNN alone (default: ``auto``).
+            feature_gates: KG relation groups and the item text enter through learned scalar gates
+                that start at 0, so training starts from the interactions-only backbone (default: False).
+            mask_seen_negatives: a shared negative that is one of the user's training items is left
+                out of the loss (default: False).
         """
 
         score: Literal["cosine", "dot"] = "cosine"
@@ -81,6 +105,9 @@ class KGRec(RecModel):
         relation_weights: Literal["relation", "label-pair"] = "label-pair"
         text_dim: int = Field(64, ge=0)
         dropout: float = Field(0.0, ge=0.0, lt=1.0)
+        closed_form: Literal["auto", "residual", "off"] = "auto"
+        feature_gates: bool = False
+        mask_seen_negatives: bool = False
 
     name = "kgrec"
     uses_text = True
@@ -134,18 +161,48 @@ class KGRec(RecModel):
         self.item_bias = torch.nn.Parameter(torch.zeros(self.num_items)) if options.item_bias else None
         self.rel_weight = torch.nn.ParameterDict({
             self._key(g): torch.nn.Parameter(torch.tensor(_softplus_inverse(1.0))) for g in self.groups})
+        # feature gates (options.feature_gates): every group but the interactions', and the item text,
+        # enter through a learned scalar that starts at 0, so the model starts as its interactions-only
+        # backbone and lets KG and text in only as far as training finds them useful
+        inter = {(self.user_type, self.item_type), (self.item_type, self.user_type)}
+        self.gate = torch.nn.ParameterDict()
+        if options.feature_gates:
+            for g in self.groups:
+                if tuple(self.blocks.ends[g]) not in inter:
+                    self.gate[self._key(g)] = torch.nn.Parameter(torch.zeros(()))
+            if self.proj is not None:
+                self.gate["text"] = torch.nn.Parameter(torch.zeros(()))
+                torch.nn.init.normal_(self.emb[self.item_type].weight, std=0.1)
         self.dropout = options.dropout
+        # the closed-form block and its blend (set by after_fit; see cfblend.py)
+        self.closed_form: ItemItemFactors | None = None
+        self.blend: dict | None = None
+        self.residual: dict | None = None
+        if options.closed_form == "residual":
+            self._fit_residual_block()
+        self._seen: torch.Tensor | None = None
+        if options.mask_seen_negatives:
+            self._build_seen_lookup()
 
     @staticmethod
     def _key(group) -> str:
         return "__".join(group)
 
     def weights(self) -> dict:
-        """Group (an edge type, or a (source, target) label pair) → its positive weight."""
-        return {g: F.softplus(self.rel_weight[self._key(g)]) for g in self.groups}
+        """Group (an edge type, or a (source, target) label pair) → its weight (positive; times its
+        gate when the group is gated)."""
+        return {g: self._weight(g) for g in self.groups}
+
+    def _weight(self, group) -> torch.Tensor:
+        key = self._key(group)
+        w = F.softplus(self.rel_weight[key])
+        return w * self.gate[key] if key in self.gate else w
 
     def edge_weight(self, et) -> torch.Tensor:
-        return F.softplus(self.rel_weight[self._key(self.blocks.group_of[et])])
+        return self._weight(self.blocks.group_of[et])
+
+    def _text_gate(self) -> torch.Tensor | float:
+        return self.gate["text"] if "text" in self.gate else 1.0
 
     def layer0(self, types=None, index: dict | None = None) -> dict[str, torch.Tensor]:
         """Layer-0 states: id embedding (+ projected text for items), all rows or ``index[type]`` rows."""
@@ -157,7 +214,7 @@ class KGRec(RecModel):
                 x = self.item_text if rows is None else self.item_text[rows]
                 if self.training and self.dropout > 0:
                     x = F.dropout(x, self.dropout)
-                h = h + self.proj(x)
+                h = h + self._text_gate() * self.proj(x)
             out[nt] = h
         return out
 
@@ -174,6 +231,87 @@ class KGRec(RecModel):
         return {nt: torch.stack([s[nt] for s in states]).mean(0) for nt in types}
 
     def compute_embeddings(self) -> dict[str, torch.Tensor]:
+        out = self.gnn_embeddings()
+        scales = self._block_scales()
+        if scales is not None and not self.training:
+            # score = a·s_gnn + b·s_cf as one dot product: the weights on the user side
+            c = self.closed_form
+            u_t, i_t = self.user_type, self.item_type
+            dev = out[u_t].device
+            out[u_t] = torch.cat([out[u_t] * scales[0], c.users.to(dev) * scales[1]], dim=1)
+            out[i_t] = torch.cat([out[i_t], c.items.to(dev)], dim=1)
+        return out
+
+    def _block_scales(self) -> tuple[float, torch.Tensor | float] | None:
+        """The weights of the GNN and closed-form scores: the blend chosen after training, or while
+        training a residual GNN, ``(1, τ·β/σ_cf)``."""
+        if self.closed_form is None:
+            return None
+        if self.blend is not None:
+            w = self.blend["weight"]
+            return (1 - w) / self.blend["spread_gnn"], w / self.blend["spread_closed_form"]
+        if self.residual is not None:
+            return 1.0, self.config.temperature * self.cf_beta.detach() / self.residual["spread"]
+        return None
+
+    @torch.no_grad()
+    def _fit_residual_block(self) -> None:
+        """``closed_form="residual"``: the closed-form block chosen on validation before training, and
+        its scores of every (user, item) pair, standardised, kept as the offsets the GNN trains on."""
+        validator = Validator.build(self.inputs.split, seed=self.config.seed)
+        factors, record = select(self.inputs, self.config, validator)
+        spread = validator.spread(validator.matrix(factors.users, factors.items))
+        self.closed_form = factors
+        self.residual = {"record": record, "spread": spread}
+        self.cf_beta = torch.nn.Parameter(torch.tensor(1.0))
+        if self.num_users * self.num_items <= MAX_CACHE:
+            pairs = torch.from_numpy(self.inputs.split.positives("train")).long()
+            x = torch.zeros(self.num_users, self.num_items)
+            x[pairs[0], pairs[1]] = 1.0
+            self.register_buffer("cf_offsets", factors.scores(x) / spread, persistent=False)
+        else:
+            self.cf_offsets = None
+
+    def _build_seen_lookup(self) -> None:
+        """``mask_seen_negatives``: which (user, item) pairs are training pairs — a dense bitmap where
+        it is small, else the sorted pair codes (``user · n_items + item``)."""
+        pairs = torch.from_numpy(self.inputs.split.positives("train")).long()
+        if self.num_users * self.num_items <= MAX_CACHE:
+            seen = torch.zeros(self.num_users, self.num_items, dtype=torch.bool)
+            seen[pairs[0], pairs[1]] = True
+            self.register_buffer("seen_pairs", seen, persistent=False)
+        else:
+            self.register_buffer("seen_codes", torch.sort(pairs[0] * self.num_items + pairs[1]).values,
+                                 persistent=False)
+
+    def _seen_mask(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """True where ``users[b]`` (``[B]``) has the training item ``items[b, j]`` (``[B, n]`` or ``[n]``
+        shared by the batch)."""
+        if items.dim() == 1:
+            items = items.unsqueeze(0).expand(len(users), -1)
+        if hasattr(self, "seen_pairs"):
+            return self.seen_pairs[users.unsqueeze(1), items]
+        codes = users.unsqueeze(1) * self.num_items + items
+        pos = torch.searchsorted(self.seen_codes, codes).clamp(max=len(self.seen_codes) - 1)
+        return self.seen_codes[pos] == codes
+
+    def _offsets(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, shared: bool):
+        """The residual block's standardised scores of a batch's positives ``[B]`` and negatives."""
+        if self.cf_offsets is not None:
+            rows = self.cf_offsets[users]
+            pos_o = rows.gather(1, pos.unsqueeze(1)).squeeze(1)
+            neg_o = rows[:, neg[0]] if shared else rows.gather(1, neg)
+            return pos_o, neg_o
+        c = self.closed_form
+        dev = users.device
+        u = c.users.to(dev)[users]
+        items = c.items.to(dev)
+        pos_o = (u * items[pos]).sum(-1) - c.seen_offset.to(dev)[pos]
+        neg_o = u @ items[neg[0]].T if shared else (u.unsqueeze(1) * items[neg]).sum(-1)
+        return pos_o / self.residual["spread"], neg_o / self.residual["spread"]
+
+    def gnn_embeddings(self) -> dict[str, torch.Tensor]:
+        """The GNN block's final vectors (every label), without the closed-form block."""
         out = self._combine(self.propagate(self.layer0()), self.node_types)
         if self._cosine:  # cosine scores: vectors of unit length
             out = {nt: F.normalize(v, dim=-1) for nt, v in out.items()}
@@ -209,15 +347,56 @@ class KGRec(RecModel):
             neg_s = users @ neg[0].T
         else:
             neg_s = (users.unsqueeze(1) * neg).sum(-1)
-        if self.item_bias is not None:
+        if self.item_bias is not None or self.residual is not None or self.config.model_options.mask_seen_negatives:
             tau = self.config.temperature
-            pos_i, neg_i = batch.pos, batch.neg
-            if batch.graph is not None:  # subgraph rows → item rows
+            pos_i, neg_i, user_i = batch.pos, batch.neg, batch.users
+            if batch.graph is not None:  # subgraph rows → item (and user) rows
                 pos_i, neg_i = batch.graph[i_t].n_id[pos_i], batch.graph[i_t].n_id[neg_i]
-            pos_s = pos_s + tau * self.item_bias[pos_i]
-            neg_s = neg_s + tau * self.item_bias[neg_i]
+                user_i = batch.graph[u_t].n_id[user_i]
+            shared = batch.neg.shape[0] == 1 and len(batch.users) > 1
+            if self.item_bias is not None:
+                pos_s = pos_s + tau * self.item_bias[pos_i]
+                neg_s = neg_s + tau * self.item_bias[neg_i]
+            if self.residual is not None:  # the closed-form block's scores as offsets: learn what it misses
+                pos_o, neg_o = self._offsets(user_i, pos_i, neg_i, shared)
+                pos_s = pos_s + tau * self.cf_beta * pos_o
+                neg_s = neg_s + tau * self.cf_beta * neg_o
+            if self.config.model_options.mask_seen_negatives:  # a sampled "negative" the user has is no negative
+                hit = self._seen_mask(user_i, neg_i[0] if shared else neg_i)
+                neg_s = neg_s.masked_fill(hit, -1e4)  # softmax: no weight; BPR: a zero term
         loss = ranking_loss(self.config, pos_s, neg_s)
         return loss + self.config.reg * l2_penalty(h0[u_t][batch.users], h0[i_t][batch.pos])
+
+    # -- after training: the closed-form block, chosen on validation ------------------------------------
+    @torch.no_grad()
+    def after_fit(self) -> dict:
+        """Fit the side-information EASE block (unless the GNN was trained on it) and the blend
+        weight on validation (``cfblend``)."""
+        self.blend = None
+        if self.config.model_options.closed_form == "off":
+            self.closed_form = None
+            return {}
+        was = self.training
+        self.eval()
+        validator = Validator.build(self.inputs.split, seed=self.config.seed)
+        trained = spread = None
+        if self.residual is not None:
+            factors, record = self.closed_form, dict(self.residual["record"])
+            trained, spread = float(self.config.temperature * self.cf_beta.detach()), self.residual["spread"]
+            record["trained_weight"] = trained
+        else:
+            factors, record = select(self.inputs, self.config, validator)
+        gnn = {k: v.float().cpu() for k, v in self.gnn_embeddings().items()}
+        blend = choose_blend((gnn[self.user_type], gnn[self.item_type]), factors, validator, trained=trained,
+                             spread_cf=spread)
+        record["blend"] = blend
+        self.train(was)
+        self.closed_form = None
+        if blend["weight"] > 0:
+            self.closed_form, self.blend = factors, blend
+        record.pop("steps", None) if blend["weight"] == 0 else None
+        self.invalidate()
+        return {"closed_form": record}
 
     # -- recipes ----------------------------------------------------------------------------------
     @torch.no_grad()
@@ -237,11 +416,19 @@ class KGRec(RecModel):
         et = (self.item_type, "rev_" + self.inputs.interaction[1], self.user_type)
         append = 1.0 if self.item_bias is not None else None  # the user side of the bias column
         if et not in self.edge_types:
-            return FoldIn("propagate", np.zeros((self.num_items, self.config.dim), np.float32),
-                          normalize=self._cosine, append=append)
+            return self._with_closed_form(FoldIn("propagate", np.zeros((self.num_items, self.config.dim), np.float32),
+                                                 normalize=self._cosine, append=append))
         w = self.edge_weight(et)
         rows = basis[self.item_type] * (w * self.blocks.source_scale(et)).unsqueeze(1)
-        return FoldIn("propagate", to_numpy(rows), normalize=self._cosine, append=append)
+        return self._with_closed_form(FoldIn("propagate", to_numpy(rows), normalize=self._cosine, append=append))
+
+    def _with_closed_form(self, fold: FoldIn) -> FoldIn:
+        """The GNN block's fold-in, scaled, followed by the closed-form block's (a sum over the items)."""
+        scales = self._block_scales()
+        if scales is None:
+            return fold
+        tail = FoldIn("sum", to_numpy(self.closed_form.basis * float(scales[1])))
+        return dataclasses.replace(fold, scale=float(scales[0]), tail=tail)
 
     @torch.no_grad()
     def cold_start(self) -> ColdStart | None:
@@ -266,12 +453,15 @@ class KGRec(RecModel):
         # text → PCA → projection, folded into one affine map
         mean = getattr(self, f"pca_mean_{self.item_type}")
         comp = getattr(self, f"pca_comp_{self.item_type}")
-        w_eff = self.proj.weight @ comp.T                    # [d, text_dim]
-        b_eff = self.proj.bias - w_eff @ mean
+        gate = self._text_gate()
+        w_eff = gate * (self.proj.weight @ comp.T)           # [d, text_dim]
+        b_eff = gate * self.proj.bias - w_eff @ mean
         # a new item's score offset: the mean learned one (nothing is known of its popularity yet)
         append = float(self.config.temperature * self.item_bias.mean()) if self.item_bias is not None else None
+        # a new item has no column in the closed-form block yet: zeros there (the GNN block scores it)
+        pad = self.closed_form.dim if self._block_scales() is not None else 0
         return ColdStart(to_numpy(w_eff), to_numpy(b_eff), 1.0 / (k + 1), basis_np, weights,
-                         normalize=self._cosine, per_label=True, append=append)
+                         normalize=self._cosine, per_label=True, append=append, pad=pad)
 
     @torch.no_grad()
     def relation_weights(self) -> dict[str, float]:
@@ -280,6 +470,8 @@ class KGRec(RecModel):
         out = {}
         for g, v in self.weights().items():
             out[f"({g[0]})-[{g[1]}]->({g[2]})" if len(g) == 3 else f"({g[0]})->({g[1]})"] = float(v)
+        if "text" in self.gate:
+            out["text"] = float(self.gate["text"])
         return out
 
 

@@ -19,6 +19,20 @@ from .base import Batch, ModelInputs, RecModel, to_numpy
 from .propagation import _inv_sqrt, spmm
 
 
+def bipartite_adjacency(inputs: ModelInputs, n_u: int, n_i: int) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """The node degrees and the symmetric-normalised user–item adjacency ``Â`` (users first, then
+    items) of the training pairs, as CSR matrices ``(Â, Âᵀ)``."""
+    pairs = torch.from_numpy(inputs.split.positives("train")).long()
+    row = torch.cat([pairs[0], pairs[1] + n_u])
+    col = torch.cat([pairs[1] + n_u, pairs[0]])
+    n = n_u + n_i
+    deg = torch.bincount(row, minlength=n).float()
+    val = _inv_sqrt(deg)[row] * _inv_sqrt(deg)[col]
+    # LGConv aggregates messages from sources (row 0) into targets (row 1): A[target, source]
+    adj = torch.sparse_coo_tensor(torch.stack([col, row]), val, (n, n)).coalesce()
+    return deg, (adj.to_sparse_csr(), adj.t().coalesce().to_sparse_csr())
+
+
 @register_model
 class LightGCN(RecModel):
     name = "lightgcn"
@@ -34,18 +48,9 @@ class LightGCN(RecModel):
 
     def __init__(self, inputs: ModelInputs, config):
         super().__init__(inputs, config)
-        n_u, n_i = self.num_users, self.num_items
-        pairs = torch.from_numpy(inputs.split.positives("train")).long()
-        row = torch.cat([pairs[0], pairs[1] + n_u])
-        col = torch.cat([pairs[1] + n_u, pairs[0]])
-        n = n_u + n_i
-        deg = torch.bincount(row, minlength=n).float()
-        self.register_buffer("degree", deg, persistent=False)
-        val = _inv_sqrt(deg)[row] * _inv_sqrt(deg)[col]
-        # LGConv aggregates messages from sources (row 0) into targets (row 1): A[target, source]
-        adj = torch.sparse_coo_tensor(torch.stack([col, row]), val, (n, n)).coalesce()
-        self._adj = (adj.to_sparse_csr(), adj.t().coalesce().to_sparse_csr())
-        self.net = PygLightGCN(n, config.dim, config.layers)
+        degree, self._adj = bipartite_adjacency(inputs, self.num_users, self.num_items)
+        self.register_buffer("degree", degree, persistent=False)
+        self.net = PygLightGCN(self.num_users + self.num_items, config.dim, config.layers)
 
     def _apply(self, fn, recurse=True):
         super()._apply(fn, recurse)
