@@ -155,15 +155,7 @@ class KGRec(RecModel):
     def loss(self, batch: Batch) -> torch.Tensor:
         u_t, i_t = self.user_type, self.item_type
         if batch.graph is not None:
-            g = batch.graph
-            n_id = {nt: g[nt].n_id for nt in g.node_types if "n_id" in g[nt]}
-            h0 = self.layer0(list(n_id), n_id)
-            edge_index = {tuple(et): g[et].edge_index for et in g.edge_types}
-            w = self.weights()
-            states, h = [h0], h0
-            for _ in range(self.config.layers):
-                h = self.blocks.layer_sampled(h, edge_index, n_id, w)
-                states.append(h)
+            h0, states = self._sampled_states(batch)
         else:
             h0 = self.layer0()
             states = self.propagate(h0)
@@ -181,11 +173,18 @@ class KGRec(RecModel):
             tau = self.config.temperature
             pos_i, neg_i = batch.pos, batch.neg
             if batch.graph is not None:  # subgraph rows → item rows
-                pos_i, neg_i = batch.graph[i_t].n_id[pos_i], batch.graph[i_t].n_id[neg_i]
+                pos_i, neg_i = batch.graph.n_id[i_t][pos_i], batch.graph.n_id[i_t][neg_i]
             pos_s = pos_s + tau * self.item_bias[pos_i]
             neg_s = neg_s + tau * self.item_bias[neg_i]
         loss = ranking_loss(self.config, pos_s, neg_s)
         return loss + self.config.reg * l2_penalty(h0[u_t][batch.users], h0[i_t][batch.pos])
+
+    def _sampled_states(self, batch: Batch) -> tuple[dict[str, torch.Tensor], list[dict[str, torch.Tensor]]]:
+        """Sampled training (the scale engineer's hook): layer 0 of the subgraph's rows, then the
+        layers on the subgraph (:meth:`BlockGraph.propagate_sampled`)."""
+        n_id = batch.graph.n_id
+        h0 = self.layer0(list(n_id), n_id)
+        return h0, self.blocks.propagate_sampled(h0, batch.graph, layers=self.config.layers, weights=self.weights())
 
     # -- recipes ----------------------------------------------------------------------------------
     @torch.no_grad()

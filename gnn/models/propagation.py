@@ -11,8 +11,14 @@ so a dense KG relation cannot drown the interactions); ``norm="global"`` takes e
 over all edge types (LightGCN on the whole graph flattened to one node set).
 
 Full-graph blocks are CSR matrices with their transposes kept for the backward pass (PyTorch
-would otherwise transpose on every step). Sampled subgraphs use the same formula with
-``index_add`` on their edge lists, taking the degrees of the whole training graph.
+would otherwise transpose on every step). Sampled subgraphs (:func:`sampled_layers`) use the same
+formula with ``index_add`` on their edge lists, taking the degrees of the whole training graph, and
+scale each node's sum by ``degree / sampled`` per edge type: a node with ``d`` neighbours in a
+relation of which ``k`` were sampled uniformly gets ``(d / k) Σ_sampled``, an unbiased estimate of
+the full sum (exact when ``k = d``), so that vectors trained on subgraphs mean the same as the
+full-graph vectors computed for evaluation and serving. Layer ``l`` of ``L`` only updates the
+nodes within ``L - l`` hops of the seeds (the rows whose final vectors the loss reads), with the
+edges drawn in hops ``1 … L - l + 1``: the other rows' states would never reach a seed.
 """
 
 from __future__ import annotations
@@ -70,6 +76,80 @@ def _inv_sqrt(d: torch.Tensor) -> torch.Tensor:
     return torch.where(d > 0, out, torch.zeros_like(out))
 
 
+def sampled_layers(h0: Mapping[str, torch.Tensor], edge_index: Mapping[EdgeType, torch.Tensor],
+                   hop: Mapping[EdgeType, torch.Tensor], n_id: Mapping[str, torch.Tensor],
+                   degree: Mapping[EdgeType, tuple[torch.Tensor, torch.Tensor]],
+                   fan_in: Mapping[EdgeType, torch.Tensor], *, layers: int,
+                   weights: Mapping[EdgeType, torch.Tensor] | None = None) -> list[dict[str, torch.Tensor]]:
+    """``layers`` propagation layers on a sampled subgraph; the states ``[h0, h1, …]``.
+
+    Args:
+        h0: node type → layer-0 states of the subgraph's rows ``[len(n_id[type]), d]``.
+        edge_index: edge type → ``[2, E]`` local (source row, target row) of the sampled edges.
+        hop: edge type → ``[E]`` the hop that drew each edge (1: into a seed); layer ``l`` uses the
+            edges of hops ``1 … layers - l + 1``, the ones whose targets a later layer still reads.
+        n_id: node type → the global row of each subgraph row.
+        degree: edge type → (source, target) degree vectors of the whole graph (normalisation).
+        fan_in: edge type → the whole graph's in-degree of each node within that edge type (the
+            ``d`` of the ``d / k`` rescaling).
+        layers: how many layers.
+        weights: edge type → a scalar weight (default: None, 1).
+
+    Only the seeds' final states are complete; read only them.
+    """
+    num_nodes = {nt: len(ids) for nt, ids in n_id.items()}
+    used = [tuple(et) for et, ei in edge_index.items() if tuple(et) in degree and ei.numel()]
+    values: dict[EdgeType, torch.Tensor] = {}  # normalised, rescaled edge values (constants)
+    for et in used:
+        s, _, t = et
+        ei = edge_index[et]
+        d_s, d_t = degree[et]
+        k = torch.bincount(ei[1], minlength=num_nodes[t]).to(d_t.dtype)
+        scale = fan_in[et][n_id[t]].to(d_t.dtype) / k.clamp(min=1)
+        values[et] = _inv_sqrt(d_s)[n_id[s][ei[0]]] * _inv_sqrt(d_t)[n_id[t][ei[1]]] * scale[ei[1]]
+    blocks: dict[tuple[EdgeType, int], tuple[torch.Tensor, torch.Tensor]] = {}
+    states = [dict(h0)]
+    h = dict(h0)
+    for layer in range(1, layers + 1):
+        reach = layers - layer + 1  # the hops whose edges this layer still needs
+        out: dict[str, torch.Tensor] = {}
+        for et in used:
+            s, _, t = et
+            if s not in h or t not in h:
+                continue
+            key = (et, min(reach, int(hop[et].max())))
+            if key not in blocks:
+                keep = hop[et] <= reach
+                blocks[key] = _local_block(edge_index[et][:, keep], values[et][keep], num_nodes[t], num_nodes[s])
+            m = spmm(*blocks[key], h[s])
+            if weights is not None and et in weights:
+                m = m * weights[et]
+            out[t] = m if t not in out else out[t] + m
+        for nt, x in h.items():
+            if nt not in out:
+                out[nt] = torch.zeros_like(x)
+        h = out
+        states.append(h)
+    return states
+
+
+def _local_block(ei: torch.Tensor, values: torch.Tensor, n_target: int, n_source: int
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``A [n_target, n_source]`` and ``Aᵀ`` as CSR from distinct (source, target) edges: one sort each,
+    no coalescing (a sampled subgraph never repeats an edge)."""
+    import warnings
+
+    def csr(rows: torch.Tensor, cols: torch.Tensor, n_rows: int, n_cols: int) -> torch.Tensor:
+        order = torch.argsort(rows, stable=True)
+        crow = torch.zeros(n_rows + 1, dtype=torch.long, device=rows.device)
+        crow[1:] = torch.cumsum(torch.bincount(rows, minlength=n_rows), 0)
+        return torch.sparse_csr_tensor(crow, cols[order], values[order], (n_rows, n_cols), check_invariants=False)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+        return csr(ei[1], ei[0], n_target, n_source), csr(ei[0], ei[1], n_source, n_target)
+
+
 class BlockGraph(torch.nn.Module):
     """The normalised blocks of a heterogeneous graph (buffers move with ``.to(device)``).
 
@@ -95,6 +175,9 @@ class BlockGraph(torch.nn.Module):
         self.norm = norm
         self.edge_types: list[EdgeType] = [tuple(et) for et, ei in edge_index.items() if ei.shape[1] > 0]
         self.degree = degrees(num_nodes, {et: edge_index[et] for et in self.edge_types}, norm)
+        # each target's in-degree within its edge type (the full count a sampled sum stands for)
+        self.fan_in = {et: torch.bincount(edge_index[et][1], minlength=num_nodes[et[2]]).float()
+                       for et in self.edge_types}
         self.group_of: dict[EdgeType, tuple] = {et: tuple(group(et)) if group else et for et in self.edge_types}
         self.groups: list[tuple] = list(dict.fromkeys(self.group_of.values()))
         self.ends: dict[tuple, tuple[str, str]] = {}
@@ -122,6 +205,7 @@ class BlockGraph(torch.nn.Module):
         super()._apply(fn, recurse)
         self._blocks = {k: (fn(a), fn(at)) for k, (a, at) in self._blocks.items()}
         self.degree = {et: (fn(ds), fn(dt)) for et, (ds, dt) in self.degree.items()}
+        self.fan_in = {et: fn(f) for et, f in self.fan_in.items()}
         return self
 
     def layer(self, h: Mapping[str, torch.Tensor], weights: Mapping[tuple, torch.Tensor] | None = None
@@ -142,29 +226,17 @@ class BlockGraph(torch.nn.Module):
                 out[nt] = torch.zeros_like(x)
         return out
 
-    def layer_sampled(self, h: Mapping[str, torch.Tensor], edge_index: Mapping[EdgeType, torch.Tensor],
-                      n_id: Mapping[str, torch.Tensor], weights: Mapping[tuple, torch.Tensor] | None = None
-                      ) -> dict[str, torch.Tensor]:
-        """One layer on a sampled subgraph (local edge lists, ``n_id`` = global rows per type),
-        normalised with the whole graph's degrees."""
-        out: dict[str, torch.Tensor] = {}
-        for et, ei in edge_index.items():
-            et = tuple(et)
-            s, _, t = et
-            if et not in self.degree or s not in h or ei.numel() == 0:
-                continue
-            d_s, d_t = self.degree[et]
-            val = _inv_sqrt(d_s)[n_id[s][ei[0]]] * _inv_sqrt(d_t)[n_id[t][ei[1]]]
-            key = self.group_of[et]
-            if weights is not None and key in weights:
-                val = val * weights[key]
-            msg = h[s][ei[0]] * val.unsqueeze(1).to(h[s].dtype)
-            agg = torch.zeros(len(n_id[t]), h[s].shape[1], dtype=msg.dtype, device=msg.device).index_add_(0, ei[1], msg)
-            out[t] = agg if t not in out else out[t] + agg
-        for nt, x in h.items():
-            if nt not in out:
-                out[nt] = torch.zeros_like(x)
-        return out
+    def propagate_sampled(self, h0: Mapping[str, torch.Tensor], graph, *, layers: int,
+                          weights: Mapping[tuple, torch.Tensor] | None = None) -> list[dict[str, torch.Tensor]]:
+        """``layers`` layers on a sampled subgraph (``graph``: ``n_id``, ``edge_index`` and ``hop`` per
+        type, see :class:`kgrec.gnn.sampling.Subgraph`), normalised with the whole graph's degrees and
+        rescaled by ``degree / sampled`` (:func:`sampled_layers`); ``weights``: group → scalar."""
+        per_type = None
+        if weights is not None:
+            per_type = {et: weights[self.group_of[et]] for et in graph.edge_index
+                        if et in self.group_of and self.group_of[et] in weights}
+        return sampled_layers(h0, graph.edge_index, graph.hop, graph.n_id, self.degree, self.fan_in,
+                              layers=layers, weights=per_type)
 
     def source_scale(self, et: EdgeType) -> torch.Tensor:
         """``1 / sqrt(deg)`` of the source nodes of an edge type (the per-node factor of a message)."""
