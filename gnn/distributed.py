@@ -47,6 +47,7 @@ import logging
 import os
 import sys
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,9 @@ import torch
 from kgrec.errors import ConfigError, KgrecError
 
 logger = logging.getLogger(__name__)
+
+#: How long a rank waits at a collective (a barrier while rank 0 evaluates, say) before giving up.
+COLLECTIVE_TIMEOUT_S = 4 * 3600
 
 
 @dataclass(frozen=True)
@@ -132,7 +136,9 @@ def init_ranks(*, device: str = "auto", backend: str | None = None) -> Ranks:
     if cuda:
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
-        dist.init_process_group(backend)
+        # rank 0 alone validates, tests and writes the run while the others wait at a barrier: on a
+        # large graph that is longer than torch's default collective timeout
+        dist.init_process_group(backend, timeout=timedelta(seconds=COLLECTIVE_TIMEOUT_S))
     dev = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
     return Ranks(dist.get_rank(), dist.get_world_size(), local_rank, backend, dev)
 
@@ -176,7 +182,7 @@ def train_distributed(kg: Any, config: Any, *, ranks: Ranks, out: str | os.PathL
     return run
 
 
-def _load_graph(name: str, *, store: str | None, users: Path | None):
+def _load_graph(name: str, *, store: str | None, users: Path | None, dataset_args: list[str]):
     if store:
         from kgrec.kg.stores import open_store
 
@@ -185,11 +191,24 @@ def _load_graph(name: str, *, store: str | None, users: Path | None):
     else:
         from kgrec.kg.sources import load_dataset
 
-        kg = load_dataset(name)
+        kg = load_dataset(name, **_dataset_kwargs(dataset_args))
     if users is not None:
         ids = [line.strip() for line in users.read_text(encoding="utf-8").splitlines() if line.strip()]
         kg = kg.subgraph(ids)
     return kg
+
+
+def _dataset_kwargs(items: list[str]) -> dict[str, Any]:
+    """``["num_users=1000", "seed=3"]`` → ``{"num_users": 1000, "seed": 3}`` (YAML scalars)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--dataset-arg {item!r}: expected KEY=VALUE, e.g. num_users=100000")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", default=None, help="read NAME from this store URL instead of load_dataset")
     parser.add_argument("--users", type=Path, default=None, help="a file of user ids, one a line: train on "
                                                                   "their subgraph")
+    parser.add_argument("--dataset-arg", dest="dataset_args", action="append", default=[],
+                        help="KEY=VALUE for load_dataset, e.g. num_users=100000 for synthetic (repeatable)")
     parser.add_argument("--config", type=Path, default=None, help="a YAML config (keys at the top or under train:)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="key=value (repeatable)")
     parser.add_argument("--model", default=None)
@@ -221,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config, args.overrides, model=args.model, seed=args.seed, device=args.device)
         ranks = init_ranks(device=config.device)
         try:
-            kg = _load_graph(args.name, store=args.store, users=args.users)
+            kg = _load_graph(args.name, store=args.store, users=args.users, dataset_args=args.dataset_args)
             run = train_distributed(kg, config, ranks=ranks, out=args.out, resume=args.resume,
                                     progress=args.progress, sync_log=args.sync_log)
             if run is not None:

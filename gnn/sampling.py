@@ -7,20 +7,22 @@ neighbourhoods of the batch's users, positive items and negative items, at most
 ``num_neighbors[h]`` neighbours per node, per edge type and per hop: its time and memory are
 bounded by the batch, and an epoch costs ``O(pairs)``.
 
-**The sampler.** The same sampling as PyG's ``LinkNeighborLoader`` (seeds = the batch's users and
-items; each hop draws up to ``num_neighbors[h]`` in-neighbours per frontier node per edge type; a
-node is expanded once, when first reached), written as a handful of vectorised torch operations
-over a per-edge-type CSC index of the training graph. It was measured against
+**The sampler.** The sampling of PyG's ``LinkNeighborLoader`` (seeds = the batch's users and items;
+each hop draws up to ``num_neighbors[h]`` in-neighbours per frontier node; a node is expanded once,
+when first reached), written as a handful of vectorised torch operations over a CSC index of the
+training graph, with one pool of in-neighbours per label pair (the edge types joining the same two
+labels, e.g. a KG's many relations between entities and items) where PyG draws per edge type, so
+that a step's work does not grow with the number of relations. It was measured against
 ``LinkNeighborLoader`` over ``torch-sparse`` (pyg-lib, its fast engine, has no wheel for this torch):
 on the 10 k-user synthetic graph one 4,096-pair batch of LightGCN took 0.34 s to sample there
 against 0.05 s here (benchmarks/notes/scale.md); it needs no compiled extension, runs on whatever
 device the index is on, and draws from the trainer's own generator (so a resumed run samples what
-it would have). A node with at most ``f`` neighbours in an edge type keeps them all; one with more
-gets ``f`` draws with replacement, deduplicated — a uniformly random subset of its neighbours.
+it would have). A node with at most ``f`` neighbours in a pool keeps them all; one with more gets
+``f`` draws with replacement, deduplicated — a uniformly random subset of its neighbours.
 
 **What a sampled step computes.** Each layer is the full-graph formula restricted to the sampled
-edges, with the whole training graph's degrees in the normalisation and each node's sum rescaled by
-``degree / sampled`` per edge type: an unbiased estimate of the full sum, exact where a node has no
+edges, with the whole training graph's degrees in the normalisation and each message multiplied by
+``degree / sampled`` of its pool: an unbiased estimate of the full sum, exact where a node has no
 more neighbours than the fan-out (see :mod:`kgrec.gnn.models.propagation`). Layer ``l`` of ``L``
 uses only the edges drawn in hops ``1 … L - l + 1`` (the rows a later layer still needs). Embedding
 tables get sparse gradients and a lazy Adam (``torch.optim.SparseAdam``), so a step touches only the
@@ -242,18 +244,23 @@ def fanout(num_neighbors: list[int] | tuple[int, ...], layers: int) -> list[int]
 
 @dataclass(frozen=True, eq=False)
 class Subgraph:
-    """A sampled subgraph: ``n_id[type]`` the global row of each local row (seeds first);
-    ``edge_index[et]`` ``[2, E]`` local (source, target) rows of the sampled edges (distinct);
-    ``hop[et]`` ``[E]`` the hop that drew each edge (1 = into a seed)."""
+    """A sampled subgraph.
+
+    ``n_id[type]``: the global row of each local row (seeds first). Per edge type: ``edge_index``
+    ``[2, E]`` local (source, target) rows of the sampled edges (each edge of the graph at most once),
+    ``hop`` ``[E]`` the hop that drew it (1: into a seed), ``scale`` ``[E]`` what its message is
+    multiplied by so that a node's sampled sum estimates its full sum (``in-degree / sampled``, 1
+    where every neighbour was taken).
+    """
 
     n_id: dict[str, torch.Tensor]
     edge_index: dict[EdgeType, torch.Tensor]
     hop: dict[EdgeType, torch.Tensor] = field(default_factory=dict)
+    scale: dict[EdgeType, torch.Tensor] = field(default_factory=dict)
 
     def to(self, device: torch.device | str) -> Subgraph:
-        return Subgraph({k: v.to(device) for k, v in self.n_id.items()},
-                        {k: v.to(device) for k, v in self.edge_index.items()},
-                        {k: v.to(device) for k, v in self.hop.items()})
+        return Subgraph(*({k: v.to(device) for k, v in part.items()}
+                          for part in (self.n_id, self.edge_index, self.hop, self.scale)))
 
     @property
     def num_edges(self) -> int:
@@ -262,6 +269,11 @@ class Subgraph:
 
 class NeighborBatches:
     """Neighbour-sampled subgraphs for batches of training pairs, with their negatives.
+
+    In-neighbours are drawn per *label pair* (source label, target label): the edge types that join
+    the same two labels (a KG's dozens of relations between entities and items, say) are one pool, of
+    which a node gets up to ``f`` per hop; each drawn edge keeps its own edge type. One pool per label
+    pair keeps a step's work independent of how many relations the KG has.
 
     Args:
         inputs: the model inputs (training graph, split).
@@ -279,20 +291,24 @@ class NeighborBatches:
         self.fanout = fanout(num_neighbors, layers)
         self.pairs = torch.from_numpy(inputs.split.positives("train")).long()
         self.num_nodes = {nt: int(graph[nt].num_nodes) for nt in graph.node_types}
-        self.edge_types: list[EdgeType] = []
-        # per edge type, in-neighbours by target: sources sorted by target (int32) and the pointers
-        self._row: dict[EdgeType, torch.Tensor] = {}
-        self._ptr: dict[EdgeType, torch.Tensor] = {}
+        members: dict[tuple[str, str], list[EdgeType]] = {}
         for et in edge_types:
-            et = tuple(et)
-            ei = graph[et].edge_index
-            if ei.shape[1] == 0:
-                continue
+            if graph[tuple(et)].edge_index.shape[1] > 0:
+                members.setdefault((et[0], et[2]), []).append(tuple(et))
+        # per label pair: in-neighbours by target (sources sorted by target), their edge type, pointers
+        self.units: dict[tuple[str, str], list[EdgeType]] = members
+        self._row: dict[tuple[str, str], torch.Tensor] = {}
+        self._rel: dict[tuple[str, str], torch.Tensor] = {}
+        self._ptr: dict[tuple[str, str], torch.Tensor] = {}
+        for (s, t), ets in members.items():
+            ei = torch.cat([graph[et].edge_index for et in ets], dim=1)
+            rel = torch.cat([torch.full((graph[et].edge_index.shape[1],), j, dtype=torch.int16)
+                             for j, et in enumerate(ets)])
             order = torch.argsort(ei[1], stable=True)
-            self._row[et] = ei[0][order].to(torch.int32 if self.num_nodes[et[0]] < 2**31 else torch.int64)
-            self._ptr[et] = torch.cat([torch.zeros(1, dtype=torch.long),
-                                       torch.cumsum(torch.bincount(ei[1], minlength=self.num_nodes[et[2]]), 0)])
-            self.edge_types.append(et)
+            self._row[(s, t)] = ei[0][order].to(torch.int32 if self.num_nodes[s] < 2**31 else torch.int64)
+            self._rel[(s, t)] = rel[order]
+            self._ptr[(s, t)] = torch.cat([torch.zeros(1, dtype=torch.long),
+                                           torch.cumsum(torch.bincount(ei[1], minlength=self.num_nodes[t]), 0)])
         # global row → local row of the batch being built (-1: not in it); reset after each batch
         self._local = {nt: torch.full((n,), -1, dtype=torch.long) for nt, n in self.num_nodes.items()}
 
@@ -318,49 +334,51 @@ class NeighborBatches:
             uniq, inverse = torch.unique(rows, return_inverse=True)
             self._local[nt][uniq] = torch.arange(len(uniq))
             n_id[nt], count[nt], frontier[nt], seed_local[nt] = [uniq], len(uniq), uniq, inverse
-        edges: dict[EdgeType, list[torch.Tensor]] = {}
-        hops: dict[EdgeType, list[torch.Tensor]] = {}
+        parts: dict[EdgeType, list[tuple[torch.Tensor, torch.Tensor, int, torch.Tensor]]] = {}
         try:
             for hop, f in enumerate(self.fanout, start=1):
                 found: dict[str, list[torch.Tensor]] = {}
-                for et in self.edge_types:
-                    s, _, t = et
+                for (s, t), ets in self.units.items():
                     targets = frontier.get(t)
                     if targets is None or not len(targets):
                         continue
-                    src, tgt = self._draw(et, targets, f, generator)
+                    src, tgt, rel, scale = self._draw((s, t), targets, f, generator)
                     if not len(src):
                         continue
-                    edges.setdefault(et, []).append(torch.stack([src, self._local[t][tgt]]))
-                    hops.setdefault(et, []).append(torch.full((len(src),), hop, dtype=torch.int8))
+                    local_tgt = self._local[t][tgt]
+                    for j, et in enumerate(ets):
+                        mine = rel == j if len(ets) > 1 else slice(None)
+                        parts.setdefault(et, []).append((src[mine], local_tgt[mine], hop, scale[mine]))
                     found.setdefault(s, []).append(src)
                 frontier = {}
-                for nt, parts in found.items():  # nodes reached for the first time: new rows, next frontier
-                    cand = torch.unique(torch.cat(parts))
-                    new = cand[self._local[nt][cand] < 0] if nt in self._local else cand
+                for nt, found_rows in found.items():  # nodes reached for the first time: new rows, next frontier
+                    cand = torch.unique(torch.cat(found_rows))
+                    new = cand[self._local[nt][cand] < 0]
                     if nt not in n_id:
                         n_id[nt], count[nt] = [], 0
                     self._local[nt][new] = torch.arange(count[nt], count[nt] + len(new))
                     n_id[nt].append(new)
                     count[nt] += len(new)
                     frontier[nt] = new
-            edge_index = {}
-            for et, parts in edges.items():
-                ei = torch.cat(parts, dim=1)
-                ei[0] = self._local[et[0]][ei[0]]
-                edge_index[et] = ei
-            ids = {nt: torch.cat(parts) for nt, parts in n_id.items()}
+            edge_index, hops, scales = {}, {}, {}
+            for et, pieces in parts.items():
+                src = self._local[et[0]][torch.cat([p[0] for p in pieces])]
+                edge_index[et] = torch.stack([src, torch.cat([p[1] for p in pieces])])
+                hops[et] = torch.cat([torch.full((len(p[0]),), p[2], dtype=torch.int8) for p in pieces])
+                scales[et] = torch.cat([p[3] for p in pieces])
+            ids = {nt: torch.cat(rows) for nt, rows in n_id.items()}
         finally:
-            for nt, parts in n_id.items():
-                for p in parts:
-                    self._local[nt][p] = -1
-        return Subgraph(ids, edge_index, {et: torch.cat(h) for et, h in hops.items()}), seed_local
+            for nt, rows in n_id.items():
+                for r in rows:
+                    self._local[nt][r] = -1
+        return Subgraph(ids, edge_index, hops, scales), seed_local
 
-    def _draw(self, et: EdgeType, targets: torch.Tensor, f: int, generator: torch.Generator | None
-              ) -> tuple[torch.Tensor, torch.Tensor]:
-        """In-neighbours of ``targets`` in ``et``: all of them where there are at most ``f`` (or
-        ``f = -1``), else ``f`` uniform draws with replacement, deduplicated. Global (source, target)."""
-        ptr, row = self._ptr[et], self._row[et]
+    def _draw(self, unit: tuple[str, str], targets: torch.Tensor, f: int, generator: torch.Generator | None
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """In-neighbours of ``targets`` in one label pair: all of them where there are at most ``f``
+        (or ``f = -1``), else ``f`` uniform draws with replacement, deduplicated. Global (source,
+        target), the edge type's position in the pair, and the scale ``degree / sampled``."""
+        ptr, row, rel = self._ptr[unit], self._row[unit], self._rel[unit]
         start = ptr[targets]
         deg = ptr[targets + 1] - start
         every = deg <= f if f > 0 else torch.ones_like(deg, dtype=torch.bool)
@@ -369,18 +387,21 @@ class NeighborBatches:
         total = int(d_all.sum())
         tgt_a = torch.repeat_interleave(t_all, d_all, output_size=total)
         first = torch.cumsum(d_all, 0) - d_all
-        offsets = torch.arange(total) - torch.repeat_interleave(first, d_all, output_size=total)
-        src_a = row[torch.repeat_interleave(s_all, d_all, output_size=total) + offsets].long()
+        pos_a = (torch.repeat_interleave(s_all - first, d_all, output_size=total) + torch.arange(total))
         if bool(every.all()):
-            return src_a, tgt_a
-        # f draws for each of the others, duplicates dropped
+            return row[pos_a].long(), tgt_a, rel[pos_a], torch.ones(total)
+        # f draws for each of the others, duplicates dropped; each kept edge stands for degree / kept
         t_big, d_big, s_big = targets[~every], deg[~every], start[~every]
-        draws = (torch.rand(len(t_big), f, generator=generator) * d_big.unsqueeze(1)).long()
-        draws = torch.minimum(draws, (d_big - 1).unsqueeze(1))
-        codes = torch.unique((torch.arange(len(t_big)).unsqueeze(1) * int(d_big.max()) + draws).reshape(-1))
-        which, off = codes // int(d_big.max()), codes % int(d_big.max())
-        src_b = row[s_big[which] + off].long()
-        return torch.cat([src_a, src_b]), torch.cat([tgt_a, t_big[which]])
+        width = int(d_big.max())
+        draws = torch.minimum((torch.rand(len(t_big), f, generator=generator) * d_big.unsqueeze(1)).long(),
+                              (d_big - 1).unsqueeze(1))
+        codes = torch.unique((torch.arange(len(t_big)).unsqueeze(1) * width + draws).reshape(-1))
+        which, off = codes // width, codes % width
+        kept = torch.bincount(which, minlength=len(t_big))
+        pos_b = s_big[which] + off
+        scale_b = (d_big.to(torch.float32) / kept.clamp(min=1).to(torch.float32))[which]
+        return (torch.cat([row[pos_a], row[pos_b]]).long(), torch.cat([tgt_a, t_big[which]]),
+                torch.cat([rel[pos_a], rel[pos_b]]), torch.cat([torch.ones(total), scale_b]))
 
     def probe_edges(self, size: int) -> int:
         """Message edges of one sampled subgraph of ``size`` pairs (for :func:`choose_sampler`), drawn

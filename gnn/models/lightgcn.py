@@ -100,8 +100,7 @@ class LightGCN(RecModel):
         rev = reverse_edge_type(inter)
         deg_u, deg_i = self.degree[:n_u], self.degree[n_u:]
         degree = {inter: (deg_u, deg_i), rev: (deg_i, deg_u)}
-        states = sampled_layers(h0, g.edge_index, g.hop, n_id, degree, {inter: deg_i, rev: deg_u},
-                                layers=len(self.net.convs))
+        states = sampled_layers(h0, g.edge_index, g.hop, g.scale, n_id, degree, layers=len(self.net.convs))
         alpha = self.net.alpha.to(h0[u_t].device)
         final = {nt: sum(a * s[nt] for a, s in zip(alpha, states)) for nt in (u_t, i_t)}
         u = final[u_t][batch.users]

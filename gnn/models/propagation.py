@@ -12,18 +12,18 @@ over all edge types (LightGCN on the whole graph flattened to one node set).
 
 Full-graph blocks are CSR matrices with their transposes kept for the backward pass (PyTorch
 would otherwise transpose on every step). Sampled subgraphs (:func:`sampled_layers`) use the same
-formula with ``index_add`` on their edge lists, taking the degrees of the whole training graph, and
-scale each node's sum by ``degree / sampled`` per edge type: a node with ``d`` neighbours in a
-relation of which ``k`` were sampled uniformly gets ``(d / k) Σ_sampled``, an unbiased estimate of
-the full sum (exact when ``k = d``), so that vectors trained on subgraphs mean the same as the
-full-graph vectors computed for evaluation and serving. Layer ``l`` of ``L`` only updates the
+formula on CSR blocks of the subgraph, taking the degrees of the whole training graph, each
+message multiplied by the sampler's ``degree / sampled``: a node with ``d`` neighbours in a pool of
+which ``k`` were sampled uniformly gets ``(d / k) Σ_sampled``, an unbiased estimate of the full sum
+(exact when ``k = d``), so that vectors trained on subgraphs mean the same as the full-graph
+vectors computed for evaluation and serving. Layer ``l`` of ``L`` only updates the
 nodes within ``L - l`` hops of the seeds (the rows whose final vectors the loss reads), with the
 edges drawn in hops ``1 … L - l + 1``: the other rows' states would never reach a seed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Literal
 
 import torch
@@ -77,10 +77,11 @@ def _inv_sqrt(d: torch.Tensor) -> torch.Tensor:
 
 
 def sampled_layers(h0: Mapping[str, torch.Tensor], edge_index: Mapping[EdgeType, torch.Tensor],
-                   hop: Mapping[EdgeType, torch.Tensor], n_id: Mapping[str, torch.Tensor],
-                   degree: Mapping[EdgeType, tuple[torch.Tensor, torch.Tensor]],
-                   fan_in: Mapping[EdgeType, torch.Tensor], *, layers: int,
-                   weights: Mapping[EdgeType, torch.Tensor] | None = None) -> list[dict[str, torch.Tensor]]:
+                   hop: Mapping[EdgeType, torch.Tensor], scale: Mapping[EdgeType, torch.Tensor],
+                   n_id: Mapping[str, torch.Tensor], degree: Mapping[EdgeType, tuple[torch.Tensor, torch.Tensor]],
+                   *, layers: int,
+                   weights: Mapping[Hashable, torch.Tensor] | None = None,
+                   group_of: Mapping[EdgeType, Hashable] | None = None) -> list[dict[str, torch.Tensor]]:
     """``layers`` propagation layers on a sampled subgraph; the states ``[h0, h1, …]``.
 
     Args:
@@ -88,42 +89,53 @@ def sampled_layers(h0: Mapping[str, torch.Tensor], edge_index: Mapping[EdgeType,
         edge_index: edge type → ``[2, E]`` local (source row, target row) of the sampled edges.
         hop: edge type → ``[E]`` the hop that drew each edge (1: into a seed); layer ``l`` uses the
             edges of hops ``1 … layers - l + 1``, the ones whose targets a later layer still reads.
+        scale: edge type → ``[E]`` each sampled edge's factor (the sampler's ``degree / sampled``, 1
+            where a node kept every neighbour): the sampled sum is then an unbiased estimate of the
+            full one.
         n_id: node type → the global row of each subgraph row.
         degree: edge type → (source, target) degree vectors of the whole graph (normalisation).
-        fan_in: edge type → the whole graph's in-degree of each node within that edge type (the
-            ``d`` of the ``d / k`` rescaling).
         layers: how many layers.
-        weights: edge type → a scalar weight (default: None, 1).
+        weights: group → a scalar weight (default: None, 1).
+        group_of: edge type → its group; the edge types of a group join the same two node types and
+            are propagated as one block (each still normalised and rescaled on its own)
+            (default: None, every edge type its own group).
 
     Only the seeds' final states are complete; read only them.
     """
     num_nodes = {nt: len(ids) for nt, ids in n_id.items()}
-    used = [tuple(et) for et, ei in edge_index.items() if tuple(et) in degree and ei.numel()]
-    values: dict[EdgeType, torch.Tensor] = {}  # normalised, rescaled edge values (constants)
-    for et in used:
-        s, _, t = et
-        ei = edge_index[et]
-        d_s, d_t = degree[et]
-        k = torch.bincount(ei[1], minlength=num_nodes[t]).to(d_t.dtype)
-        scale = fan_in[et][n_id[t]].to(d_t.dtype) / k.clamp(min=1)
-        values[et] = _inv_sqrt(d_s)[n_id[s][ei[0]]] * _inv_sqrt(d_t)[n_id[t][ei[1]]] * scale[ei[1]]
-    blocks: dict[tuple[EdgeType, int], tuple[torch.Tensor, torch.Tensor]] = {}
+    members: dict[Hashable, list[EdgeType]] = {}
+    for et, ei in edge_index.items():
+        et = tuple(et)
+        if et in degree and ei.numel():
+            members.setdefault(group_of[et] if group_of is not None else et, []).append(et)
+    # per group: its edges, their hops and their normalised, rescaled values (constants)
+    parts: dict[Hashable, tuple[str, str, torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+    for key, ets in members.items():
+        s, t = ets[0][0], ets[0][2]
+        edges, hops, values = [], [], []
+        for et in ets:
+            ei = edge_index[et]
+            d_s, d_t = degree[et]
+            values.append(_inv_sqrt(d_s)[n_id[s][ei[0]]] * _inv_sqrt(d_t)[n_id[t][ei[1]]] * scale[et].to(d_t.dtype))
+            edges.append(ei)
+            hops.append(hop[et])
+        parts[key] = (s, t, torch.cat(edges, dim=1), torch.cat(hops), torch.cat(values))
+    blocks: dict[tuple[Hashable, int], tuple[torch.Tensor, torch.Tensor]] = {}
     states = [dict(h0)]
     h = dict(h0)
     for layer in range(1, layers + 1):
         reach = layers - layer + 1  # the hops whose edges this layer still needs
         out: dict[str, torch.Tensor] = {}
-        for et in used:
-            s, _, t = et
+        for key, (s, t, ei, hp, val) in parts.items():
             if s not in h or t not in h:
                 continue
-            key = (et, min(reach, int(hop[et].max())))
-            if key not in blocks:
-                keep = hop[et] <= reach
-                blocks[key] = _local_block(edge_index[et][:, keep], values[et][keep], num_nodes[t], num_nodes[s])
-            m = spmm(*blocks[key], h[s])
-            if weights is not None and et in weights:
-                m = m * weights[et]
+            block_key = (key, min(reach, int(hp.max())))
+            if block_key not in blocks:
+                keep = hp <= reach
+                blocks[block_key] = _local_block(ei[:, keep], val[keep], num_nodes[t], num_nodes[s])
+            m = spmm(*blocks[block_key], h[s])
+            if weights is not None and key in weights:
+                m = m * weights[key]
             out[t] = m if t not in out else out[t] + m
         for nt, x in h.items():
             if nt not in out:
@@ -135,8 +147,9 @@ def sampled_layers(h0: Mapping[str, torch.Tensor], edge_index: Mapping[EdgeType,
 
 def _local_block(ei: torch.Tensor, values: torch.Tensor, n_target: int, n_source: int
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``A [n_target, n_source]`` and ``Aᵀ`` as CSR from distinct (source, target) edges: one sort each,
-    no coalescing (a sampled subgraph never repeats an edge)."""
+    """``A [n_target, n_source]`` and ``Aᵀ`` as CSR from (source, target) edges: one sort each, no
+    coalescing (an edge type never repeats an edge; a pair joined by two relations of a group keeps
+    two entries, which the product sums)."""
     import warnings
 
     def csr(rows: torch.Tensor, cols: torch.Tensor, n_rows: int, n_cols: int) -> torch.Tensor:
@@ -175,9 +188,6 @@ class BlockGraph(torch.nn.Module):
         self.norm = norm
         self.edge_types: list[EdgeType] = [tuple(et) for et, ei in edge_index.items() if ei.shape[1] > 0]
         self.degree = degrees(num_nodes, {et: edge_index[et] for et in self.edge_types}, norm)
-        # each target's in-degree within its edge type (the full count a sampled sum stands for)
-        self.fan_in = {et: torch.bincount(edge_index[et][1], minlength=num_nodes[et[2]]).float()
-                       for et in self.edge_types}
         self.group_of: dict[EdgeType, tuple] = {et: tuple(group(et)) if group else et for et in self.edge_types}
         self.groups: list[tuple] = list(dict.fromkeys(self.group_of.values()))
         self.ends: dict[tuple, tuple[str, str]] = {}
@@ -205,7 +215,6 @@ class BlockGraph(torch.nn.Module):
         super()._apply(fn, recurse)
         self._blocks = {k: (fn(a), fn(at)) for k, (a, at) in self._blocks.items()}
         self.degree = {et: (fn(ds), fn(dt)) for et, (ds, dt) in self.degree.items()}
-        self.fan_in = {et: fn(f) for et, f in self.fan_in.items()}
         return self
 
     def layer(self, h: Mapping[str, torch.Tensor], weights: Mapping[tuple, torch.Tensor] | None = None
@@ -228,15 +237,11 @@ class BlockGraph(torch.nn.Module):
 
     def propagate_sampled(self, h0: Mapping[str, torch.Tensor], graph, *, layers: int,
                           weights: Mapping[tuple, torch.Tensor] | None = None) -> list[dict[str, torch.Tensor]]:
-        """``layers`` layers on a sampled subgraph (``graph``: ``n_id``, ``edge_index`` and ``hop`` per
-        type, see :class:`kgrec.gnn.sampling.Subgraph`), normalised with the whole graph's degrees and
-        rescaled by ``degree / sampled`` (:func:`sampled_layers`); ``weights``: group → scalar."""
-        per_type = None
-        if weights is not None:
-            per_type = {et: weights[self.group_of[et]] for et in graph.edge_index
-                        if et in self.group_of and self.group_of[et] in weights}
-        return sampled_layers(h0, graph.edge_index, graph.hop, graph.n_id, self.degree, self.fan_in,
-                              layers=layers, weights=per_type)
+        """``layers`` layers on a sampled subgraph (``graph``: ``n_id``, and ``edge_index``, ``hop`` and
+        ``scale`` per edge type, see :class:`kgrec.gnn.sampling.Subgraph`), normalised with the whole
+        graph's degrees (:func:`sampled_layers`); ``weights``: group → scalar."""
+        return sampled_layers(h0, graph.edge_index, graph.hop, graph.scale, graph.n_id, self.degree,
+                              layers=layers, weights=weights, group_of=self.group_of)
 
     def source_scale(self, et: EdgeType) -> torch.Tensor:
         """``1 / sqrt(deg)`` of the source nodes of an edge type (the per-node factor of a message)."""
