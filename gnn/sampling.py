@@ -16,9 +16,8 @@ that a step's work does not grow with the number of relations. It was measured a
 ``LinkNeighborLoader`` over ``torch-sparse`` (pyg-lib, its fast engine, has no wheel for this torch):
 on the 10 k-user synthetic graph a 4,096-pair batch of LightGCN took a median 0.80 s to sample there
 and 0.13 s here, on the same batches (``benchmarks/sampler_bench.py``, benchmarks/notes/scale.md);
-it needs no compiled extension, runs on whatever
-device the index is on, and draws from the trainer's own generator (so a resumed run samples what
-it would have). A node with at most ``f`` neighbours in a pool keeps them all; one with more gets
+it needs no compiled extension, runs on whatever device the index is on, and draws from the
+trainer's own generator (so a resumed run samples what it would have). A node with at most ``f`` neighbours in a pool keeps them all; one with more gets
 ``f`` draws with replacement, deduplicated — a uniformly random subset of its neighbours.
 
 **What a sampled step computes.** Each layer is the full-graph formula restricted to the sampled
