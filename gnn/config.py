@@ -93,10 +93,15 @@ class TrainConfig(Section):
         checkpoint_every: epochs between checkpoints in the run directory; 0 = none (default: 5).
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda`` (default: ``auto``).
         amp: mixed precision on CUDA (default: True).
-        sampler: ``full`` (the whole graph each step) or ``neighbor`` (``LinkNeighborLoader``
-            mini-batches; needs torch-sparse or pyg-lib, else falls back to ``full``) (default: ``full``).
-        num_neighbors: neighbours sampled per hop for ``neighbor`` (default: ``[10, 5]``).
-        eval_batch_size: users per scoring matrix in evaluation (default: 1024).
+        sampler: ``auto`` (full-graph steps where they fit and are no slower, else neighbour-sampled:
+            the rule in :mod:`kgrec.gnn.sampling`), ``full`` (the whole graph each step) or ``neighbor``
+            (``LinkNeighborLoader`` mini-batches bounded by the batch; needs torch-sparse or pyg-lib,
+            else falls back to ``full``) (default: ``auto``).
+        num_neighbors: neighbours sampled per hop for ``neighbor``; the last repeats for deeper
+            layers (default: ``[10, 5]``).
+        eval_batch_size: the most users per scoring matrix in evaluation (default: 1024).
+        valid_users: validate during training on a fixed sample of this many users when more have
+            validation items (the full validation runs at the end); 0 = always all (default: 20000).
     """
 
     model: str = DEFAULT_MODEL
@@ -128,9 +133,19 @@ class TrainConfig(Section):
     checkpoint_every: int = Field(5, ge=0)
     device: Device = "auto"
     amp: bool = True
-    sampler: Literal["full", "neighbor"] = "full"
+    sampler: Literal["auto", "full", "neighbor"] = "auto"
     num_neighbors: list[int] = Field(default_factory=lambda: [10, 5])
     eval_batch_size: int = Field(1024, ge=1)
+    valid_users: int = Field(20000, ge=0)
+
+    @field_validator("sampler", mode="before")
+    @classmethod
+    def _sampler_name(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            from .sampling import resolve_sampler
+
+            return resolve_sampler(value)
+        return value
 
     @field_validator("split", mode="before")
     @classmethod

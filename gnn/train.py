@@ -5,24 +5,28 @@ split → training graph (training interactions only) → model → :class:`Trai
 the validation metric, checkpoints, resume) → test metrics at the best epoch → :class:`Run`, saved
 to a run directory.
 
-The trainer picks CUDA when present (with bfloat16 autocast when ``amp``), else the CPU; seeds
-every random draw from ``config.seed`` (one ``torch.Generator`` for batches and negatives, whose
-state checkpoints keep, so a resumed run continues exactly where it stopped); shows a tqdm bar
-with the running loss and the validation metric when ``progress``; and raises
-:class:`~kgrec.errors.TrainingError` naming the epoch and batch of a non-finite loss.
+The trainer picks CUDA when present (with bfloat16 autocast when ``amp``), else the CPU; picks
+full-graph or neighbour-sampled steps (``sampler``, see :mod:`kgrec.gnn.sampling`: ``auto`` takes
+the full graph where it fits and is no slower) and logs the choice; seeds every random draw from
+``config.seed`` (one ``torch.Generator`` for batches and negatives, whose state checkpoints keep,
+so a resumed run continues exactly where it stopped); validates during training on at most
+``valid_users`` users (a fixed sample, the same every epoch, when users are more: the full
+validation runs once at the end); shows a tqdm bar with the running loss and the validation metric
+when ``progress``; and raises :class:`~kgrec.errors.TrainingError` naming the epoch and batch of a
+non-finite loss. Under ``torchrun`` (:mod:`kgrec.gnn.distributed`) each rank trains on its own shard
+of the positive pairs through PyTorch DDP and rank 0 alone validates and checkpoints.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
-import math
 import os
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -31,17 +35,24 @@ from kgrec.config import kgrec_home
 from kgrec.errors import ConfigError, TrainingError
 from kgrec.kg import KnowledgeGraph
 
+from .checkpoint import CHECKPOINT, CHECKPOINT_META, TrainState, load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .data import Split, UserItems, split_interactions, to_heterodata, train_graph
-from .evaluate import Metrics, best_threshold, click_metrics, rank_metrics
+from .data import split_interactions, to_heterodata, train_graph
+from .evaluate import Metrics, evaluate_model, validation_sample
+from .memory import PeakMemory
 from .models.base import Batch, ModelInputs, RecModel
 from .registry import model_class
-from .run import EpochRecord, Run, RunMetrics, package_versions, write_text
+from .run import EpochRecord, Run, RunMetrics, package_versions
+from .sampling import NegativeSampler, NeighborBatches, SamplerChoice, choose_sampler, sampling_available
+
+if TYPE_CHECKING:
+    from .distributed import Ranks
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT = "checkpoint.safetensors"
-CHECKPOINT_META = "checkpoint.json"
+__all__ = ["CHECKPOINT", "CHECKPOINT_META", "FitResult", "Trainer", "evaluate_model", "finish", "prepare",
+           "resolve_device", "sampling_available", "train"]
+
 # Relations that a store may hold but that are derived from users' whole histories (test items
 # included): never trained on unless named in ``relations``.
 DERIVED_FROM_HISTORY = ("INTERESTED_IN",)
@@ -56,16 +67,13 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def sampling_available() -> bool:
-    """Whether PyG's neighbour loaders can run (they need pyg-lib or torch-sparse)."""
-    import torch_geometric.typing as t
-
-    return bool(t.WITH_PYG_LIB or t.WITH_TORCH_SPARSE)
-
-
 @dataclass(frozen=True)
 class FitResult:
-    """What :meth:`Trainer.fit` returns: the history, the best epoch and its validation metrics."""
+    """What :meth:`Trainer.fit` returns: the history, the best epoch and its validation metrics.
+
+    ``sampler`` is the sampler that ran (``full`` or ``neighbor``) and ``sampler_reason`` why;
+    ``valid_users`` the size of the fixed validation sample used during training (0: every user).
+    """
 
     history: tuple[EpochRecord, ...]
     best_epoch: int
@@ -76,99 +84,57 @@ class FitResult:
     peak_memory_mb: float
     device: str
     stopped: str = "epochs"  # why training ended: "epochs", "patience" or "budget"
+    sampler: str = "full"
+    sampler_reason: str = ""
+    valid_users: int = 0
 
 
-class _Memory:
-    """Peak memory that training adds: CUDA's peak allocation, or on the CPU the peak resident set
-    of the process above its size when training starts (graph, features and model already loaded).
+class _LossModule(torch.nn.Module):
+    """``forward(batch) = model.loss(batch)``: what DDP wraps (it syncs gradients through forward)."""
 
-    On Linux the kernel keeps the peak itself (``VmHWM`` in ``/proc/self/status``), which catches
-    short-lived peaks that sampling misses. It is reset when training starts (``clear_refs`` 5),
-    after the C heap has handed back to the system what earlier runs of this process freed
-    (``malloc_trim``), so each model of a benchmark gets a figure of its own rather than reusing
-    pages an earlier model left resident. Where that is not possible the resident set is sampled
-    during training (a lower bound).
-    """
+    def __init__(self, model: RecModel):
+        super().__init__()
+        self.model = model
 
-    _STATUS = Path("/proc/self/status")
-
-    def __init__(self, device: torch.device):
-        self.device = device
-        self.kernel_peak = False
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        else:
-            _trim_heap()
-            self.kernel_peak = _reset_peak_rss()
-        self.start = self._status("VmRSS")
-        self.peak = self.start
-
-    @classmethod
-    def _status(cls, key: str) -> float:
-        """A ``kB`` line of ``/proc/self/status`` in MiB (0 where there is no /proc)."""
-        try:
-            for line in cls._STATUS.read_text().splitlines():
-                if line.startswith(key + ":"):
-                    return int(line.split()[1]) / 1024
-        except OSError:
-            pass
-        return 0.0
-
-    def sample(self) -> None:
-        if self.device.type != "cuda" and not self.kernel_peak:
-            self.peak = max(self.peak, self._status("VmRSS"))
-
-    def peak_mb(self) -> float:
-        if self.device.type == "cuda":
-            return torch.cuda.max_memory_allocated(self.device) / 2**20
-        peak = self._status("VmHWM") if self.kernel_peak else self.peak
-        return max(0.0, peak - self.start)
-
-
-def _trim_heap() -> None:
-    """Return freed C-heap memory to the system (glibc ``malloc_trim``), after a garbage collection."""
-    import ctypes
-    import gc
-
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
-
-
-def _reset_peak_rss() -> bool:
-    """Reset the kernel's peak resident set of this process to its current size (Linux >= 4.0)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
+    def forward(self, batch: Batch) -> torch.Tensor:
+        return self.model.loss(batch)
 
 
 class Trainer:
-    """Fits one model: mini-batches of training pairs with sampled negatives, early stopping on the
-    validation metric, checkpoints and resume.
+    """Fits one model: mini-batches of training pairs with sampled negatives (full-graph or
+    neighbour-sampled steps), early stopping on the validation metric, checkpoints and resume.
 
     Args:
         config: the effective :class:`TrainConfig`.
         run_dir: where checkpoints go (default: None, no checkpoints).
         resume: continue from ``run_dir``'s checkpoint when there is one (default: False).
         progress: show a tqdm bar (default: False).
+        ranks: the process group of a ``torchrun`` launch (default: None, one process); see
+            :mod:`kgrec.gnn.distributed`.
+        sync_log: a folder where each rank appends, after every optimizer step, a digest of its
+            weights (``rank<r>.txt``: ``epoch step sha256``), to check that the ranks stay identical
+            (default: None).
     """
 
-    def __init__(self, config: TrainConfig, *, run_dir: str | os.PathLike | None = None, resume: bool = False,
-                 progress: bool = False):
+    def __init__(self, config: TrainConfig, *, run_dir: str | Path | None = None, resume: bool = False,
+                 progress: bool = False, ranks: Ranks | None = None, sync_log: str | Path | None = None):
         self.config = config
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.resume = resume
         self.progress = progress
-        self.device = resolve_device(config.device)
+        self.ranks = ranks
+        self.sync_log = Path(sync_log) if sync_log is not None else None
+        self.device = ranks.device if ranks is not None else resolve_device(config.device)
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 (or the only process): the one that validates, checkpoints and reports."""
+        return self.ranks is None or self.ranks.rank == 0
 
     # -- evaluation -------------------------------------------------------------------------------
-    def validate(self, model: RecModel, inputs: ModelInputs) -> Metrics:
-        return evaluate_model(model, inputs.split, part="valid", config=self.config, device=self.device)
+    def validate(self, model: RecModel, inputs: ModelInputs, users: np.ndarray | None = None) -> Metrics:
+        """Validation metrics (of ``users`` only, when given)."""
+        return evaluate_model(model, inputs.split, part="valid", config=self.config, device=self.device, users=users)
 
     # -- training ---------------------------------------------------------------------------------
     def fit(self, model: RecModel, inputs: ModelInputs) -> FitResult:
@@ -176,44 +142,45 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed % 2**32)
         model.to(self.device)
-        memory = _Memory(self.device)
+        memory = PeakMemory(self.device)
         t0 = time.perf_counter()
         if not model.trainable:
             model.fit()
             model.eval()
-            valid = self.validate(model, inputs)
+            valid = self.validate(model, inputs) if self.is_main else Metrics({}, 0)
             memory.sample()
             seconds = time.perf_counter() - t0
             record = EpochRecord(0, 0.0, seconds, valid.to_dict())
-            return FitResult((record,), 0, valid, 0, seconds, seconds, memory.peak_mb(), str(self.device), "fit")
+            return FitResult((record,), 0, valid, 0, seconds, seconds, memory.peak_mb, str(self.device), "fit",
+                             sampler="none", sampler_reason="fitted in closed form")
 
-        sampled = cfg.sampler == "neighbor"
-        if sampled and not model.supports_sampling:
-            logger.warning("model %r trains on the full graph only; ignoring sampler='neighbor'", model.name)
-            sampled = False
-        if sampled and not sampling_available():
-            logger.warning("sampler='neighbor' needs pyg-lib or torch-sparse (pip install the torch-sparse wheel "
-                           "for your torch, see shared/wheels/README.md); training on the full graph instead")
-            sampled = False
-
-        params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        negatives = NegativeSampler(inputs.train, model.num_items, cfg.negatives, shared=model.shared_negatives)
+        loader = self._sampler(model, inputs, negatives)
+        choice = self.choice
+        sparse = loader is not None and not (self.ranks is not None and self.ranks.backend == "nccl")
+        sparse_params = _sparse_embeddings(model, sparse)
+        optimizers = _optimizers(model, cfg, sparse_params)
         generator = torch.Generator().manual_seed(cfg.seed)
-        state = _State()
+        state = TrainState()
         if self.resume and self.run_dir is not None and (self.run_dir / CHECKPOINT).is_file():
-            state = load_checkpoint(self.run_dir, model, optimizer, generator)
+            state = load_checkpoint(self.run_dir, model, optimizers, generator)
             logger.info("resuming %s from epoch %d (best %s=%.4f at epoch %d)", model.name, state.epoch,
                         cfg.monitor_metric, state.best_score, state.best_epoch)
         train_pairs = torch.from_numpy(inputs.split.positives("train")).long()
-        negatives = _NegativeSampler(inputs.train, model.num_items, cfg.negatives, shared=model.shared_negatives)
-        loader = _sampled_loader(inputs, cfg) if sampled else None
+        sample = validation_sample(inputs.split, cfg.valid_users, seed=cfg.seed)
+        if sample is not None:
+            logger.info("validating during training on a fixed sample of %d users (valid_users); the full "
+                        "validation runs at the end", len(sample))
+        step = _LossModule(model)
+        if self.ranks is not None:
+            step = self.ranks.wrap(step, find_unused_parameters=loader is not None)
         amp = self.device.type == "cuda" and cfg.amp
         monitor = cfg.monitor_metric
         bar = None
-        if self.progress:
+        if self.progress and self.is_main:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=cfg.epochs, initial=state.epoch, desc=f"train {model.name}", unit="epoch")
+            bar = tqdm(total=cfg.epochs, initial=state.epoch, desc=f"train {model.name} ({choice.name})", unit="epoch")
         history = list(state.history)
         elapsed_before = state.seconds
         t_start = time.perf_counter()
@@ -223,34 +190,41 @@ class Trainer:
             for epoch in range(state.epoch + 1, cfg.epochs + 1):
                 t_epoch = time.perf_counter()
                 model.train()
+                draws = self._draws(epoch, generator)
                 total, count = 0.0, 0
-                batches = loader if loader is not None else _batches(train_pairs, cfg.batch_size, generator)
-                for b, batch in enumerate(batches, start=1):
+                for b, index in enumerate(self._positions(train_pairs.shape[1], generator), start=1):
                     if loader is None:
-                        users, pos = batch
-                        neg = negatives.sample(users, generator)
+                        users, pos = train_pairs[0, index], train_pairs[1, index]
+                        neg = negatives.sample(users, draws)
                         batch = Batch(users.to(self.device), pos.to(self.device), neg.to(self.device))
                     else:
-                        batch = _from_sampled(batch.to(self.device), inputs)
-                    optimizer.zero_grad(set_to_none=True)
+                        batch = loader.batch(index, draws)
+                        batch = Batch(batch.users.to(self.device), batch.pos.to(self.device),
+                                      batch.neg.to(self.device), graph=batch.graph.to(self.device))
+                    for opt in optimizers:
+                        opt.zero_grad(set_to_none=True)
                     with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=amp):
-                        loss = model.loss(batch)
+                        loss = step(batch)
                     if not torch.isfinite(loss):
                         raise TrainingError(f"{model.name}: non-finite loss {loss.item()} at epoch {epoch}, batch {b} "
                                             f"(lr={cfg.lr}; try a smaller lr or a larger reg)")
                     loss.backward()
-                    optimizer.step()
+                    for opt in optimizers:
+                        opt.step()
                     model.invalidate()
                     total += float(loss.detach()) * len(batch.users)
                     count += len(batch.users)
                     memory.sample()
+                    if self.sync_log is not None:
+                        self._log_digest(model, epoch, b)
+                if self.ranks is not None:
+                    total, count = self.ranks.sum(total, count)
                 mean_loss = total / max(count, 1)
                 valid: dict[str, float] = {}
                 over_budget = budget > 0 and elapsed_before + time.perf_counter() - t_start >= budget
-                if epoch % cfg.eval_every == 0 or epoch == cfg.epochs or over_budget:
+                if self.is_main and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs or over_budget):
                     model.eval()
-                    metrics = self.validate(model, inputs)
-                    valid = metrics.to_dict()
+                    valid = self.validate(model, inputs, sample).to_dict()
                     score = valid[monitor]
                     if score > state.best_score:
                         state.best_score, state.best_epoch, state.bad = score, epoch, 0
@@ -270,10 +244,13 @@ class Trainer:
                                      "best": f"{state.best_score:.4f}"})
                 logger.debug("%s epoch %d loss %.5f %s", model.name, epoch, mean_loss, valid)
                 stop = state.bad >= cfg.patience or over_budget
+                if self.ranks is not None:  # rank 0 decides for every rank
+                    stop = self.ranks.agree(stop)
                 if stop:
                     stopped = "patience" if state.bad >= cfg.patience else "budget"
-                if self.run_dir is not None and cfg.checkpoint_every and (epoch % cfg.checkpoint_every == 0 or stop):
-                    save_checkpoint(self.run_dir, model, optimizer, generator, state, cfg)
+                if (self.is_main and self.run_dir is not None and cfg.checkpoint_every
+                        and (epoch % cfg.checkpoint_every == 0 or stop)):
+                    save_checkpoint(self.run_dir, model, optimizers, generator, state, cfg)
                 if stop:
                     why = "early stop" if stopped == "patience" else f"time budget of {cfg.max_minutes:g} min spent"
                     logger.info("%s: %s at epoch %d (best %s=%.4f at epoch %d)", model.name, why, epoch, monitor,
@@ -282,175 +259,91 @@ class Trainer:
         finally:
             if bar is not None:
                 bar.close()
+            _sparse_embeddings(model, False)
         if state.best_state is not None:
             model.load_state_dict(state.best_state)
         model.eval()
         model.invalidate()
         best = Metrics(state.best_valid or {}, 0)
         return FitResult(tuple(history), state.best_epoch, best, state.epoch, state.seconds, state.seconds_to_best,
-                         memory.peak_mb(), str(self.device), stopped)
+                         memory.peak_mb, str(self.device), stopped, sampler=choice.name, sampler_reason=choice.reason,
+                         valid_users=0 if sample is None else len(sample))
+
+    # -- pieces of the loop -----------------------------------------------------------------------
+    choice: SamplerChoice = SamplerChoice("full", "not chosen yet")
+
+    def _sampler(self, model: RecModel, inputs: ModelInputs, negatives: NegativeSampler) -> NeighborBatches | None:
+        """Apply the sampler rule (:func:`~kgrec.gnn.sampling.choose_sampler`); the sampled batches, or None."""
+        cfg = self.config
+        probe = None
+        if cfg.sampler != "full" and model.supports_sampling:
+            probe = NeighborBatches(inputs, edge_types=model.sampling_edge_types(), num_neighbors=cfg.num_neighbors,
+                                    layers=cfg.layers, negatives=negatives)
+        self.choice = choose_sampler(cfg.sampler, model=model, inputs=inputs, config=cfg, device=self.device,
+                                     probe=probe)
+        logger.info("%s: sampler %s (%s)", model.name, self.choice.name, self.choice.reason)
+        return probe if self.choice.name == "neighbor" else None
+
+    def _rank_batch(self) -> int:
+        """Pairs per step on this rank: the global ``batch_size`` split over the ranks."""
+        world = self.ranks.world if self.ranks is not None else 1
+        return max(1, -(-self.config.batch_size // world))
+
+    def _positions(self, n: int, generator: torch.Generator):
+        """This epoch's batches of positions into the training pairs: a shuffle drawn from
+        ``generator``; under DDP the same shuffle on every rank, each taking its own equal shard."""
+        perm = torch.randperm(n, generator=generator)
+        if self.ranks is not None and self.ranks.world > 1:
+            per_rank = n // self.ranks.world
+            perm = perm[self.ranks.rank::self.ranks.world][:per_rank]
+        size = self._rank_batch()
+        for start in range(0, len(perm), size):
+            yield perm[start:start + size]
+
+    def _draws(self, epoch: int, generator: torch.Generator) -> torch.Generator:
+        """The generator that this epoch's negatives and neighbour samples come from. One process:
+        ``generator`` itself (which also shuffles; its state is checkpointed). Several ranks: one of
+        each rank's own, seeded from (seed, epoch, rank), while ``generator`` shuffles the same on
+        every rank; a resumed run draws what it would have drawn."""
+        if self.ranks is None or self.ranks.world == 1:
+            return generator
+        seed = (self.config.seed * 1_000_003 + epoch * 7_919 + self.ranks.rank * 104_729) % 2**63
+        return torch.Generator().manual_seed(seed)
+
+    def _log_digest(self, model: RecModel, epoch: int, step: int) -> None:
+        digest = hashlib.sha256()
+        for name, p in sorted(model.named_parameters()):
+            digest.update(name.encode())
+            digest.update(p.detach().cpu().contiguous().numpy().tobytes())
+        rank = self.ranks.rank if self.ranks is not None else 0
+        self.sync_log.mkdir(parents=True, exist_ok=True)
+        with open(self.sync_log / f"rank{rank}.txt", "a", encoding="utf-8") as fh:
+            fh.write(f"{epoch} {step} {digest.hexdigest()}\n")
 
 
-# -- pieces of the loop ----------------------------------------------------------------------------
-class _State:
-    def __init__(self):
-        self.epoch = 0
-        self.best_score = -math.inf
-        self.best_epoch = 0
-        self.best_valid: dict[str, float] | None = None
-        self.best_state: dict[str, torch.Tensor] | None = None
-        self.bad = 0
-        self.history: list[EpochRecord] = []
-        self.seconds = 0.0
-        self.seconds_to_best = 0.0
+def _sparse_embeddings(model: RecModel, on: bool) -> list[torch.nn.Parameter]:
+    """Switch the model's embedding tables to sparse gradients (sampled steps: a step then touches
+    only the rows of its batch) or back; the tables' weights when switched on."""
+    params = []
+    for module in model.modules():
+        if isinstance(module, torch.nn.Embedding):
+            module.sparse = on
+            if on and module.weight.requires_grad:
+                params.append(module.weight)
+    return params
 
 
-def _batches(pairs: torch.Tensor, batch_size: int, generator: torch.Generator):
-    perm = torch.randperm(pairs.shape[1], generator=generator)
-    for start in range(0, len(perm), batch_size):
-        idx = perm[start:start + batch_size]
-        yield pairs[0, idx], pairs[1, idx]
-
-
-class _NegativeSampler:
-    """Uniform negatives, redrawn (a few times) where they hit one of the user's training items;
-    or, for models with ``shared_negatives``, one uniform set per batch."""
-
-    def __init__(self, train: UserItems, num_items: int, amount: int, *, shared: bool = False):
-        self.num_items = num_items
-        self.amount = amount
-        self.shared = shared
-        users = np.repeat(np.arange(train.num_users), train.counts())
-        self.codes = torch.from_numpy(np.sort(users * num_items + train.indices))
-
-    def sample(self, users: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        if self.shared:  # one uniform set for the whole batch (a positive among them is rare and harmless)
-            return torch.randint(0, self.num_items, (1, self.amount), generator=generator)
-        neg = torch.randint(0, self.num_items, (len(users), self.amount), generator=generator)
-        for _ in range(3):
-            codes = users.unsqueeze(1) * self.num_items + neg
-            pos = torch.searchsorted(self.codes, codes).clamp(max=len(self.codes) - 1)
-            hit = self.codes[pos] == codes
-            n = int(hit.sum())
-            if n == 0:
-                break
-            neg[hit] = torch.randint(0, self.num_items, (n,), generator=generator)
-        return neg
-
-
-def _sampled_loader(inputs: ModelInputs, cfg: TrainConfig):
-    from torch_geometric.loader import LinkNeighborLoader
-    from torch_geometric.sampler import NegativeSampling
-
-    graph = inputs.graph
-    pairs = torch.from_numpy(inputs.split.positives("train")).long()
-    return LinkNeighborLoader(graph, num_neighbors=list(cfg.num_neighbors)[: max(cfg.layers, 1)],
-                              edge_label_index=(tuple(inputs.interaction), pairs),
-                              neg_sampling=NegativeSampling("triplet", amount=cfg.negatives),
-                              batch_size=cfg.batch_size, shuffle=True)
-
-
-def _from_sampled(batch, inputs: ModelInputs) -> Batch:
-    u, i = inputs.user_type, inputs.item_type
-    neg = batch[i].dst_neg_index
-    if neg.dim() == 1:
-        neg = neg.unsqueeze(1)
-    return Batch(batch[u].src_index, batch[i].dst_pos_index, neg, graph=batch)
-
-
-# -- evaluation of a fitted model --------------------------------------------------------------------
-def evaluate_model(model: RecModel, split: Split, *, part: str, config: TrainConfig,
-                   device: torch.device | None = None, threshold: float | None = None,
-                   progress: bool = False) -> Metrics:
-    """Validation (``part="valid"``) or test metrics of a fitted model.
-
-    Ranking splits: full ranking; the user's training items are never ranked, nor, when testing,
-    their validation items; ``cold-items`` tests rank among the unseen items only. ``kgcn``: AUC and
-    F1 over the labelled pairs (F1's threshold chosen on validation).
-    """
-    model.eval()
-    if split.labelled:
-        pairs = torch.from_numpy(getattr(split, part)).long()
-        labels = getattr(split, f"{part}_labels")
-        scores = model.score_pairs(pairs[0], pairs[1]).float().cpu().numpy()
-        if threshold is None:
-            threshold = best_threshold(scores, labels)
-        out = click_metrics(scores, labels, threshold=threshold)
-        return Metrics({**out.values, "threshold": threshold}, out.count)
-    train = split.user_items("train")
-    exclude = [train] if part == "valid" else [train, split.user_items("valid")]
-    candidates = split.cold_items if (part == "test" and split.cold_items is not None) else None
-    return rank_metrics(model.score_all_items, split.user_items(part), exclude=exclude, ks=config.ks,
-                        batch_size=config.eval_batch_size, candidates=candidates, device=device, progress=progress)
-
-
-# -- checkpoints -------------------------------------------------------------------------------------
-def save_checkpoint(run_dir: Path, model: RecModel, optimizer: torch.optim.Optimizer, generator: torch.Generator,
-                    state: _State, cfg: TrainConfig) -> None:
-    """Everything needed to continue exactly: weights, optimizer moments, the RNG, the best weights
-    so far, the history. safetensors for tensors, JSON for the rest; written atomically."""
-    from safetensors.torch import save_file
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    tensors: dict[str, torch.Tensor] = {}
-    for k, v in model.state_dict().items():
-        tensors[f"model.{k}"] = v.detach().cpu().contiguous()
-    if state.best_state is not None:
-        for k, v in state.best_state.items():
-            tensors[f"best.{k}"] = v.contiguous()
-    opt = optimizer.state_dict()
-    opt_meta: dict[str, Any] = {"param_groups": opt["param_groups"], "state": {}}
-    for pid, st in opt["state"].items():
-        opt_meta["state"][str(pid)] = []
-        for key, value in st.items():
-            if torch.is_tensor(value):
-                tensors[f"opt.{pid}.{key}"] = value.detach().cpu().contiguous()
-                opt_meta["state"][str(pid)].append(key)
-    tensors["rng.generator"] = generator.get_state()
-    tensors["rng.torch"] = torch.get_rng_state()
-    meta = {"epoch": state.epoch, "best_score": state.best_score if math.isfinite(state.best_score) else None,
-            "best_epoch": state.best_epoch, "best_valid": state.best_valid, "bad": state.bad,
-            "seconds": state.seconds, "seconds_to_best": state.seconds_to_best,
-            "history": [{"epoch": r.epoch, "loss": r.loss, "seconds": r.seconds, "valid": dict(r.valid)}
-                        for r in state.history],
-            "optimizer": opt_meta, "config": cfg.model_dump(mode="json")}
-    tmp = run_dir / (CHECKPOINT + ".tmp")
-    save_file(tensors, str(tmp))
-    os.replace(tmp, run_dir / CHECKPOINT)
-    write_text(run_dir / CHECKPOINT_META, json.dumps(meta))
-
-
-def load_checkpoint(run_dir: Path, model: RecModel, optimizer: torch.optim.Optimizer,
-                    generator: torch.Generator) -> _State:
-    from safetensors.torch import load_file
-
-    try:
-        tensors = load_file(str(run_dir / CHECKPOINT))
-        meta = json.loads((run_dir / CHECKPOINT_META).read_text(encoding="utf-8"))
-    except Exception as e:
-        raise TrainingError(f"{run_dir}: cannot read the checkpoint to resume from: {e}") from e
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
-    opt_meta = meta["optimizer"]
-    opt_state = {}
-    for pid, keys in opt_meta["state"].items():
-        opt_state[int(pid)] = {k: tensors[f"opt.{pid}.{k}"].to(device) if k != "step" else tensors[f"opt.{pid}.{k}"]
-                               for k in keys}
-    optimizer.load_state_dict({"state": opt_state, "param_groups": opt_meta["param_groups"]})
-    generator.set_state(tensors["rng.generator"])
-    torch.set_rng_state(tensors["rng.torch"])
-    state = _State()
-    state.epoch = int(meta["epoch"])
-    state.best_score = meta["best_score"] if meta["best_score"] is not None else -math.inf
-    state.best_epoch = int(meta["best_epoch"])
-    state.best_valid = meta["best_valid"]
-    state.bad = int(meta["bad"])
-    state.seconds = float(meta["seconds"])
-    state.seconds_to_best = float(meta["seconds_to_best"])
-    state.history = [EpochRecord(r["epoch"], r["loss"], r["seconds"], r["valid"]) for r in meta["history"]]
-    best = {k[len("best."):]: v for k, v in tensors.items() if k.startswith("best.")}
-    state.best_state = best or None
-    return state
+def _optimizers(model: RecModel, cfg: TrainConfig, sparse: list[torch.nn.Parameter]) -> list[torch.optim.Optimizer]:
+    """Adam over the parameters; with sparse embedding gradients, a lazy Adam (``SparseAdam``: only
+    the rows a step touched move, their moments too) for those tables and Adam for the rest."""
+    ids = {id(p) for p in sparse}
+    dense = [p for p in model.parameters() if p.requires_grad and id(p) not in ids]
+    out: list[torch.optim.Optimizer] = []
+    if dense or not sparse:
+        out.append(torch.optim.Adam(dense, lr=cfg.lr, weight_decay=cfg.weight_decay))
+    if sparse:
+        out.append(torch.optim.SparseAdam(sparse, lr=cfg.lr))
+    return out
 
 
 # -- the pipeline --------------------------------------------------------------------------------------
@@ -546,8 +439,10 @@ def finish(kg: KnowledgeGraph, model: RecModel, inputs: ModelInputs, data: Any, 
            fit: FitResult, device: torch.device, *, vectors: Any = None) -> Run:
     """Test the fitted model and gather the :class:`Run`."""
     split = inputs.split
-    extra: dict[str, Any] = {"stopped": fit.stopped}
-    # accuracy (issue 16): choices the model makes on validation after fitting (kgrec's closed-form block)
+    extra: dict[str, Any] = {"stopped": fit.stopped, "sampler": fit.sampler, "sampler_reason": fit.sampler_reason}
+    if fit.valid_users:
+        extra["valid_users_during_training"] = fit.valid_users
+    # choices the model makes on validation after fitting (kgrec's closed-form block)
     selection = model.after_fit()
     if selection:
         extra["selection"] = selection
@@ -557,8 +452,10 @@ def finish(kg: KnowledgeGraph, model: RecModel, inputs: ModelInputs, data: Any, 
         test = evaluate_model(model, split, part="test", config=config, device=device, threshold=threshold)
         extra["threshold"] = threshold
     else:
-        valid = fit.best_valid if fit.best_valid.values and not selection else evaluate_model(
-            model, split, part="valid", config=config, device=device)
+        # validated on a user sample during training, or changed after fitting (a selection): the
+        # full validation, once, at the best epoch
+        full = not fit.best_valid.values or fit.valid_users or selection
+        valid = evaluate_model(model, split, part="valid", config=config, device=device) if full else fit.best_valid
         valid = Metrics(valid.values, int((split.user_items("valid").counts() > 0).sum()))
         test = evaluate_model(model, split, part="test", config=config, device=device)
     if split.cold_items is not None:

@@ -130,6 +130,11 @@ class RecModel(torch.nn.Module):
         ``metrics.extra["selection"]`` (default: nothing chosen, ``{}``). Never reads the test part."""
         return {}
 
+    def sampling_edge_types(self) -> list[tuple[str, str, str]]:
+        """The edge types a neighbour-sampled step draws from (models with ``supports_sampling``;
+        default: every edge type of the training graph)."""
+        return [tuple(et) for et in self.inputs.graph.edge_types if self.inputs.graph[et].edge_index.shape[1] > 0]
+
     # -- vectors and scores -------------------------------------------------------------------------
     def compute_embeddings(self) -> dict[str, torch.Tensor]:
         """The final vectors per node type (with gradients when training)."""

@@ -325,15 +325,7 @@ class KGRec(RecModel):
     def loss(self, batch: Batch) -> torch.Tensor:
         u_t, i_t = self.user_type, self.item_type
         if batch.graph is not None:
-            g = batch.graph
-            n_id = {nt: g[nt].n_id for nt in g.node_types if "n_id" in g[nt]}
-            h0 = self.layer0(list(n_id), n_id)
-            edge_index = {tuple(et): g[et].edge_index for et in g.edge_types}
-            w = self.weights()
-            states, h = [h0], h0
-            for _ in range(self.config.layers):
-                h = self.blocks.layer_sampled(h, edge_index, n_id, w)
-                states.append(h)
+            h0, states = self._sampled_states(batch)
         else:
             h0 = self.layer0()
             states = self.propagate(h0)
@@ -351,8 +343,8 @@ class KGRec(RecModel):
             tau = self.config.temperature
             pos_i, neg_i, user_i = batch.pos, batch.neg, batch.users
             if batch.graph is not None:  # subgraph rows → item (and user) rows
-                pos_i, neg_i = batch.graph[i_t].n_id[pos_i], batch.graph[i_t].n_id[neg_i]
-                user_i = batch.graph[u_t].n_id[user_i]
+                pos_i, neg_i = batch.graph.n_id[i_t][pos_i], batch.graph.n_id[i_t][neg_i]
+                user_i = batch.graph.n_id[u_t][user_i]
             shared = batch.neg.shape[0] == 1 and len(batch.users) > 1
             if self.item_bias is not None:
                 pos_s = pos_s + tau * self.item_bias[pos_i]
@@ -397,6 +389,13 @@ class KGRec(RecModel):
         record.pop("steps", None) if blend["weight"] == 0 else None
         self.invalidate()
         return {"closed_form": record}
+
+    def _sampled_states(self, batch: Batch) -> tuple[dict[str, torch.Tensor], list[dict[str, torch.Tensor]]]:
+        """Sampled training (the scale engineer's hook): layer 0 of the subgraph's rows, then the
+        layers on the subgraph (:meth:`BlockGraph.propagate_sampled`)."""
+        n_id = batch.graph.n_id
+        h0 = self.layer0(list(n_id), n_id)
+        return h0, self.blocks.propagate_sampled(h0, batch.graph, layers=self.config.layers, weights=self.weights())
 
     # -- recipes ----------------------------------------------------------------------------------
     @torch.no_grad()

@@ -11,13 +11,19 @@ so a dense KG relation cannot drown the interactions); ``norm="global"`` takes e
 over all edge types (LightGCN on the whole graph flattened to one node set).
 
 Full-graph blocks are CSR matrices with their transposes kept for the backward pass (PyTorch
-would otherwise transpose on every step). Sampled subgraphs use the same formula with
-``index_add`` on their edge lists, taking the degrees of the whole training graph.
+would otherwise transpose on every step). Sampled subgraphs (:func:`sampled_layers`) use the same
+formula on CSR blocks of the subgraph, taking the degrees of the whole training graph, each
+message multiplied by the sampler's ``degree / sampled``: a node with ``d`` neighbours in a pool of
+which ``k`` were sampled uniformly gets ``(d / k) Σ_sampled``, an unbiased estimate of the full sum
+(exact when ``k = d``), so that vectors trained on subgraphs mean the same as the full-graph
+vectors computed for evaluation and serving. Layer ``l`` of ``L`` only updates the
+nodes within ``L - l`` hops of the seeds (the rows whose final vectors the loss reads), with the
+edges drawn in hops ``1 … L - l + 1``: the other rows' states would never reach a seed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Literal
 
 import torch
@@ -68,6 +74,93 @@ def degrees(num_nodes: Mapping[str, int], edge_index: Mapping[EdgeType, torch.Te
 def _inv_sqrt(d: torch.Tensor) -> torch.Tensor:
     out = d.clamp(min=1e-12).pow(-0.5)
     return torch.where(d > 0, out, torch.zeros_like(out))
+
+
+def sampled_layers(h0: Mapping[str, torch.Tensor], edge_index: Mapping[EdgeType, torch.Tensor],
+                   hop: Mapping[EdgeType, torch.Tensor], scale: Mapping[EdgeType, torch.Tensor],
+                   n_id: Mapping[str, torch.Tensor], degree: Mapping[EdgeType, tuple[torch.Tensor, torch.Tensor]],
+                   *, layers: int,
+                   weights: Mapping[Hashable, torch.Tensor] | None = None,
+                   group_of: Mapping[EdgeType, Hashable] | None = None) -> list[dict[str, torch.Tensor]]:
+    """``layers`` propagation layers on a sampled subgraph; the states ``[h0, h1, …]``.
+
+    Args:
+        h0: node type → layer-0 states of the subgraph's rows ``[len(n_id[type]), d]``.
+        edge_index: edge type → ``[2, E]`` local (source row, target row) of the sampled edges.
+        hop: edge type → ``[E]`` the hop that drew each edge (1: into a seed); layer ``l`` uses the
+            edges of hops ``1 … layers - l + 1``, the ones whose targets a later layer still reads.
+        scale: edge type → ``[E]`` each sampled edge's factor (the sampler's ``degree / sampled``, 1
+            where a node kept every neighbour): the sampled sum is then an unbiased estimate of the
+            full one.
+        n_id: node type → the global row of each subgraph row.
+        degree: edge type → (source, target) degree vectors of the whole graph (normalisation).
+        layers: how many layers.
+        weights: group → a scalar weight (default: None, 1).
+        group_of: edge type → its group; the edge types of a group join the same two node types and
+            are propagated as one block (each still normalised and rescaled on its own)
+            (default: None, every edge type its own group).
+
+    Only the seeds' final states are complete; read only them.
+    """
+    num_nodes = {nt: len(ids) for nt, ids in n_id.items()}
+    members: dict[Hashable, list[EdgeType]] = {}
+    for et, ei in edge_index.items():
+        et = tuple(et)
+        if et in degree and ei.numel():
+            members.setdefault(group_of[et] if group_of is not None else et, []).append(et)
+    # per group: its edges, their hops and their normalised, rescaled values (constants)
+    parts: dict[Hashable, tuple[str, str, torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+    for key, ets in members.items():
+        s, t = ets[0][0], ets[0][2]
+        edges, hops, values = [], [], []
+        for et in ets:
+            ei = edge_index[et]
+            d_s, d_t = degree[et]
+            values.append(_inv_sqrt(d_s)[n_id[s][ei[0]]] * _inv_sqrt(d_t)[n_id[t][ei[1]]] * scale[et].to(d_t.dtype))
+            edges.append(ei)
+            hops.append(hop[et])
+        parts[key] = (s, t, torch.cat(edges, dim=1), torch.cat(hops), torch.cat(values))
+    blocks: dict[tuple[Hashable, int], tuple[torch.Tensor, torch.Tensor]] = {}
+    states = [dict(h0)]
+    h = dict(h0)
+    for layer in range(1, layers + 1):
+        reach = layers - layer + 1  # the hops whose edges this layer still needs
+        out: dict[str, torch.Tensor] = {}
+        for key, (s, t, ei, hp, val) in parts.items():
+            if s not in h or t not in h:
+                continue
+            block_key = (key, min(reach, int(hp.max())))
+            if block_key not in blocks:
+                keep = hp <= reach
+                blocks[block_key] = _local_block(ei[:, keep], val[keep], num_nodes[t], num_nodes[s])
+            m = spmm(*blocks[block_key], h[s])
+            if weights is not None and key in weights:
+                m = m * weights[key]
+            out[t] = m if t not in out else out[t] + m
+        for nt, x in h.items():
+            if nt not in out:
+                out[nt] = torch.zeros_like(x)
+        h = out
+        states.append(h)
+    return states
+
+
+def _local_block(ei: torch.Tensor, values: torch.Tensor, n_target: int, n_source: int
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``A [n_target, n_source]`` and ``Aᵀ`` as CSR from (source, target) edges: one sort each, no
+    coalescing (an edge type never repeats an edge; a pair joined by two relations of a group keeps
+    two entries, which the product sums)."""
+    import warnings
+
+    def csr(rows: torch.Tensor, cols: torch.Tensor, n_rows: int, n_cols: int) -> torch.Tensor:
+        order = torch.argsort(rows, stable=True)
+        crow = torch.zeros(n_rows + 1, dtype=torch.long, device=rows.device)
+        crow[1:] = torch.cumsum(torch.bincount(rows, minlength=n_rows), 0)
+        return torch.sparse_csr_tensor(crow, cols[order], values[order], (n_rows, n_cols), check_invariants=False)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+        return csr(ei[1], ei[0], n_target, n_source), csr(ei[0], ei[1], n_source, n_target)
 
 
 class BlockGraph(torch.nn.Module):
@@ -142,29 +235,13 @@ class BlockGraph(torch.nn.Module):
                 out[nt] = torch.zeros_like(x)
         return out
 
-    def layer_sampled(self, h: Mapping[str, torch.Tensor], edge_index: Mapping[EdgeType, torch.Tensor],
-                      n_id: Mapping[str, torch.Tensor], weights: Mapping[tuple, torch.Tensor] | None = None
-                      ) -> dict[str, torch.Tensor]:
-        """One layer on a sampled subgraph (local edge lists, ``n_id`` = global rows per type),
-        normalised with the whole graph's degrees."""
-        out: dict[str, torch.Tensor] = {}
-        for et, ei in edge_index.items():
-            et = tuple(et)
-            s, _, t = et
-            if et not in self.degree or s not in h or ei.numel() == 0:
-                continue
-            d_s, d_t = self.degree[et]
-            val = _inv_sqrt(d_s)[n_id[s][ei[0]]] * _inv_sqrt(d_t)[n_id[t][ei[1]]]
-            key = self.group_of[et]
-            if weights is not None and key in weights:
-                val = val * weights[key]
-            msg = h[s][ei[0]] * val.unsqueeze(1).to(h[s].dtype)
-            agg = torch.zeros(len(n_id[t]), h[s].shape[1], dtype=msg.dtype, device=msg.device).index_add_(0, ei[1], msg)
-            out[t] = agg if t not in out else out[t] + agg
-        for nt, x in h.items():
-            if nt not in out:
-                out[nt] = torch.zeros_like(x)
-        return out
+    def propagate_sampled(self, h0: Mapping[str, torch.Tensor], graph, *, layers: int,
+                          weights: Mapping[tuple, torch.Tensor] | None = None) -> list[dict[str, torch.Tensor]]:
+        """``layers`` layers on a sampled subgraph (``graph``: ``n_id``, and ``edge_index``, ``hop`` and
+        ``scale`` per edge type, see :class:`kgrec.gnn.sampling.Subgraph`), normalised with the whole
+        graph's degrees (:func:`sampled_layers`); ``weights``: group → scalar."""
+        return sampled_layers(h0, graph.edge_index, graph.hop, graph.scale, graph.n_id, self.degree,
+                              layers=layers, weights=weights, group_of=self.group_of)
 
     def source_scale(self, et: EdgeType) -> torch.Tensor:
         """``1 / sqrt(deg)`` of the source nodes of an edge type (the per-node factor of a message)."""
