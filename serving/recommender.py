@@ -365,6 +365,39 @@ class Recommender:
             logger.debug("feedback %s -> %s (%s user, %d interactions)", user, item, "new" if new_user else "known", n)
             return FeedbackResult(user, self.item_ref(irow), kind, new_user, n, stored)
 
+    def observe(self, interactions: Sequence[tuple[str, str]], *, chunk: int = 256) -> list[str]:
+        """Take in positive interactions that the store already holds (the live event consumer of
+        :mod:`kgrec.serving.events` writes them in batches): the in-memory half of :meth:`feedback`,
+        with one fold-in per user. Idempotent: an interaction seen before changes nothing. Pairs
+        whose item the graph does not have are skipped. Returns the ids of the users whose
+        vectors changed. The memory lock is taken per ``chunk`` users, so reads go on meanwhile."""
+        by_user: dict[str, set[str]] = {}
+        for user, item in interactions:
+            by_user.setdefault(clean_id(user), set()).add(clean_id(item))
+        changed: list[str] = []
+        users = [u for u in by_user if u]
+        with self._writes:
+            for start in range(0, len(users), chunk):
+                with self._lock:
+                    for user in users[start:start + chunk]:
+                        rows = [r for i in by_user[user] if (r := self.index.row(self.item_label, i)) is not None]
+                        if not rows:
+                            continue
+                        urow = self.index.add_node(self.user_label, user)
+                        for irow in rows:
+                            self.index.add_edge(self.interaction, urow, irow)
+                            self.scorer.undislike(urow, irow)
+                        mine = self._added.setdefault(urow, set())
+                        before = len(mine)
+                        mine.update(rows)
+                        if len(mine) == before and self.scorer.known(urow):
+                            continue  # seen before: nothing changes
+                        vector = self._folded(urow)
+                        self.scorer.set_user(urow, vector)
+                        self.explainer.set_vector(self.user_label, urow, vector)
+                        changed.append(user)
+        return changed
+
     def _interaction_properties(self, weight: float | None) -> dict[str, Any]:
         if weight is None:
             return {}
