@@ -105,8 +105,9 @@ class Consumer:
         applier: applies the events (store + serving state).
         config: how to read (default: ``ConsumerConfig()``).
         name: the consumer's name in the group (default: ``<host>-<pid>``).
-        on_applied: called with each batch's :class:`Outcome` after it is acknowledged (the A/B
-            experiments log outcomes from it) (default: None).
+        on_applied: called with each batch's :class:`Outcome` after it is applied and before it is
+            acknowledged (the A/B experiments log outcomes from it, with ids derived from the
+            events', so a repeat after a crash logs nothing new) (default: None).
     """
 
     def __init__(self, transport: Transport, applier: EventApplier, *, config: ConsumerConfig | None = None,
@@ -185,6 +186,8 @@ class Consumer:
             else:
                 retry.append(entry.id)
         outcome.dead += dead
+        if self.on_applied is not None:  # before the acknowledgement: a crash here repeats it (idempotent ids)
+            self.on_applied(outcome)
         if outcome.dead:
             self.transport.dead_letter(outcome.dead, group=cfg.group, consumer=self.name)
         self.transport.ack(cfg.group, [*outcome.applied, *duplicates, *(e.id for e, _ in outcome.dead)])
@@ -200,11 +203,6 @@ class Consumer:
         stats.retried += len(retry)
         stats.duplicates += len(duplicates)
         stats.changed_users += len(outcome.changed_users)
-        if self.on_applied is not None:
-            try:
-                self.on_applied(outcome)
-            except KgrecError as e:
-                logger.warning("after batch: %s", e)
         return outcome
 
     def _failed(self, error: Exception) -> None:

@@ -17,7 +17,8 @@ user           ``user`` (a new user's id), ``name``, ``attributes`` (as for item
 forget         ``user``: remove the user everywhere (store, run directory, serving state, stream)
 exposure       ``experiment``, ``arm``, ``user``, ``items`` (the list shown, best first), ``k``
                (written by the A/B service; see :mod:`kgrec.serving.experiments`)
-outcome        ``experiment``, ``arm``, ``user``, ``item``, ``rank``, ``exposure`` (the exposure's
+outcome        ``experiment``, ``arm``, ``user``, ``item``, ``rank`` (the item's place in the
+               exposure, or null: an item the list did not show), ``exposure`` (the exposure's
                event id), ``source`` (the interaction event's id)
 =============  ===================================================================================
 
@@ -186,7 +187,7 @@ class OutcomeEvent(Event):
     arm: str
     user: str
     item: str
-    rank: int = Field(ge=1)
+    rank: int | None = Field(None, ge=1)
     exposure: str
     source: str
 

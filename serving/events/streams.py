@@ -76,7 +76,10 @@ class RedisStreams:
         self.url = url or _describe(client)
 
     # -- errors ----------------------------------------------------------------------------------
-    def _call(self, doing: str, fn: Callable[[], T]) -> T:
+    def call(self, doing: str, fn: Callable[[], T]) -> T:
+        """Run ``fn`` (Redis commands on :attr:`client`) with this stream's error mapping:
+        :class:`StreamUnavailableError` when the server cannot be reached, :class:`StreamError`
+        when it refuses."""
         import redis
 
         try:
@@ -101,14 +104,14 @@ class RedisStreams:
                     pipe.xadd(self.name, {FIELD: text}, maxlen=self.maxlen, approximate=True)
             return pipe.execute()
 
-        return [_text(i) for i in self._call(f"XADD to {self.name}", run)]
+        return [_text(i) for i in self.call(f"XADD to {self.name}", run)]
 
     # -- consuming -------------------------------------------------------------------------------
     def ensure_group(self, group: str) -> None:
         import redis
 
         try:
-            self._call(f"XGROUP CREATE {group}", lambda: self.client.xgroup_create(self.name, group, id="0",
+            self.call(f"XGROUP CREATE {group}", lambda: self.client.xgroup_create(self.name, group, id="0",
                                                                                       mkstream=True))
             logger.info("created consumer group %r on %s", group, self.name)
         except StreamError as e:
@@ -117,7 +120,7 @@ class RedisStreams:
 
     def read(self, group: str, consumer: str, *, count: int, block_ms: int, pending: bool = False) -> list[Entry]:
         start = "0" if pending else ">"
-        reply = self._call("XREADGROUP", lambda: self.client.xreadgroup(
+        reply = self.call("XREADGROUP", lambda: self.client.xreadgroup(
             group, consumer, {self.name: start}, count=count, block=None if pending else max(1, block_ms)))
         entries = _entries(reply)
         if pending and entries:
@@ -126,7 +129,7 @@ class RedisStreams:
         return entries
 
     def _deliveries(self, group: str, consumer: str, entries: list[Entry]) -> dict[str, int]:
-        rows = self._call("XPENDING", lambda: self.client.xpending_range(
+        rows = self.call("XPENDING", lambda: self.client.xpending_range(
             self.name, group, min=entries[0].id, max=entries[-1].id, count=len(entries) + 100,
             consumername=consumer))
         return {_text(r["message_id"]): int(r["times_delivered"]) for r in rows}
@@ -134,10 +137,10 @@ class RedisStreams:
     def ack(self, group: str, ids: Sequence[str]) -> int:
         if not ids:
             return 0
-        return int(self._call("XACK", lambda: self.client.xack(self.name, group, *ids)))
+        return int(self.call("XACK", lambda: self.client.xack(self.name, group, *ids)))
 
     def claim(self, group: str, consumer: str, *, min_idle_ms: int, count: int) -> list[Entry]:
-        reply = self._call("XAUTOCLAIM", lambda: self.client.xautoclaim(
+        reply = self.call("XAUTOCLAIM", lambda: self.client.xautoclaim(
             self.name, group, consumer, min_idle_time=max(0, int(min_idle_ms)), start_id="0-0", count=count))
         claimed = [(i, f) for i, f in (reply[1] if len(reply) > 1 else []) if f is not None]
         entries = [Entry(_text(i), f.get(FIELD, b"")) for i, f in claimed]
@@ -159,13 +162,13 @@ class RedisStreams:
                                       "consumer": consumer, "ts": repr(time.time())})
             return pipe.execute()
 
-        ids = [_text(i) for i in self._call(f"XADD to {self.dead}", run)]
+        ids = [_text(i) for i in self.call(f"XADD to {self.dead}", run)]
         for entry, reason in letters:
             logger.warning("dead letter: %s entry %s: %s", self.name, entry.id, reason)
         return ids
 
     def dead_letters(self, *, count: int = 100) -> list[DeadLetter]:
-        rows = self._call("XREVRANGE", lambda: self.client.xrevrange(self.dead, count=count))
+        rows = self.call("XREVRANGE", lambda: self.client.xrevrange(self.dead, count=count))
         out = []
         for i, f in reversed(rows):
             out.append(DeadLetter(_text(i), _text(f.get(b"source", b"")), f.get(FIELD, b""),
@@ -175,9 +178,9 @@ class RedisStreams:
 
     # -- state -----------------------------------------------------------------------------------
     def status(self, group: str) -> GroupStatus:
-        length = int(self._call("XLEN", lambda: self.client.xlen(self.name)))
+        length = int(self.call("XLEN", lambda: self.client.xlen(self.name)))
         try:
-            groups = self._call("XINFO GROUPS", lambda: self.client.xinfo_groups(self.name))
+            groups = self.call("XINFO GROUPS", lambda: self.client.xinfo_groups(self.name))
         except StreamError:
             groups = []
         for g in groups:
@@ -188,12 +191,12 @@ class RedisStreams:
         return GroupStatus(group, 0, length, 0, length)
 
     def length(self) -> int:
-        return int(self._call("XLEN", lambda: self.client.xlen(self.name)))
+        return int(self.call("XLEN", lambda: self.client.xlen(self.name)))
 
     def entries(self, *, start: str = "-", count: int = 1000) -> list[Entry]:
         """Entries from ``start`` (inclusive) in stream order, at most ``count`` (for replays and reports)."""
         return [Entry(_text(i), (f or {}).get(FIELD, b""))
-                for i, f in self._call("XRANGE", lambda: self.client.xrange(self.name, min=start, count=count))]
+                for i, f in self.call("XRANGE", lambda: self.client.xrange(self.name, min=start, count=count))]
 
     def scrub(self, needle: Callable[[bytes], bool], *, chunk: int = 2000) -> int:
         """Delete every entry of the stream and of its dead letters whose raw event ``needle``
@@ -202,12 +205,12 @@ class RedisStreams:
         for key in (self.name, self.dead):
             start = "-"
             while True:
-                rows = self._call("XRANGE", lambda: self.client.xrange(key, min=start, count=chunk))
+                rows = self.call("XRANGE", lambda: self.client.xrange(key, min=start, count=chunk))
                 if not rows:
                     break
                 doomed = [i for i, f in rows if f and needle(f.get(FIELD, b""))]
                 if doomed:
-                    removed += int(self._call("XDEL", lambda: self.client.xdel(key, *doomed)))
+                    removed += int(self.call("XDEL", lambda: self.client.xdel(key, *doomed)))
                 if len(rows) < chunk:
                     break
                 start = "(" + _text(rows[-1][0])
@@ -215,7 +218,7 @@ class RedisStreams:
 
     def delete(self) -> None:
         """Delete the stream, its groups and its dead letters."""
-        self._call("DEL", lambda: self.client.delete(self.name, self.dead))
+        self.call("DEL", lambda: self.client.delete(self.name, self.dead))
 
     def close(self) -> None:
         self.client.close()
