@@ -148,3 +148,37 @@ def test_the_same_run_in_both_arms_twenty_full_replays(exp_store, lastfm_small_k
     found = [simulate(lastfm_small_kg, {"A": serving_run.path, "B": twin}, store=exp_store, k=20,
                       seed=seed).report.significant for seed in range(20)]
     assert sum(found) <= 2, f"{sum(found)} of 20 seeds found a difference between identical arms"
+
+
+@pytest.mark.ui
+def test_the_ui_shows_the_arm(exp_store, lastfm_small_kg, serving_run, pop_run):
+    """/ui in a real headless Chromium says which arm served the list it shows."""
+    import os
+
+    from kgrec.serving import Recommender
+    from kgrec.serving.experiments import Assignment, Experiment
+    from kgrec.serving.http import BackgroundServer, create_app
+
+    chromium = os.environ.get("KGREC_CHROMIUM", "/usr/bin/chromium")
+    if not os.access(chromium, os.X_OK):
+        pytest.skip(f"no Chromium at {chromium} (Debian package 'chromium'; .ci/run installs it)")
+    from playwright.sync_api import sync_playwright
+
+    arms = {"A": Recommender.load(pop_run.path, graph=lastfm_small_kg),
+            "B": Recommender.load(serving_run.path, graph=lastfm_small_kg)}
+    exp = Experiment(Assignment("ui-arm", ("A", "B"), (0.5, 0.5)), arms)
+    user = arms["A"].users()[0]
+    with BackgroundServer(create_app(arms["A"], experiment=exp)) as server, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True,
+                                    args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+        try:
+            page = browser.new_page()
+            page.goto(f"{server.url}/ui", wait_until="networkidle")
+            page.wait_for_selector("body[data-state=loaded]", timeout=30_000)
+            page.select_option("#user", user)
+            page.wait_for_selector("body[data-state=ready]", timeout=60_000)
+            message = page.locator("#message").inner_text()
+            assert f"served by arm {exp.arm(user)} of experiment ui-arm" in message, message
+            assert page.locator("body").get_attribute("data-arm") == exp.arm(user)
+        finally:
+            browser.close()
