@@ -96,6 +96,7 @@ class Recommender:
         self.interaction = tuple(self.schema.interaction)
         self._interaction_step = index.step_index(self.interaction, "out")
         self._added: dict[int, set[int]] = {}  # user row -> item rows added by feedback
+        self._trained_folds: dict[int, np.ndarray] = {}  # user row -> fold_in(trained items), which never changes
         self.scorer = Scorer(self._rows(run.user_vectors, self.user_label), self._rows(run.item_vectors, self.item_label),
                              known_users=self._in_run(self.user_label), recommendable=self._in_run(self.item_label))
         sparql, base_iri = _sparql(store)
@@ -425,7 +426,10 @@ class Recommender:
         if user_row < len(run.id_maps[self.user_label]) and self.index.present(self.user_label)[user_row]:
             trained = np.asarray(run.train_items(user_row), dtype=np.int64)
             both = np.union1d(trained, in_run(self._added.get(user_row, ())))
-            delta = run.fold_in(both).reshape(-1) - run.fold_in(trained).reshape(-1)
+            base = self._trained_folds.get(user_row)
+            if base is None:
+                base = self._trained_folds[user_row] = run.fold_in(trained).reshape(-1)
+            delta = run.fold_in(both).reshape(-1) - base
             return np.asarray(run.user_vectors[user_row], dtype=np.float32).reshape(-1) + delta
         return run.fold_in(in_run(self._seen_rows(user_row).tolist())).reshape(-1)
 
@@ -507,6 +511,7 @@ class Recommender:
                 self.scorer.forget(row)
                 self.explainer.forget(self.user_label, row)
                 self._added.pop(row, None)
+                self._trained_folds.pop(row, None)
             self.run = run
             if self.kg is not None:
                 self.kg = _graph_without(self.kg, user)

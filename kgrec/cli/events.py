@@ -68,7 +68,7 @@ def consume_command(
     group: str = typer.Option("kgrec", "--group", help="The consumer group (its consumers share the work)."),
     workers: int = typer.Option(1, "--workers", min=1, max=64, help="Consumers in this process (threads)."),
     name: str | None = typer.Option(None, "--name", help="Consumer name prefix (default: <host>-<pid>)."),
-    batch: int = typer.Option(1000, "--batch", min=1, help="Entries read at most per batch."),
+    batch: int = typer.Option(5000, "--batch", min=1, help="Entries read at most per batch."),
     claim_idle: float = typer.Option(10.0, "--claim-idle", min=0.01,
                                      help="Take over other consumers' entries pending this many seconds."),
     until_idle: bool = typer.Option(False, "--until-idle", help="Stop once nothing is left to apply."),

@@ -51,7 +51,7 @@ class ConsumerConfig(Section):
     Args:
         group: the consumer group (default: ``kgrec``). Consumers of one group share the work;
             every group sees every event.
-        batch: entries read at most per batch (default: 1000).
+        batch: entries read at most per batch (default: 5000: the fold-in of a user runs once per batch).
         block_ms: how long a read waits for new entries (default: 100).
         claim_idle_s: take over another consumer's entries pending this long (default: 10).
         max_deliveries: deliveries of an event that waits on something (an unknown item) before it
@@ -61,7 +61,7 @@ class ConsumerConfig(Section):
     """
 
     group: str = Field(DEFAULT_GROUP, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
-    batch: int = Field(1000, ge=1, le=100_000)
+    batch: int = Field(5000, ge=1, le=100_000)
     block_ms: int = Field(100, ge=1, le=60_000)
     claim_idle_s: float = Field(10.0, gt=0)
     max_deliveries: int = Field(5, ge=1)

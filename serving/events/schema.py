@@ -206,6 +206,11 @@ def parse_event(raw: str | bytes | Mapping[str, Any]) -> Event:
         EventError: not JSON, not an object, too big, an unknown version or type, or a field that
             is missing or wrong; the message says which.
     """
+    if isinstance(raw, (bytes, bytearray, str)) and len(raw) <= MAX_EVENT_BYTES:
+        try:  # the fast path: a well-formed event, parsed and validated in one step
+            return _ADAPTER.validate_json(raw)
+        except ValidationError:
+            pass  # find out why, below, to give the reason
     if isinstance(raw, (bytes, bytearray)):
         if len(raw) > MAX_EVENT_BYTES:
             raise EventError(f"event is {len(raw)} bytes; at most {MAX_EVENT_BYTES}")
