@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from kgrec.errors import ConfigError, MissingExtraError
 
-from .schema import Event
+from .schema import Event, ForgetEvent, InteractionEvent, UserEvent
 from .streams import StreamError, StreamUnavailableError
 from .transport import DeadLetter, Entry, GroupStatus
 
@@ -98,7 +98,7 @@ class KafkaTransport:
 
         for n, e in enumerate(events):
             text = e.to_json() if isinstance(e, Event) else e
-            key = e.user.encode() if isinstance(e, Event) and hasattr(e, "user") else None
+            key = e.user.encode() if isinstance(e, (InteractionEvent, UserEvent, ForgetEvent)) else None
             producer.produce(self.name, value=text, key=key, on_delivery=delivered(n))
             producer.poll(0)
         left = producer.flush(self.timeout_s)
