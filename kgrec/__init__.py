@@ -55,10 +55,19 @@ _LAZY = {
     "Explanation": "kgrec.serving",
 }
 
-__all__ = ["KgrecError", "__version__", *_LAZY]
+# public module name -> the module it stands for (``kgrec.events.publish(...)``)
+_MODULES = {
+    "events": "kgrec.serving.events",
+}
+
+__all__ = ["KgrecError", "__version__", *_LAZY, *_MODULES]
 
 
 def __getattr__(name: str):
+    if name in _MODULES:
+        value = importlib.import_module(_MODULES[name])
+        globals()[name] = value
+        return value
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'kgrec' has no attribute {name!r}")

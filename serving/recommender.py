@@ -96,6 +96,7 @@ class Recommender:
         self.interaction = tuple(self.schema.interaction)
         self._interaction_step = index.step_index(self.interaction, "out")
         self._added: dict[int, set[int]] = {}  # user row -> item rows added by feedback
+        self._trained_folds: dict[int, np.ndarray] = {}  # user row -> fold_in(trained items), which never changes
         self.scorer = Scorer(self._rows(run.user_vectors, self.user_label), self._rows(run.item_vectors, self.item_label),
                              known_users=self._in_run(self.user_label), recommendable=self._in_run(self.item_label),
                              similarity_dims=run.item_vectors.shape[1] - (run.cold.pad if run.cold else 0))
@@ -366,6 +367,39 @@ class Recommender:
             logger.debug("feedback %s -> %s (%s user, %d interactions)", user, item, "new" if new_user else "known", n)
             return FeedbackResult(user, self.item_ref(irow), kind, new_user, n, stored)
 
+    def observe(self, interactions: Sequence[tuple[str, str]], *, chunk: int = 256) -> list[str]:
+        """Take in positive interactions that the store already holds (the live event consumer of
+        :mod:`kgrec.serving.events` writes them in batches): the in-memory half of :meth:`feedback`,
+        with one fold-in per user. Idempotent: an interaction seen before changes nothing. Pairs
+        whose item the graph does not have are skipped. Returns the ids of the users whose
+        vectors changed. The memory lock is taken per ``chunk`` users, so reads go on meanwhile."""
+        by_user: dict[str, set[str]] = {}
+        for user, item in interactions:
+            by_user.setdefault(clean_id(user), set()).add(clean_id(item))
+        changed: list[str] = []
+        users = [u for u in by_user if u]
+        with self._writes:
+            for start in range(0, len(users), chunk):
+                with self._lock:
+                    for user in users[start:start + chunk]:
+                        rows = [r for i in by_user[user] if (r := self.index.row(self.item_label, i)) is not None]
+                        if not rows:
+                            continue
+                        urow = self.index.add_node(self.user_label, user)
+                        for irow in rows:
+                            self.index.add_edge(self.interaction, urow, irow)
+                            self.scorer.undislike(urow, irow)
+                        mine = self._added.setdefault(urow, set())
+                        before = len(mine)
+                        mine.update(rows)
+                        if len(mine) == before and self.scorer.known(urow):
+                            continue  # seen before: nothing changes
+                        vector = self._folded(urow)
+                        self.scorer.set_user(urow, vector)
+                        self.explainer.set_vector(self.user_label, urow, vector)
+                        changed.append(user)
+        return changed
+
     def _interaction_properties(self, weight: float | None) -> dict[str, Any]:
         if weight is None:
             return {}
@@ -393,7 +427,10 @@ class Recommender:
         if user_row < len(run.id_maps[self.user_label]) and self.index.present(self.user_label)[user_row]:
             trained = np.asarray(run.train_items(user_row), dtype=np.int64)
             both = np.union1d(trained, in_run(self._added.get(user_row, ())))
-            delta = run.fold_in(both).reshape(-1) - run.fold_in(trained).reshape(-1)
+            base = self._trained_folds.get(user_row)
+            if base is None:
+                base = self._trained_folds[user_row] = run.fold_in(trained).reshape(-1)
+            delta = run.fold_in(both).reshape(-1) - base
             return np.asarray(run.user_vectors[user_row], dtype=np.float32).reshape(-1) + delta
         return run.fold_in(in_run(self._seen_rows(user_row).tolist())).reshape(-1)
 
@@ -475,6 +512,7 @@ class Recommender:
                 self.scorer.forget(row)
                 self.explainer.forget(self.user_label, row)
                 self._added.pop(row, None)
+                self._trained_folds.pop(row, None)
             self.run = run
             if self.kg is not None:
                 self.kg = _graph_without(self.kg, user)

@@ -207,6 +207,18 @@ class FalkorDBStore(CypherStore):
             self._db = None
             self._graph_cache.clear()
 
+    def redis_client(self, *, socket_timeout: float | None = 10.0):
+        """A plain ``redis.Redis`` client (bytes replies, its own connection pool) to this store's
+        own server, for what lives beside the graphs on it (kgrec's event streams). Needs no
+        :meth:`open`; an embedded server must be running (:meth:`open` starts it)."""
+        import redis
+        from redis.backoff import ExponentialBackoff
+        from redis.retry import Retry
+
+        options = {k: v for k, v in self._client_options().items() if v is not None}
+        return redis.Redis(**options, socket_connect_timeout=self.connect_timeout, socket_timeout=socket_timeout,
+                           retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), self.retries))
+
     @property
     def client(self):
         """The ``falkordb.FalkorDB`` client (opened)."""

@@ -143,7 +143,7 @@ FSYNC_CHOICES = ("always", "everysec", "no", "store")
 
 @app.command()
 def serve(
-    run_dir: Path = typer.Argument(..., help="A run directory."),
+    run_dir: Path | None = typer.Argument(None, help="A run directory (with --experiment: the arms' runs instead)."),
     host: str = typer.Option("127.0.0.1", help="Interface to bind (default: loopback only)."),
     port: int = typer.Option(8000, min=1, max=65535, help="Port."),
     store: str | None = typer.Option(None, help="Store URL (default: KGREC_STORE, else embedded)."),
@@ -155,6 +155,16 @@ def serve(
         "setting). Default: KGREC_FEEDBACK_FSYNC, else always."),
     query_timeout: float = typer.Option(10.0, "--query-timeout", min=0.001,
                                         help="Time limit of an analyst query (POST /v1/query), seconds."),
+    consume: bool = typer.Option(False, "--consume", help="Apply the event stream in this process, so answers "
+                                 "reflect it (see kgrec events)."),
+    group: str = typer.Option("kgrec", "--group", help="The consumer group of --consume."),
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="Consumer threads of --consume."),
+    stream: str | None = typer.Option(None, "--stream", help="The event stream (default: the store's own "
+                                      "redis-server): redis://host:port/db, unix:///path or kafka://host:port."),
+    experiment: str | None = typer.Option(None, "--experiment", help="Run an A/B experiment of this name "
+                                          "(with --arm); every response says its arm (X-Kgrec-Arm)."),
+    arm: list[str] = typer.Option([], "--arm", help="NAME=RUN_DIR of an arm, the control first (repeat)."),
+    split: str | None = typer.Option(None, "--split", help="The arms' shares, e.g. 50/50 (default: equal)."),
 ) -> None:
     """Serve recommendations over HTTP (docs at /docs); writes and queries need KGREC_API_TOKEN."""
     import os
@@ -167,8 +177,32 @@ def serve(
     config = ServeConfig(host=host, port=port, token=os.environ.get(TOKEN_ENV) or None,
                          feedback_fsync=feedback_fsync or os.environ.get(FSYNC_ENV) or "always",
                          query_timeout_s=query_timeout, query_timeout_max_s=max(60.0, query_timeout))
-    rec = _load_recommender(run_dir, store, graph, False, max_hops=config.max_hops, beam=config.beam)
+    from kgrec.serving.experiments import parse_arms
+
+    from .live import live_parts
+
+    arms = parse_arms(arm)
+    if experiment is None and arms:
+        raise typer.BadParameter("--arm needs --experiment NAME")
+    if experiment is not None and len(arms) < 2:
+        raise typer.BadParameter("--experiment needs at least two --arm NAME=RUN_DIR")
+    if experiment is None and run_dir is None:
+        raise typer.BadParameter("give a RUN_DIR (or --experiment NAME with --arm NAME=RUN_DIR)")
+    the_store = _open_store(store)
+    runs = {name: Path(path) for name, path in arms.items()} if experiment else {"": run_dir}
+    recs = {name: _load_recommender_on(the_store, path, graph, max_hops=config.max_hops, beam=config.beam)
+            for name, path in runs.items()}
+    rec = next(iter(recs.values()))
+    live, exp = live_parts(recs, the_store, stream=stream, consume=consume, group=group, workers=workers,
+                           experiment=experiment, split=split)
     typer.echo(f"serving {rec.graph_name} on http://{host}:{port} (docs at /docs); feedback durability: "
-               f"{config.feedback_fsync}", err=True)
-    run_server(rec, config)
+               f"{config.feedback_fsync}" + (f"; consuming {live.transport.name}" if consume and live else "")
+               + (f"; experiment {exp.name}: arms {', '.join(exp.assignment.arms)}" if exp else ""), err=True)
+    run_server(rec, config, live=live, experiment=exp)
+
+
+def _load_recommender_on(store, run_dir: Path, graph: str | None, **options: Any):
+    from kgrec.serving import Recommender
+
+    return Recommender.load(run_dir, store=store, graph=graph, **options)
 

@@ -76,6 +76,11 @@ def train_command(
     threads: int | None = typer.Option(None, "--threads", min=1, help="torch CPU threads (default: torch's)."),
     progress: bool | None = typer.Option(None, "--progress/--no-progress",
                                          help="Progress bars (default: on in a terminal)."),
+    warm_start: Path | None = typer.Option(None, "--warm-start", help="Continue from this run's weights with the "
+                                           "graph as it is now: interactions that came through the event stream "
+                                           "are added to training, new users and items get rows (docs/events.md)."),
+    warm_epochs: int | None = typer.Option(None, "--warm-epochs", min=1, help="Epochs of a --warm-start "
+                                           "(default: a fifth of the run's, at least 5)."),
 ) -> None:
     """Train one model on a graph and write its run directory."""
     from kgrec.gnn import train
@@ -83,6 +88,14 @@ def train_command(
     _threads(threads)
     cfg = _config(model, split, config, overrides, device, seed, store)
     kg = _graph_from_store(name, cfg.store.url)
+    if warm_start is not None:
+        from kgrec.gnn import Run
+        from kgrec.gnn.warmstart import warm_start as continue_run
+
+        run = continue_run(Run.load(warm_start), kg, epochs=warm_epochs, text=cfg.text, out=out, progress=progress)
+        typer.echo(run.summary())
+        typer.echo(f"run directory: {run.path} (warm start of {warm_start})")
+        return
     run = train(kg, cfg.train, text=cfg.text, out=out, progress=progress, resume=resume)
     typer.echo(run.summary())
     typer.echo(f"run directory: {run.path}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
@@ -16,19 +16,25 @@ from kgrec.errors import ConfigError
 
 from ..config import TOKEN_ENV, ServeConfig
 from ..recommender import Recommender
-from . import errors, health, items, queries, recommendations, ui, users
+from . import errors, events, health, items, queries, recommendations, ui, users
 from .analyst import AnalystQueries
 from .keeper import StoreKeeper
 from .limits import BodyLimit
 
+if TYPE_CHECKING:
+    from ..events.live import LiveService
+    from ..experiments import Experiment
+
 logger = logging.getLogger(__name__)
 
-ROUTERS = (recommendations.router, items.router, users.router, queries.router, health.router, ui.router)
+ROUTERS = (recommendations.router, items.router, users.router, queries.router, health.router, ui.router,
+           events.router)
 
 
 def create_app(recommender: Recommender, config: ServeConfig | None = None, *, token: str | None = None,
                feedback_fsync: str | None = None, max_body_bytes: int | None = None,
-               max_query_rows: int | None = None) -> FastAPI:
+               max_query_rows: int | None = None, live: LiveService | None = None,
+               experiment: Experiment | None = None) -> FastAPI:
     """The FastAPI app (docs at ``/docs``, served from local files: it works offline).
 
     Args:
@@ -37,6 +43,10 @@ def create_app(recommender: Recommender, config: ServeConfig | None = None, *, t
             endpoints refuse every call).
         token, feedback_fsync, max_body_bytes, max_query_rows: shortcuts for those fields of
             ``config`` (``max_query_rows`` is ``max_rows``).
+        live: the event stream (``POST /v1/events``) and its consumers, started and stopped with
+            the app (default: None: the events endpoints answer 503).
+        experiment: an A/B experiment: user-scoped requests are served by the user's arm, and
+            every response says which (default: None).
 
     Nothing here reads environment variables: ``kgrec serve`` builds the config from them.
     """
@@ -64,9 +74,13 @@ def create_app(recommender: Recommender, config: ServeConfig | None = None, *, t
         import anyio
 
         await anyio.to_thread.run_sync(keeper.prepare)
+        if live is not None:
+            live.start()
         try:
             yield
         finally:
+            if live is not None:
+                live.stop()
             keeper.close()
             if analyst is not None:
                 analyst.close()
@@ -79,6 +93,8 @@ def create_app(recommender: Recommender, config: ServeConfig | None = None, *, t
     app.state.config = config
     app.state.keeper = keeper
     app.state.analyst = analyst
+    app.state.live = live
+    app.state.experiment = experiment
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes, max_depth=config.max_json_depth)
     errors.install(app)
     for router in ROUTERS:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from typing import TYPE_CHECKING
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..config import TOKEN_ENV, ServeConfig
@@ -19,8 +19,34 @@ if TYPE_CHECKING:
 _bearer = HTTPBearer(auto_error=False)
 
 
-def recommender(request: Request) -> Recommender:
-    return request.app.state.recommender
+ARM_HEADER = "X-Kgrec-Arm"
+EXPERIMENT_HEADER = "X-Kgrec-Experiment"
+
+
+def recommender(request: Request, response: Response) -> Recommender:
+    """The service's recommender; in an A/B experiment, the arm of the user the path names (the
+    control arm for requests that name none), said in the ``X-Kgrec-Arm`` response header."""
+    experiment = request.app.state.experiment
+    if experiment is None:
+        return request.app.state.recommender
+    user = request.path_params.get("user")
+    if user is None:
+        arm, rec = experiment.assignment.arms[0], experiment.control
+    else:
+        from ..recommender import clean
+
+        arm, rec = experiment.for_user(clean(user, "user"))
+    request.state.arm = arm
+    response.headers[ARM_HEADER] = arm
+    response.headers[EXPERIMENT_HEADER] = experiment.name
+    return rec
+
+
+def expose(request: Request, user: str, items: list[str], k: int) -> None:
+    """In an A/B experiment: log that the user's arm showed them these items."""
+    experiment = request.app.state.experiment
+    if experiment is not None and items:
+        experiment.expose(user, request.state.arm, items, k)
 
 
 def settings(request: Request) -> ServeConfig:
@@ -48,4 +74,4 @@ def authorised(request: Request, credentials: HTTPAuthorizationCredentials | Non
                              "(Authorization: Bearer <token>)")
 
 
-__all__ = ["analyst", "authorised", "keeper", "recommender", "settings"]
+__all__ = ["ARM_HEADER", "EXPERIMENT_HEADER", "analyst", "authorised", "expose", "keeper", "recommender", "settings"]

@@ -8,7 +8,7 @@ busy or down.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from ..config import ServeConfig
 from ..recommender import Recommender, clean
@@ -21,7 +21,7 @@ router = APIRouter(tags=["recommendations"])
 
 @router.get("/v1/users/{user}/recommendations", response_model=RecommendationsOut, responses=ERRORS,
             summary="Top-k items for a user, with explanation paths")
-def recommendations(user: str = Path(min_length=1, max_length=256),
+def recommendations(request: Request, user: str = Path(min_length=1, max_length=256),
                     k: int = Query(10, ge=1, description="how many items (at most the service's max_k, 1000 by default)"),
                     explain: bool = True, exclude_seen: bool = True, diversity: float = Query(0.0, ge=0.0, le=1.0),
                     max_paths: int = Query(3, ge=1, le=20),
@@ -39,6 +39,7 @@ def recommendations(user: str = Path(min_length=1, max_length=256),
         filters.setdefault(key, []).append(value)
     recs = rec.recommend(user, k, explain=explain, exclude_seen=exclude_seen, filters=filters or None,
                          diversity=diversity, max_paths=max_paths)
+    deps.expose(request, clean(user, "user"), [r.item.id for r in recs], k)  # A/B experiments log exposures
     return RecommendationsOut(user=clean(user, "user"), k=k, recommendations=[RecommendationOut.of(r) for r in recs])
 
 

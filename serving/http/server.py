@@ -20,12 +20,14 @@ logger = logging.getLogger(__name__)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def serve(recommender: Recommender, config: ServeConfig | None = None, *, log_level: str = "info") -> None:
-    """Serve the app with uvicorn until interrupted (binds 127.0.0.1 unless the config says otherwise)."""
+def serve(recommender: Recommender, config: ServeConfig | None = None, *, log_level: str = "info", live=None,
+          experiment=None) -> None:
+    """Serve the app with uvicorn until interrupted (binds 127.0.0.1 unless the config says otherwise);
+    ``live`` and ``experiment`` as for :func:`create_app`."""
     import uvicorn
 
     config = config or ServeConfig()
-    app = create_app(recommender, config)
+    app = create_app(recommender, config, live=live, experiment=experiment)
     if config.host not in LOOPBACK and config.secret is None:
         logger.warning("serving on %s without a token (%s): write and query endpoints refuse every call",
                        config.host, TOKEN_ENV)

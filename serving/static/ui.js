@@ -26,8 +26,12 @@ function short(text, n) {
   return text.length <= n ? text : text.slice(0, n - 1) + "…";
 }
 
+// In an A/B experiment the service says which arm served a list (X-Kgrec-Arm).
+let lastArm = null;
+
 async function getJSON(url) {
   const r = await fetch(url, { headers: { Accept: "application/json" } });
+  lastArm = r.headers.get("X-Kgrec-Arm") ? `arm ${r.headers.get("X-Kgrec-Arm")} of experiment ${r.headers.get("X-Kgrec-Experiment")}` : null;
   let body = null;
   try { body = await r.json(); } catch (e) { body = null; }
   if (!r.ok) throw new Error((body && body.detail) ? `${r.status}: ${body.detail}` : `${r.status} ${r.statusText}`);
@@ -148,7 +152,9 @@ async function recommend() {
     const body = await getJSON(`/v1/users/${encodeURIComponent(user)}/recommendations?k=${k}&max_paths=${paths}`);
     render(body);
     const n = body.recommendations.reduce((a, r) => a + r.explanations.length, 0);
-    $("message").textContent = `${body.recommendations.length} recommendations for user ${user}, ${n} explanation paths`;
+    $("message").textContent = `${body.recommendations.length} recommendations for user ${user}, ${n} explanation paths` +
+      (lastArm ? ` (served by ${lastArm})` : "");
+    document.body.dataset.arm = lastArm ? lastArm.split(" ")[1] : "";
     document.body.dataset.state = "ready";
   } catch (e) {
     $("message").textContent = `could not recommend: ${e.message}`;
