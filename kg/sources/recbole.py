@@ -38,7 +38,7 @@ from kgrec.errors import DatasetNotFoundError, InputError
 
 from ..graph import KnowledgeGraph
 from . import _io
-from ..schema import name_words
+from ..schema import EdgeType, name_words
 from .generic import OnDuplicate, Parts, assemble, dedupe_interactions, property_name
 
 logger = logging.getLogger(__name__)
