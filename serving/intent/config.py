@@ -40,7 +40,9 @@ class IntentConfig(Section):
             :data:`kgrec.text.DOCUMENTS`) (default: ``short``, the quick path's, so a run trained
             on it finds them in the text cache).
         max_query_chars: the longest query or feedback sentence, in characters (default: 1000).
-        query_cache: query vectors kept in memory, by text (default: 4096).
+        query_cache: query vectors and their matches kept in memory, by text (default: 4096).
+        score_cache: the intent scores of the items kept in memory for this many query texts (an
+            array of the catalogue's size each: 70 KB for lastfm's 17,632 artists) (default: 256).
     """
 
     fusion: str = "weighted"
@@ -55,6 +57,7 @@ class IntentConfig(Section):
     documents: str = "short"
     max_query_chars: int = Field(1000, ge=1, le=100_000)
     query_cache: int = Field(4096, ge=0, le=1_000_000)
+    score_cache: int = Field(256, ge=0, le=100_000)
 
     @field_validator("fusion", mode="before")
     @classmethod

@@ -174,6 +174,7 @@ class Intent:
         self._prefs_failed = -np.inf
         self._popularity: np.ndarray | None = None
         self._matches: OrderedDict[str, tuple[np.ndarray, list[AttributeMatch]]] = OrderedDict()
+        self._scores: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()  # (text, items) -> intent scores
 
     # -- once ------------------------------------------------------------------------------------
     def ready(self) -> Matcher:
@@ -346,7 +347,7 @@ class Intent:
         if adjust is not None:
             scores = np.where(np.isfinite(scores), scores + adjust, -np.inf)
         if req.vector is not None:
-            intent = self.ready().intent_scores(req.vector, req.matches, size)
+            intent = self.intent_scores(req, size)
             intent[~np.isfinite(scores)] = -np.inf
             scores = FUSIONS.resolve(req.fusion)(scores, intent, weight=req.weight, depth=req.depth)
         top = scorer.top(scores, req.k, diversity=req.diversity)
@@ -363,6 +364,23 @@ class Intent:
                 exps += paths.get(item, [])
             out.append(Recommendation(item_ref(item), float(scores[item]), rank, tuple(exps[:req.max_paths])))
         return out
+
+    def intent_scores(self, req: IntentRequest, size: int) -> np.ndarray:
+        """The intent score of every item row for a request's query (float64, a fresh copy); the
+        scores of the last ``score_cache`` query texts are kept (float32)."""
+        key = (str(req.query), size)
+        with self._lock:
+            hit = self._scores.get(key)
+            if hit is not None:
+                self._scores.move_to_end(key)
+                return hit.astype(np.float64)
+        scores = self.ready().intent_scores(req.vector, req.matches, size).astype(np.float32)  # as kept
+        with self._lock:
+            if self.config.score_cache:
+                self._scores[key] = scores
+                while len(self._scores) > self.config.score_cache:
+                    self._scores.popitem(last=False)
+        return scores.astype(np.float64)
 
     # -- text feedback ---------------------------------------------------------------------------
     def plan_feedback(self, user: str, text: str) -> FeedbackPlan:
@@ -427,7 +445,8 @@ class Intent:
         for a in attributes:
             label, sep, node = str(a).partition(":")
             if not sep or not label or not node:
-                raise InputError(f"attribute {a!r} is not Label:id (e.g. {self.labels[0] if self.labels else 'Tag'}:42)")
+                example = f"{self.labels[0]}:42" if self.labels else "Label:id"
+                raise InputError(f"attribute {a!r} is not Label:id (e.g. {example})")
             removed.append((label, node))
         return FeedbackPlan(user, "", (), tuple(self.preferences.changed(user, [], removed)))
 
