@@ -296,8 +296,8 @@ class Intent:
 
     def popularity(self) -> np.ndarray:
         """``log(1 + interactions)`` per item row, from the serving index (computed once)."""
-        if self._popularity is None:
-            index, label = self.index, self.index.schema.item_label
+        index, label = self.index, self.index.schema.item_label
+        if self._popularity is None or len(self._popularity) != index.num_nodes(label):  # items added since
             rows = np.arange(index.num_nodes(label), dtype=np.int64)
             back = index.step_index(tuple(index.schema.interaction), "in")
             position, _, step, _ = index.gather(label, rows)
