@@ -19,6 +19,10 @@ A run directory holds (each file listed with its sha256 in ``manifest.json``, wh
                        the run is served over (:mod:`kgrec.serving.index`), so that a one-off
                        ``kgrec recommend`` does not read the whole graph; dropped when the run is
                        saved again (it is derived from the run's vectors and the graph)
+``intent_vectors.*``   (optional, added later) text vectors of the items and of their attributes
+                       (tags, genres, KG entities) in the serving index's row order, for queries
+                       and text feedback (:mod:`kgrec.serving.intent.vectors`); read back
+                       memory-mapped; dropped when the run is saved again
 =====================  ==========================================================================
 
 The manifest names only files of this table, inside the directory: an entry with ``..``, an
@@ -62,6 +66,11 @@ REQUIRED = tuple(f for f in FILES if f != "curve.png")
 ATTACHABLE = ("graph_index.json", "graph_index.safetensors")
 """Files another layer may add to a finished run directory with :func:`attach_files` (the serving
 layer's graph index); :meth:`Run.save` removes them, as they derive from what it overwrites."""
+INTENT_FILES = ("intent_vectors.json", "intent_vectors.npy")
+"""The serving layer's intent vectors (text vectors of items and attributes), attached like the
+graph index but kept apart from it: saving one never detaches the other."""
+ATTACHED = ATTACHABLE + INTENT_FILES
+"""Every file that may be attached to a finished run directory."""
 MAX_MANIFEST_BYTES = 1 << 20
 CHECKPOINT = "checkpoint.safetensors"  # what an interrupted `kgrec train` leaves (kgrec.gnn.train)
 
@@ -210,7 +219,7 @@ class Run:
 
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        for name in ATTACHABLE:  # derived from what is overwritten now
+        for name in ATTACHED:  # derived from what is overwritten now
             (path / name).unlink(missing_ok=True)
         write_text(path / "config.yaml", _yaml(self.config.model_dump(mode="json")))
         run_meta = {
@@ -436,9 +445,9 @@ def write_manifest(path: Path) -> None:
 def _inside(path: Path, name: str) -> Path:
     """``path / name`` for a manifest entry, or a RunDirError: only the file names this module
     knows, and a file (after symlinks) inside the run directory."""
-    if not isinstance(name, str) or name not in FILES + ATTACHABLE:
+    if not isinstance(name, str) or name not in FILES + ATTACHED:
         raise RunDirError(f"{path / MANIFEST}: entry {name!r} is not a file of a run directory "
-                          f"(allowed: {', '.join(FILES + ATTACHABLE)})")
+                          f"(allowed: {', '.join(FILES + ATTACHED)})")
     target = path / name
     try:
         inside = target.resolve().is_relative_to(path.resolve())
@@ -501,26 +510,26 @@ def verify_manifest(path: Path) -> None:
 
 
 def attach_files(path: str | os.PathLike, names: Sequence[str]) -> None:
-    """Add files (of :data:`ATTACHABLE`, already written into the finished run directory) to its
+    """Add files (of :data:`ATTACHED`, already written into the finished run directory) to its
     manifest, after verifying the manifest as it is: a tampered run is never blessed."""
     path = Path(path)
     verify_manifest(path)
     files = read_manifest(path)
     for name in names:
-        if name not in ATTACHABLE:
-            raise RunDirError(f"{name!r} cannot be attached to a run directory (allowed: {', '.join(ATTACHABLE)})")
+        if name not in ATTACHED:
+            raise RunDirError(f"{name!r} cannot be attached to a run directory (allowed: {', '.join(ATTACHED)})")
         p = _inside(path, name)
         files[name] = {"sha256": sha256_file(p), "bytes": p.stat().st_size}
     write_text(path / MANIFEST, json.dumps({"format": FORMAT, "files": files}, indent=2))
 
 
 def detach_files(path: str | os.PathLike, names: Sequence[str]) -> None:
-    """Remove attached files (of :data:`ATTACHABLE`) and their manifest entries."""
+    """Remove attached files (of :data:`ATTACHED`) and their manifest entries."""
     path = Path(path)
     files = read_manifest(path)
     for name in names:
-        if name not in ATTACHABLE:
-            raise RunDirError(f"{name!r} is not an attached file (allowed: {', '.join(ATTACHABLE)})")
+        if name not in ATTACHED:
+            raise RunDirError(f"{name!r} is not an attached file (allowed: {', '.join(ATTACHED)})")
         files.pop(name, None)
     write_text(path / MANIFEST, json.dumps({"format": FORMAT, "files": files}, indent=2))
     for name in names:
@@ -560,5 +569,6 @@ def copy_run(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     return Path(dst)
 
 
-__all__ = ["ATTACHABLE", "EpochRecord", "Run", "RunMetrics", "NotSupportedError", "attach_files", "detach_files",
+__all__ = ["ATTACHABLE", "ATTACHED", "INTENT_FILES", "EpochRecord", "Run", "RunMetrics", "NotSupportedError",
+           "attach_files", "detach_files",
            "package_versions", "read_manifest", "verify_manifest"]

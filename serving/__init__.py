@@ -18,6 +18,8 @@ Parts, one job each:
 :mod:`.explain`        :class:`Explainer`: paths (:mod:`.search`, scored with :mod:`.vectors`), their
                        sentences (:mod:`.sentences`) and queries (:mod:`.cypher`)
 :mod:`.paths`          the explanation types; :mod:`.results` the recommender's result types
+:mod:`.intent`         :class:`~.intent.Intent`: queries, sessions, fusion and text feedback (PREFERS /
+                       AVOIDS), their text vectors saved with the run and their explanations
 :mod:`.items`          new items from text and KG links
 :mod:`.privacy`        forgetting a user everywhere (orchestrates each part's ``forget``)
 :mod:`.config`         :class:`ServeConfig`: the service's settings
@@ -29,13 +31,16 @@ from .config import ServeConfig
 from .cypher import PathQuery, path_cypher, path_sparql
 from .explain import Explainer
 from .index import GraphIndex
+from .intent import IntentConfig, TextFeedbackResult
 from .paths import Explanation, ExplanationPath, PathNode, PathRelation
 from .recommender import Recommender
 from .results import AddedItem, FeedbackResult, ItemRef, Recommendation, SimilarItem
 from .scorer import Scorer, intra_list_diversity, mmr
 
 __all__ = [
-    "AddedItem", "Explainer", "Explanation", "ExplanationPath", "FeedbackResult", "GraphIndex", "ItemRef", "PathNode",
+    "AddedItem", "Explainer", "Explanation", "ExplanationPath", "FeedbackResult", "GraphIndex", "IntentConfig",
+    "ItemRef", "PathNode",
     "PathQuery", "PathRelation", "Recommendation", "Recommender", "Scorer", "ServeConfig", "SimilarItem",
+    "TextFeedbackResult",
     "intra_list_diversity", "mmr", "path_cypher", "path_sparql",
 ]

@@ -115,4 +115,13 @@ def _weigh_for_saving(index: GraphIndex, run: Run) -> None:
     index.weigh(UnitVectors(index, run.node_vectors))
 
 
-__all__ = ["cached_index", "graph_counts", "save_index", "serving_index"]
+def sparql_of(store: Store | None) -> tuple[bool, str | None]:
+    """Whether explanations also carry SPARQL (an RDF store), and that store's base IRI."""
+    if store is None or not store.capabilities.sparql:
+        return False, None
+    from kgrec.kg.stores.rdf import RdfStore
+
+    return True, store.base_iri if isinstance(store, RdfStore) else None
+
+
+__all__ = ["cached_index", "graph_counts", "save_index", "serving_index", "sparql_of"]

@@ -59,7 +59,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ForgetReport", "compact_store", "forget_in_cache", "forget_in_memory", "forget_in_run", "forget_in_run_dir",
+__all__ = ["ForgetReport", "compact_store", "forget_in_cache", "graph_without", "forget_in_memory", "forget_in_run", "forget_in_run_dir",
            "forget_in_store", "forget_in_vectors_dir", "forget_user", "tombstone"]
 
 
@@ -229,6 +229,32 @@ def forget_in_cache(texts: Sequence[str], *, root: str | os.PathLike | None = No
     if removed:
         logger.info("forgot %d cached text vectors", removed)
     return removed
+
+
+def graph_without(kg: KnowledgeGraph, user: str) -> KnowledgeGraph:
+    """The graph without one user: the node's id becomes a tombstone, its other columns empty, and
+    every edge touching it is dropped."""
+    import pandas as pd
+
+    label = kg.schema.user_label
+    users = kg.nodes[label].copy()
+    mine = users["id"].astype(str) == user
+    if not mine.any():
+        return kg
+    users.loc[mine, "id"] = tombstone()
+    for col in users.columns:
+        if col not in ("id", "_line"):
+            users.loc[mine, col] = None
+    edges = {}
+    for et, df in kg.edges.items():
+        drop = pd.Series(False, index=df.index)
+        if et[0] == label:
+            drop |= df["src"].astype(str) == user
+        if et[2] == label:
+            drop |= df["dst"].astype(str) == user
+        if drop.any():
+            edges[et] = df.loc[~drop].reset_index(drop=True)
+    return kg.replace(nodes={label: users}, edges=edges)
 
 
 # -- the running recommender -------------------------------------------------------------------

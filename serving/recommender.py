@@ -1,6 +1,7 @@
 """`Recommender`: the serving facade — top-k, similar items, explanations, live feedback, new items.
 
-It holds three parts with public interfaces and coordinates them; it owns no algorithm itself:
+It holds three parts with public interfaces and coordinates them (plus :attr:`Recommender.intent`,
+built on first use); it owns no algorithm itself:
 
 - the **index** (:class:`~kgrec.serving.index.GraphIndex`): ids, names and adjacency, rows in the
   run's order, so a row of the index is a row of the run's vectors;
@@ -23,7 +24,7 @@ import math
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
@@ -33,6 +34,7 @@ from kgrec.kg.ids import clean_id
 from .explain import Explainer
 from .index import GraphIndex
 from .items import attribute_links, item_document
+from .loading import sparql_of
 from .paths import Explanation
 from .results import FEEDBACK_KINDS, AddedItem, FeedbackKind, FeedbackResult, ItemRef, Recommendation, SimilarItem
 from .scorer import Scorer, intra_list_diversity, mmr
@@ -42,6 +44,8 @@ if TYPE_CHECKING:
     from kgrec.kg import KnowledgeGraph
     from kgrec.kg.stores import Store
     from kgrec.text import TextEncoder
+
+    from .intent import Intent, IntentConfig, TextFeedbackResult
 
 logger = logging.getLogger(__name__)
 
@@ -69,13 +73,14 @@ class Recommender:
         beam: partial paths kept per depth of the explanation search (default: 2000).
         index: a ready serving index (:meth:`load` passes the one saved in the run directory)
             (default: None = built from ``kg``).
+        intent: settings of queries, sessions and text feedback (default: None = ``IntentConfig()``).
 
     The constructor takes ready objects and does no I/O; :meth:`load` reads a run directory.
     """
 
     def __init__(self, run: Run, kg: KnowledgeGraph | None = None, *, store: Store | None = None,
                  graph_name: str | None = None, encoder: TextEncoder | None = None, max_hops: int = 3,
-                 beam: int = 2000, index: GraphIndex | None = None):
+                 beam: int = 2000, index: GraphIndex | None = None, intent: IntentConfig | None = None):
         if index is None:
             if kg is None:
                 raise InputError("a Recommender needs the graph (kg=...) or a serving index (index=...)")
@@ -89,6 +94,7 @@ class Recommender:
         self.max_hops = max_hops
         self.beam = beam
         self._encoder = encoder
+        self._intent_config, self._intent = intent, None
         self._lock = threading.RLock()  # memory: every read and every in-memory change
         self._writes = threading.Lock()  # the order of changes that write the store; reads never take it
         self.user_label = self.schema.user_label
@@ -100,7 +106,7 @@ class Recommender:
         self.scorer = Scorer(self._rows(run.user_vectors, self.user_label), self._rows(run.item_vectors, self.item_label),
                              known_users=self._in_run(self.user_label), recommendable=self._in_run(self.item_label),
                              similarity_dims=run.item_vectors.shape[1] - (run.cold.pad if run.cold else 0))
-        sparql, base_iri = _sparql(store)
+        sparql, base_iri = sparql_of(store)
         self.explainer = Explainer(index, run.node_vectors, max_hops=max_hops, beam=beam, sparql=sparql,
                                    base_iri=base_iri)
         logger.info("recommender ready: %d users, %d items (%d recommendable), %d edge steps", self.scorer.num_users,
@@ -134,7 +140,7 @@ class Recommender:
             run_dir: the run directory (:meth:`kgrec.gnn.Run.save`).
             store: an open store for feedback writes and the graph (default: None).
             graph: the graph itself, or its name in ``store`` (default: the run's graph).
-            **options: passed to the constructor (``max_hops``, ``beam``, ``encoder``).
+            **options: passed to the constructor (``max_hops``, ``beam``, ``encoder``, ``intent``).
         """
         from kgrec.gnn.run import Run
 
@@ -267,14 +273,36 @@ class Recommender:
             mask &= keep
         return mask
 
-    def recommend(self, user: str, k: int = 10, *, explain: bool = True, exclude_seen: bool = True,
-                  filters: Mapping[str, str | Sequence[str]] | None = None, diversity: float = 0.0,
-                  max_paths: int = 3) -> list[Recommendation]:
-        """The top ``k`` items for a user.
+    @property
+    def intent(self) -> Intent:
+        """The part that follows queries, sessions and text feedback (:mod:`kgrec.serving.intent`)."""
+        if self._intent is None:
+            from .intent import Intent
+            from .intent.core import graph_reader
+
+            with self._lock:  # the constructor does no I/O
+                if self._intent is None:
+                    self._intent = Intent(self.index, self.run, encoder=lambda: self.encoder, store=self.store,
+                                          graph=graph_reader(self.run, kg=self.kg, store=self.store,
+                                                             graph_name=self.graph_name),
+                                          graph_name=self.graph_name, config=self._intent_config)
+        return self._intent
+
+    def recommend(self, user: str | None = None, k: int = 10, *, query: str | None = None,
+                  session: Sequence[str] | None = None, fusion: str | None = None, fusion_weight: float | None = None,
+                  explain: bool = True, exclude_seen: bool = True, filters: Mapping[str, str | Sequence[str]] | None
+                  = None, diversity: float = 0.0, max_paths: int = 3) -> list[Recommendation]:
+        """The top ``k`` items for a user, a query, a session, or any of them together.
 
         Args:
-            user: the user's id.
+            user: the user's id (default: None = an anonymous visitor: give a query or a session).
             k: how many items (default: 10).
+            query: free text ("dark synth"), matched to attributes and items by their text vectors
+                and fused with the collaborative score (default: None).
+            session: item ids of the current visit, folded into the user's vector (or an anonymous
+                one) and left out of the list; not stored (default: None).
+            fusion: ``weighted``, ``rerank`` or ``union`` (default: the intent config's).
+            fusion_weight: the collaborative share of ``weighted`` in ``[0, 1]`` (default: the config's).
             explain: search explanation paths for each item (default: True).
             exclude_seen: leave out items the user already interacted with (default: True).
             filters: keep items linked to at least one of the given nodes for every key, a label or
@@ -283,14 +311,26 @@ class Recommender:
             diversity: MMR re-ranking weight in ``[0, 1]``: 0 = by score alone (default: 0).
             max_paths: explanations per item (default: 3).
 
+        With a query, a session or stored text preferences, the list comes from
+        :meth:`kgrec.serving.intent.Intent.recommend` (its ``score`` is the fused value).
+
         Raises:
-            UnknownUserError: the user is neither in the graph nor added by feedback.
+            UnknownUserError: the user is neither in the graph nor added by feedback (and no query
+                or session is given).
+            UnknownItemError: a session item the graph does not have.
         """
         if k < 1:
             raise InputError(f"k must be at least 1, got {k}")
         if not 0.0 <= diversity <= 1.0:
             raise InputError(f"diversity must be in [0, 1], got {diversity}")
-        user = clean(user, "user")
+        user = None if user is None else clean(user, "user")
+        if query is not None or session is not None or user is None or self.intent.has_preferences(user):
+            req = self.intent.prepare(user=user, query=query, session=session, k=k, fusion=fusion,
+                                      weight=fusion_weight, exclude_seen=exclude_seen, diversity=diversity,
+                                      max_paths=max_paths, explain=explain)
+            with self._lock:
+                return self.intent.recommend(req, scorer=self.scorer, item_ref=self.item_ref, explainer=self.explainer,
+                                             filter_mask=self._filter_mask(filters) if filters else None)
         with self._lock:
             row = self._user_row(user)
             s = self.scorer.scores(row, exclude=self._seen_rows(row) if exclude_seen else None)
@@ -318,9 +358,22 @@ class Recommender:
             return self.explainer.explain(urow, [irow], max_paths=max_paths)[irow]
 
     # -- feedback ------------------------------------------------------------------------------
-    def feedback(self, user: str, item: str, kind: FeedbackKind = "positive", weight: float | None = None
-                 ) -> FeedbackResult:
-        """Record that ``user`` interacted with ``item`` and update the user's vector at once.
+    @overload
+    def feedback(self, user: str, item: str, kind: FeedbackKind = ..., weight: float | None = ...) -> FeedbackResult:
+        ...
+
+    @overload
+    def feedback(self, user: str, *, text: str) -> TextFeedbackResult:
+        ...
+
+    def feedback(self, user: str, item: str | None = None, kind: FeedbackKind = "positive",
+                 weight: float | None = None, *, text: str | None = None) -> FeedbackResult | TextFeedbackResult:
+        """Record that ``user`` interacted with ``item`` and update the user's vector at once; or,
+        with ``text``, a sentence of feedback ("less metal, more 80s synth").
+
+        ``text``: its phrases are matched to attributes and stored as weighted ``PREFERS`` /
+        ``AVOIDS`` edges of the user (a later sentence replaces them; "forget metal" removes them;
+        :meth:`kgrec.serving.intent.Intent.plan_feedback`); returns a ``TextFeedbackResult``.
 
         ``positive`` writes the interaction edge to the store (with ``weight`` as the interaction's
         numeric property when the schema has one), adds it to the graph in memory, and re-computes
@@ -333,6 +386,11 @@ class Recommender:
             UnknownItemError: the item is not in the graph.
             StoreUnavailableError: the store cannot be reached (nothing changes then).
         """
+        if text is not None:
+            user = clean(user, "user")
+            return self._preferences_change(user, lambda: self.intent.plan_feedback(user, text))
+        if item is None:
+            raise InputError("feedback needs an item (or text=...)")
         if kind not in FEEDBACK_KINDS:
             raise InputError(f"feedback kind {kind!r} is not one of {', '.join(FEEDBACK_KINDS)}")
         if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float))
@@ -400,14 +458,29 @@ class Recommender:
                         changed.append(user)
         return changed
 
+    def clear_preferences(self, user: str, attributes: Sequence[str] | None = None) -> TextFeedbackResult:
+        """Undo text feedback: the user's ``PREFERS`` / ``AVOIDS`` edges go (all, or those to the
+        ``attributes`` given as ``Label:id``), in the store and in memory."""
+        user = clean(user, "user")
+        return self._preferences_change(user, lambda: self.intent.plan_clear(user, attributes))
+
+    def _preferences_change(self, user: str, plan: Any) -> TextFeedbackResult:
+        with self._writes:  # one change at a time: each plans on the preferences the last one left
+            change = plan()
+            if self.store is not None:  # no lock a read waits for is held here
+                from .intent.preferences import write_preferences
+
+                write_preferences(self.store, user, change.preferences, graph=self.graph_name,
+                                  user_label=self.user_label)
+            with self._lock:
+                return self.intent.commit(change, stored=self.store is not None)
+
     def _interaction_properties(self, weight: float | None) -> dict[str, Any]:
-        if weight is None:
-            return {}
         props = self.schema.relation(self.interaction).properties
-        for name in ("weight", "rating", "count"):
-            if name in props:
-                return {name: int(weight) if props[name] == "integer" else float(weight)}
-        return {}
+        name = next((n for n in ("weight", "rating", "count") if n in props), None)
+        if weight is None or name is None:
+            return {}
+        return {name: int(weight) if props[name] == "integer" else float(weight)}
 
     def _folded(self, user_row: int) -> np.ndarray:
         """A new vector for the user by fold-in through the trained model.
@@ -499,7 +572,7 @@ class Recommender:
         index, the run in memory (:meth:`kgrec.gnn.Run.without_user`) and the graph in memory.
         Returns whether it knew the user. (:func:`kgrec.serving.privacy.forget_user` also clears the
         store, run directories and caches.)"""
-        from .privacy import tombstone
+        from .privacy import graph_without, tombstone
 
         user = clean(user, "user")
         with self._writes, self._lock:
@@ -513,48 +586,13 @@ class Recommender:
                 self.explainer.forget(self.user_label, row)
                 self._added.pop(row, None)
                 self._trained_folds.pop(row, None)
+            if self._intent is not None:
+                self._intent.forget(user)
             self.run = run
             if self.kg is not None:
-                self.kg = _graph_without(self.kg, user)
+                self.kg = graph_without(self.kg, user)
             logger.info("forgot user %r in the running recommender", user)
             return True
-
-
-def _graph_without(kg: KnowledgeGraph, user: str) -> KnowledgeGraph:
-    """The graph without one user: the node's id becomes a tombstone, its other columns empty, and
-    every edge touching it is dropped."""
-    import pandas as pd
-
-    from .privacy import tombstone
-
-    label = kg.schema.user_label
-    users = kg.nodes[label].copy()
-    mine = users["id"].astype(str) == user
-    if not mine.any():
-        return kg
-    users.loc[mine, "id"] = tombstone()
-    for col in users.columns:
-        if col not in ("id", "_line"):
-            users.loc[mine, col] = None
-    edges = {}
-    for et, df in kg.edges.items():
-        drop = pd.Series(False, index=df.index)
-        if et[0] == label:
-            drop |= df["src"].astype(str) == user
-        if et[2] == label:
-            drop |= df["dst"].astype(str) == user
-        if drop.any():
-            edges[et] = df.loc[~drop].reset_index(drop=True)
-    return kg.replace(nodes={label: users}, edges=edges)
-
-
-def _sparql(store: Store | None) -> tuple[bool, str | None]:
-    """Whether explanations also carry SPARQL (an RDF store), and that store's base IRI."""
-    if store is None or not store.capabilities.sparql:
-        return False, None
-    from kgrec.kg.stores.rdf import RdfStore
-
-    return True, store.base_iri if isinstance(store, RdfStore) else None
 
 
 __all__ = ["AddedItem", "FeedbackResult", "ItemRef", "Recommendation", "Recommender", "SimilarItem", "clean",

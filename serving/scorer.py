@@ -87,6 +87,18 @@ class Scorer:
             s[list(disliked)] = -np.inf
         return s
 
+    def score_vector(self, vector: np.ndarray, *, exclude: np.ndarray | None = None, user_row: int | None = None
+                     ) -> np.ndarray:
+        """:meth:`scores` for any user vector (a session's, a fold-in); ``user_row``'s dislikes
+        are left out too when given."""
+        s = self._items @ np.asarray(vector, dtype=np.float32).reshape(-1)
+        s[~self._recommendable] = -np.inf
+        if exclude is not None and len(exclude):
+            s[np.asarray(exclude, dtype=np.int64)] = -np.inf
+        if user_row is not None and self._disliked.get(user_row):
+            s[list(self._disliked[user_row])] = -np.inf
+        return s
+
     def similarities(self, item_row: int) -> np.ndarray:
         """Cosine of one item's vector with every item's (``-inf`` for itself and the items that
         cannot be recommended)."""

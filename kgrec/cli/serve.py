@@ -82,8 +82,15 @@ def print_recommendations(recs, *, user: str, show_cypher: bool = True, label: s
 @app.command()
 def recommend(
     run_dir: Path = typer.Argument(..., help="A run directory (kgrec train ... --out RUN_DIR)."),
-    user: str = typer.Option(..., "--user", "-u", help="The user's id."),
+    user: str | None = typer.Option(None, "--user", "-u", help="The user's id (leave it out for an anonymous "
+                                    "visitor with --query or --session)."),
     k: int = typer.Option(10, "-k", "--k", min=1, max=1000, help="How many items."),
+    query: str | None = typer.Option(None, "--query", "-q", help="Free text the list should follow, e.g. 'dark synth'."),
+    session: str | None = typer.Option(None, "--session", help="Comma-separated item ids of the current visit "
+                                       "(folded in, not stored)."),
+    fusion: str | None = typer.Option(None, "--fusion", help="weighted, rerank or union (default: weighted)."),
+    fusion_weight: float | None = typer.Option(None, "--fusion-weight", min=0.0, max=1.0,
+                                               help="The collaborative share of 'weighted'."),
     explain: bool = typer.Option(False, "--explain", help="Explain each item with paths, their Cypher and the "
                                  "`kgrec query` line that runs it."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
@@ -92,17 +99,22 @@ def recommend(
     graph: str | None = typer.Option(None, help="Graph name in the store (default: the run's)."),
     no_store: bool = typer.Option(False, "--no-store", help="Load the graph from its dataset, not the store."),
 ) -> None:
-    """Top-k items for a user from a trained run."""
+    """Top-k items for a user, a query or a session from a trained run."""
     from kgrec.serving.recommender import clean
 
     rec = _load_recommender(run_dir, store, graph, no_store)
-    recs = rec.recommend(user, k, explain=explain, diversity=diversity)
-    user = clean(user, "user")
+    recs = rec.recommend(user, k, explain=explain, diversity=diversity, query=query, fusion=fusion,
+                         session=session.split(",") if session is not None else None, fusion_weight=fusion_weight)
+    user = clean(user, "user") if user is not None else None
+    matches = rec.intent.match(query)[2] if query is not None else []
     if as_json:
-        typer.echo(json.dumps({"user": user, "recommendations": _jsonable(recs)}, ensure_ascii=False, indent=2))
-    else:
-        print_recommendations(recs, user=user, show_cypher=explain, query_lines=explain, graph=rec.graph_name,
-                              store=None if no_store else store)
+        typer.echo(json.dumps({"user": user, "query": query, "matches": _jsonable(matches),
+                               "recommendations": _jsonable(recs)}, ensure_ascii=False, indent=2))
+        return
+    if matches:
+        typer.echo(f"'{query}' matches: " + ", ".join(f"{m.name} ({m.label}, {m.similarity:.2f})" for m in matches))
+    print_recommendations(recs, user=user if user is not None else "(anonymous)", show_cypher=explain,
+                          query_lines=explain, graph=rec.graph_name, store=None if no_store else store)
 
 
 @app.command("explain")

@@ -134,12 +134,20 @@ def profile(
             logger.info("wrote interest tags of %d users", len(profiles))
             tags = profiles[user]
         tags = tags[:k]
+        from kgrec.serving.intent import read_preferences
+
+        said = read_preferences(st, user, graph=graph)  # what the user said in text feedback (kgrec feedback)
     if as_json:
-        typer.echo(json.dumps({"user": user, "interest_tags": [t.to_dict() for t in tags]}, ensure_ascii=False,
-                              indent=1))
+        typer.echo(json.dumps({"user": user, "interest_tags": [t.to_dict() for t in tags],
+                               "text_preferences": [p.to_dict() for p in said]}, ensure_ascii=False, indent=1))
         return
     typer.echo(f"Interest tags of user {user}:")
     for rank, t in enumerate(tags, start=1):
         typer.echo(f"  {rank:>2}. {t.name}  ({t.label}, score {t.score:.3f})")
     if not tags:
         typer.echo("  (none: the graph has no named attribute nodes)")
+    if said:
+        from kgrec.cli.intent import print_preferences
+
+        typer.echo(f"Text preferences of user {user} (kgrec feedback):")
+        print_preferences(said)

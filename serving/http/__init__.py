@@ -2,7 +2,13 @@
 
 ==========================================  =====================================================
 ``GET  /v1/users/{id}/recommendations``     top-k (``k`` 1..max_k, ``explain``, ``diversity``,
-                                            ``exclude_seen``, ``filter=Label:value`` repeated)
+                                            ``exclude_seen``, ``filter=Label:value`` repeated;
+                                            intent: ``query``, ``session``, ``fusion``, ``fusion_weight``)
+``POST /v1/users/{id}/recommendations``     the same with a JSON body (:mod:`.intent`)
+``GET|POST /v1/recommendations``            an anonymous visitor's list: a query and/or a session
+``POST /v1/users/{id}/feedback/text``       a sentence of feedback → PREFERS / AVOIDS (token)
+``GET  /v1/users/{id}/preferences``         the user's text preferences
+``DELETE /v1/users/{id}/feedback/text``     undo text feedback (token)
 ``GET  /v1/users/{id}/explain/{item}``      explanation paths (``max_paths``)
 ``GET  /v1/items/{id}/similar``             similar items (``k``)
 ``POST /v1/feedback``                       an interaction (token)
@@ -14,7 +20,7 @@
 ``GET  /ui``                                the explanation page
 ==========================================  =====================================================
 
-Modules: :mod:`.app` (the factory), :mod:`.recommendations`, :mod:`.items`, :mod:`.users`,
+Modules: :mod:`.app` (the factory), :mod:`.recommendations`, :mod:`.intent`, :mod:`.items`, :mod:`.users`,
 :mod:`.queries` (+ :mod:`.analyst`), :mod:`.health`, :mod:`.ui` (the routers), :mod:`.models`
 (bodies), :mod:`.errors`, :mod:`.limits`, :mod:`.keeper`, :mod:`.deps`, :mod:`.server`.
 

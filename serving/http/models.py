@@ -68,10 +68,25 @@ class RecommendationOut(_Model):
                    explanations=[ExplanationOut.of(e) for e in r.explanations])
 
 
+class AttributeMatchOut(_Model):
+    label: str
+    id: str
+    name: str
+    similarity: float = Field(description="cosine of the query's and the attribute name's text vectors")
+
+
+class IntentOut(_Model):
+    query: str | None = Field(None, description="the query, normalised")
+    matches: list[AttributeMatchOut] = Field(default_factory=list, description="the attributes it matched, best first")
+    session: list[str] = Field(default_factory=list, description="the session's item ids (not stored)")
+    fusion: str | None = Field(None, description="how the collaborative and intent scores were fused")
+
+
 class RecommendationsOut(_Model):
-    user: str
+    user: str | None = Field(description="the user's id; null for an anonymous visitor")
     k: int
     recommendations: list[RecommendationOut]
+    intent: IntentOut | None = Field(None, description="present when a query or a session shaped the list")
 
 
 class SimilarItemOut(_Model):
@@ -161,6 +176,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {**ERRORS, 413: {"model": ErrorOut}}
 
 
-__all__ = ["ERRORS", "ID", "WRITE_ERRORS", "ErrorOut", "ExplainOut", "ExplanationOut", "FeedbackIn", "FeedbackOut",
-           "ForgetOut", "HealthOut", "ItemAddedOut", "ItemIn", "ItemOut", "QueryIn", "QueryOut", "RecommendationOut",
-           "RecommendationsOut", "SimilarItemOut", "SimilarOut"]
+__all__ = ["ERRORS", "ID", "WRITE_ERRORS", "AttributeMatchOut", "ErrorOut", "ExplainOut", "ExplanationOut",
+           "FeedbackIn", "FeedbackOut", "ForgetOut", "HealthOut", "IntentOut", "ItemAddedOut", "ItemIn", "ItemOut",
+           "QueryIn", "QueryOut", "RecommendationOut", "RecommendationsOut", "SimilarItemOut", "SimilarOut"]

@@ -14,6 +14,7 @@ from ..config import ServeConfig
 from ..recommender import Recommender, clean
 from . import deps
 from .errors import HttpError
+from .intent import MAX_QUERY_CHARS, intent_summary, session_list
 from .models import ERRORS, ExplainOut, ExplanationOut, ItemOut, RecommendationOut, RecommendationsOut
 
 router = APIRouter(tags=["recommendations"])
@@ -27,6 +28,12 @@ def recommendations(request: Request, user: str = Path(min_length=1, max_length=
                     max_paths: int = Query(3, ge=1, le=20),
                     filter_: list[str] = Query(default_factory=list, alias="filter",
                                                description="LABEL_OR_RELATION:value, e.g. Tag:rock (repeatable)"),
+                    query: str | None = Query(None, min_length=1, max_length=MAX_QUERY_CHARS,
+                                              description="free text the list should follow (intent)"),
+                    session: str | None = Query(None, max_length=100_000,
+                                                description="comma-separated item ids of the current visit"),
+                    fusion: str | None = Query(None, description="weighted, rerank or union"),
+                    fusion_weight: float | None = Query(None, ge=0.0, le=1.0),
                     rec: Recommender = Depends(deps.recommender), config: ServeConfig = Depends(deps.settings),
                     ) -> RecommendationsOut:
     if k > config.max_k:
@@ -37,10 +44,13 @@ def recommendations(request: Request, user: str = Path(min_length=1, max_length=
         if not sep or not key or not value:
             raise HttpError(422, f"filter {f!r} is not LABEL_OR_RELATION:value")
         filters.setdefault(key, []).append(value)
+    ids = session_list(session)
     recs = rec.recommend(user, k, explain=explain, exclude_seen=exclude_seen, filters=filters or None,
-                         diversity=diversity, max_paths=max_paths)
+                         diversity=diversity, max_paths=max_paths, query=query, session=ids or None, fusion=fusion,
+                         fusion_weight=fusion_weight)
     deps.expose(request, clean(user, "user"), [r.item.id for r in recs], k)  # A/B experiments log exposures
-    return RecommendationsOut(user=clean(user, "user"), k=k, recommendations=[RecommendationOut.of(r) for r in recs])
+    return RecommendationsOut(user=clean(user, "user"), k=k, recommendations=[RecommendationOut.of(r) for r in recs],
+                              intent=intent_summary(rec, query, ids, fusion))
 
 
 @router.get("/v1/users/{user}/explain/{item}", response_model=ExplainOut, responses=ERRORS,

@@ -146,11 +146,14 @@ async function recommend() {
   if (!user) return;
   const k = Math.max(1, Math.min(50, parseInt($("k").value, 10) || 10));
   const paths = Math.max(1, Math.min(5, parseInt($("paths").value, 10) || 3));
-  $("message").textContent = `recommending for user ${user}…`;
+  const query = $("query").value.trim();
+  $("message").textContent = `recommending for user ${user}${query ? ` · search '${query}'` : ""}…`;
   $("message").className = "muted";
   try {
-    const body = await getJSON(`/v1/users/${encodeURIComponent(user)}/recommendations?k=${k}&max_paths=${paths}`);
+    const search = query ? `&query=${encodeURIComponent(query)}` : "";
+    const body = await getJSON(`/v1/users/${encodeURIComponent(user)}/recommendations?k=${k}&max_paths=${paths}${search}`);
     render(body);
+    renderMatches(body.intent);
     const n = body.recommendations.reduce((a, r) => a + r.explanations.length, 0);
     $("message").textContent = `${body.recommendations.length} recommendations for user ${user}, ${n} explanation paths` +
       (lastArm ? ` (served by ${lastArm})` : "");
@@ -161,6 +164,22 @@ async function recommend() {
     $("message").className = "error";
     document.body.dataset.state = "error";
   }
+}
+
+// What the search matched: the attributes whose names are nearest the query, with their cosine.
+function renderMatches(intent) {
+  const p = $("matches");
+  p.replaceChildren();
+  p.hidden = !(intent && intent.query);
+  if (p.hidden) return;
+  p.appendChild(el("span", {}, `'${intent.query}' matches `));
+  if (!intent.matches.length) p.appendChild(el("span", {}, "no attribute (the items' text alone ranks them)"));
+  intent.matches.forEach((m, i) => {
+    if (i) p.appendChild(el("span", {}, ", "));
+    p.appendChild(el("span", { class: "match", "data-label": m.label, "data-id": m.id },
+                     `${m.name} (${m.label}, ${m.similarity.toFixed(2)})`));
+  });
+  p.appendChild(el("span", {}, ` · fusion ${intent.fusion}`));
 }
 
 let allUsers = [];
