@@ -69,13 +69,15 @@ class Recommender:
         beam: partial paths kept per depth of the explanation search (default: 2000).
         index: a ready serving index (:meth:`load` passes the one saved in the run directory)
             (default: None = built from ``kg``).
+        scoring: how explanation paths are scored (:data:`kgrec.serving.search.SCORINGS`)
+            (default: :data:`kgrec.serving.search.DEFAULT_SCORING`).
 
     The constructor takes ready objects and does no I/O; :meth:`load` reads a run directory.
     """
 
     def __init__(self, run: Run, kg: KnowledgeGraph | None = None, *, store: Store | None = None,
                  graph_name: str | None = None, encoder: TextEncoder | None = None, max_hops: int = 3,
-                 beam: int = 2000, index: GraphIndex | None = None):
+                 beam: int = 2000, index: GraphIndex | None = None, scoring: str | None = None):
         if index is None:
             if kg is None:
                 raise InputError("a Recommender needs the graph (kg=...) or a serving index (index=...)")
@@ -100,7 +102,7 @@ class Recommender:
                              known_users=self._in_run(self.user_label), recommendable=self._in_run(self.item_label))
         sparql, base_iri = _sparql(store)
         self.explainer = Explainer(index, run.node_vectors, max_hops=max_hops, beam=beam, sparql=sparql,
-                                   base_iri=base_iri)
+                                   base_iri=base_iri, **({"scoring": scoring} if scoring else {}))
         logger.info("recommender ready: %d users, %d items (%d recommendable), %d edge steps", self.scorer.num_users,
                     index.num_nodes(self.item_label), self.scorer.num_items, len(index.steps))
 
@@ -132,7 +134,7 @@ class Recommender:
             run_dir: the run directory (:meth:`kgrec.gnn.Run.save`).
             store: an open store for feedback writes and the graph (default: None).
             graph: the graph itself, or its name in ``store`` (default: the run's graph).
-            **options: passed to the constructor (``max_hops``, ``beam``, ``encoder``).
+            **options: passed to the constructor (``max_hops``, ``beam``, ``encoder``, ``scoring``).
         """
         from kgrec.gnn.run import Run
 

@@ -82,6 +82,20 @@ class Scorer:
             s[list(disliked)] = -np.inf
         return s
 
+    def score_vectors(self, vectors: np.ndarray, *, exclude: np.ndarray | None = None) -> np.ndarray:
+        """``user · item`` for user vectors that are not stored here (a user with an interaction
+        taken out, for :mod:`kgrec.serving.fidelity`), with ``-inf`` for the items that cannot be
+        recommended and the ``exclude`` rows.
+
+        Shapes:
+            vectors: ``[n, d]``; output: ``[n, num_item_rows]`` float32.
+        """
+        s = np.asarray(vectors, dtype=np.float32).reshape(-1, self._items.shape[1]) @ self._items.T
+        s[:, ~self._recommendable] = -np.inf
+        if exclude is not None and len(exclude):
+            s[:, np.asarray(exclude, dtype=np.int64)] = -np.inf
+        return s
+
     def similarities(self, item_row: int) -> np.ndarray:
         """Cosine of one item's vector with every item's (``-inf`` for itself and the items that
         cannot be recommended)."""

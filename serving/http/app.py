@@ -16,14 +16,15 @@ from kgrec.errors import ConfigError
 
 from ..config import TOKEN_ENV, ServeConfig
 from ..recommender import Recommender
-from . import errors, health, items, queries, recommendations, ui, users
+from . import errors, fidelity, health, items, queries, recommendations, ui, users
 from .analyst import AnalystQueries
 from .keeper import StoreKeeper
 from .limits import BodyLimit
 
 logger = logging.getLogger(__name__)
 
-ROUTERS = (recommendations.router, items.router, users.router, queries.router, health.router, ui.router)
+ROUTERS = (recommendations.router, items.router, users.router, queries.router, health.router, ui.router,
+           fidelity.router)
 
 
 def create_app(recommender: Recommender, config: ServeConfig | None = None, *, token: str | None = None,
