@@ -157,7 +157,9 @@ function fidelityBar(f) {
   const fill = el("span", { class: share === null ? "fill none" : "fill" });
   fill.style.width = `${share === null ? 100 : Math.round(100 * share)}%`;
   bar.appendChild(fill);
-  return bar;
+  const wrap = el("span", { class: "fidelity-wrap" });
+  wrap.append(el("span", { class: "flabel" }, "fidelity"), bar);
+  return wrap;
 }
 
 async function showFidelity(user, k, paths) {
