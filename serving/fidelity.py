@@ -26,6 +26,8 @@ tag the user applied)              interactions only. For models whose user vect
                                    propagation does carry those edges into the user's vector, but
                                    a run does not keep the neighbours' layer states needed to take
                                    one out, so these paths are counted apart, never as 0
+                                   (``benchmarks/explain_propagation.py`` measures them in a kgrec
+                                   model rebuilt from the run)
 =================================  ================================================================
 
 The path's later hops are not removed: they live in other nodes' vectors (the anchor's, the
