@@ -20,6 +20,10 @@ Parts, one job each:
 :mod:`.paths`          the explanation types; :mod:`.results` the recommender's result types
 :mod:`.intent`         :class:`~.intent.Intent`: queries, sessions, fusion and text feedback (PREFERS /
                        AVOIDS), their text vectors saved with the run and their explanations
+:mod:`.fidelity`       :class:`Fidelity`: is a path why its item is recommended (the path taken out
+                       of the user's vector through the run's fold-in, against a random path)
+:mod:`.path_quality`   LIR, SEP, ETD of explanation paths; the check of each sentence
+:mod:`.explain_report` :func:`explain_report`: fidelity, quality and sentences over sampled users
 :mod:`.items`          new items from text and KG links
 :mod:`.privacy`        forgetting a user everywhere (orchestrates each part's ``forget``)
 :mod:`.config`         :class:`ServeConfig`: the service's settings
@@ -30,6 +34,8 @@ Parts, one job each:
 from .config import ServeConfig
 from .cypher import PathQuery, path_cypher, path_sparql
 from .explain import Explainer
+from .explain_report import ExplainReport, explain_report
+from .fidelity import Fidelity
 from .index import GraphIndex
 from .intent import IntentConfig, TextFeedbackResult
 from .paths import Explanation, ExplanationPath, PathNode, PathRelation
@@ -38,9 +44,8 @@ from .results import AddedItem, FeedbackResult, ItemRef, Recommendation, Similar
 from .scorer import Scorer, intra_list_diversity, mmr
 
 __all__ = [
-    "AddedItem", "Explainer", "Explanation", "ExplanationPath", "FeedbackResult", "GraphIndex", "IntentConfig",
-    "ItemRef", "PathNode",
-    "PathQuery", "PathRelation", "Recommendation", "Recommender", "Scorer", "ServeConfig", "SimilarItem",
-    "TextFeedbackResult",
-    "intra_list_diversity", "mmr", "path_cypher", "path_sparql",
+    "AddedItem", "ExplainReport", "Explainer", "Explanation", "ExplanationPath", "FeedbackResult", "Fidelity",
+    "GraphIndex", "IntentConfig", "ItemRef", "PathNode", "PathQuery", "PathRelation", "Recommendation", "Recommender",
+    "Scorer", "ServeConfig", "SimilarItem", "TextFeedbackResult", "explain_report", "intra_list_diversity", "mmr",
+    "path_cypher", "path_sparql",
 ]

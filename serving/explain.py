@@ -17,7 +17,7 @@ import numpy as np
 from .cypher import path_cypher, path_sparql
 from .index import GraphIndex
 from .paths import Explanation
-from .search import FoundPath, choose, search_paths, to_path
+from .search import DEFAULT_SCORING, SCORINGS, FoundPath, choose, search_paths, to_path
 from .sentences import Grammar
 from .vectors import UnitVectors
 
@@ -35,12 +35,17 @@ class Explainer:
         beam: partial paths kept per depth of the search (default: 2000).
         sparql: also write each path as SPARQL (an RDF store) (default: False).
         base_iri: the RDF store's base IRI for that SPARQL (default: kgrec's).
+        scoring: how paths are scored, a name of :data:`~kgrec.serving.search.SCORINGS`
+            (``geometric``, ``weakest``, ``anchored``) (default:
+            :data:`~kgrec.serving.search.DEFAULT_SCORING`).
     """
 
     def __init__(self, index: GraphIndex, vectors: Mapping[str, np.ndarray], *, max_hops: int = 3,
-                 beam: int = 2000, sparql: bool = False, base_iri: str | None = None):
+                 beam: int = 2000, sparql: bool = False, base_iri: str | None = None,
+                 scoring: str = DEFAULT_SCORING):
         if max_hops < 1:
             raise ValueError(f"max_hops must be at least 1, got {max_hops}")
+        self.scoring = SCORINGS.canonical(scoring)
         self.index = index
         self.max_hops = max_hops
         self.beam = beam
@@ -55,7 +60,7 @@ class Explainer:
         """The best ``max_paths`` explanations from one user to each item (best first; ``[]`` for an
         item with no path of at most ``max_hops`` hops)."""
         found = search_paths(self.index, user_row, np.asarray(item_rows, dtype=np.int64), max_hops=self.max_hops,
-                             beam=self.beam)
+                             beam=self.beam, scoring=self.scoring)
         return {item: self.explanations(paths, max_paths) for item, paths in found.items()}
 
     def explanations(self, found: Sequence[FoundPath], max_paths: int) -> list[Explanation]:

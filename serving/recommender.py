@@ -67,20 +67,20 @@ class Recommender:
             are never recommended and have no vector); may be None when ``index`` is given.
         store: where feedback and new items are written (default: None = in memory only).
         graph_name: the graph's name in the store (default: the graph's, else the run's).
-        encoder: the text encoder for new items (default: None = the run's text model, loaded on
-            the first :meth:`add_item`).
+        encoder: the text encoder for new items (default: None = the run's model, on first use).
         max_hops: the longest explanation path (default: 3).
         beam: partial paths kept per depth of the explanation search (default: 2000).
-        index: a ready serving index (:meth:`load` passes the one saved in the run directory)
-            (default: None = built from ``kg``).
+        index: a ready serving index, as :meth:`load` passes the run's (default: None = built from ``kg``).
         intent: settings of queries, sessions and text feedback (default: None = ``IntentConfig()``).
+        scoring: how explanation paths are scored, one of :data:`kgrec.serving.search.SCORINGS` (default: None).
 
     The constructor takes ready objects and does no I/O; :meth:`load` reads a run directory.
     """
 
     def __init__(self, run: Run, kg: KnowledgeGraph | None = None, *, store: Store | None = None,
                  graph_name: str | None = None, encoder: TextEncoder | None = None, max_hops: int = 3,
-                 beam: int = 2000, index: GraphIndex | None = None, intent: IntentConfig | None = None):
+                 beam: int = 2000, index: GraphIndex | None = None, intent: IntentConfig | None = None,
+                 scoring: str | None = None):
         if index is None:
             if kg is None:
                 raise InputError("a Recommender needs the graph (kg=...) or a serving index (index=...)")
@@ -108,7 +108,7 @@ class Recommender:
                              similarity_dims=run.item_vectors.shape[1] - (run.cold.pad if run.cold else 0))
         sparql, base_iri = sparql_of(store)
         self.explainer = Explainer(index, run.node_vectors, max_hops=max_hops, beam=beam, sparql=sparql,
-                                   base_iri=base_iri)
+                                   base_iri=base_iri, **({"scoring": scoring} if scoring else {}))
         logger.info("recommender ready: %d users, %d items (%d recommendable), %d edge steps", self.scorer.num_users,
                     index.num_nodes(self.item_label), self.scorer.num_items, len(index.steps))
 
@@ -140,7 +140,7 @@ class Recommender:
             run_dir: the run directory (:meth:`kgrec.gnn.Run.save`).
             store: an open store for feedback writes and the graph (default: None).
             graph: the graph itself, or its name in ``store`` (default: the run's graph).
-            **options: passed to the constructor (``max_hops``, ``beam``, ``encoder``, ``intent``).
+            **options: passed to the constructor (``max_hops``, ``beam``, ``encoder``, ``intent``, ``scoring``).
         """
         from kgrec.gnn.run import Run
 

@@ -91,12 +91,23 @@ class Scorer:
                      ) -> np.ndarray:
         """:meth:`scores` for any user vector (a session's, a fold-in); ``user_row``'s dislikes
         are left out too when given."""
-        s = self._items @ np.asarray(vector, dtype=np.float32).reshape(-1)
-        s[~self._recommendable] = -np.inf
-        if exclude is not None and len(exclude):
-            s[np.asarray(exclude, dtype=np.int64)] = -np.inf
+        s = self.score_vectors(np.asarray(vector, dtype=np.float32).reshape(1, -1), exclude=exclude)[0]
         if user_row is not None and self._disliked.get(user_row):
             s[list(self._disliked[user_row])] = -np.inf
+        return s
+
+    def score_vectors(self, vectors: np.ndarray, *, exclude: np.ndarray | None = None) -> np.ndarray:
+        """``user · item`` for user vectors that are not stored here (a user with an interaction
+        taken out, for :mod:`kgrec.serving.fidelity`), with ``-inf`` for the items that cannot be
+        recommended and the ``exclude`` rows.
+
+        Shapes:
+            vectors: ``[n, d]``; output: ``[n, num_item_rows]`` float32.
+        """
+        s = np.asarray(vectors, dtype=np.float32).reshape(-1, self._items.shape[1]) @ self._items.T
+        s[:, ~self._recommendable] = -np.inf
+        if exclude is not None and len(exclude):
+            s[:, np.asarray(exclude, dtype=np.int64)] = -np.inf
         return s
 
     def similarities(self, item_row: int) -> np.ndarray:

@@ -15,6 +15,19 @@ its hops are; one weak hop (a hub tag that the model does not associate with the
 down, and the geometric mean does not favour short or long paths by itself. A hop whose end has
 no trained vector gets the neutral support :data:`~kgrec.serving.vectors.NEUTRAL_SUPPORT`.
 
+**Scorings** (``scoring=``, looked up by :data:`SCORINGS`; the support-based part is the same):
+
+- ``geometric`` — the geometric mean of the hop supports, as above.
+- ``weakest`` — the smallest hop support: a chain is as strong as its weakest hop.
+- ``anchored`` — the geometric mean of the hop supports *and* the support between the path's first
+  node after the user (the *anchor*: the item the user interacted with, the friend, the tag) and
+  the recommended item, ``exp((Σ log s + log a) / (hops + 1))``. The anchor is the node whose
+  removal from the user's propagation the fidelity measure undoes
+  (:mod:`kgrec.serving.fidelity`), so a path whose anchor the model ties to the item ranks higher.
+
+:data:`DEFAULT_SCORING` was chosen on fidelity measured on validation users
+(``benchmarks/explain_scoring.py``; the figures are in ``benchmarks/notes/explanations.md``).
+
 The ``m`` explanations returned per item are chosen best-first with one rule for variety
 (:func:`choose`): the best path of each relation pattern (``LISTENED_TO/HAS_TAG/HAS_TAG``,
 ``LISTENED_TO/LISTENED_TO/…``) comes before a second path of a pattern already shown.
@@ -30,10 +43,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kgrec.resolver import Registry
+
 from .index import MASK as _MASK
 from .index import SHIFT as _SHIFT
 from .index import GraphIndex
 from .paths import ExplanationPath, PathNode, PathRelation
+
+SCORINGS: Registry[str] = Registry("path scoring")
+"""The path scorings (see the module docs): ``geometric``, ``weakest``, ``anchored``."""
+SCORINGS.register("geometric", "geometric", aliases=("geometric-mean", "support"))
+SCORINGS.register("weakest", "weakest", aliases=("min", "weakest-hop"))
+SCORINGS.register("anchored", "anchored", aliases=("anchor",))
+DEFAULT_SCORING = "geometric"
+"""The scoring the explainer uses unless told otherwise (see the module docs for the evidence)."""
 
 
 @dataclass(frozen=True)
@@ -84,8 +107,8 @@ def _expand(index: GraphIndex, layers: list[_Layer], beam: int) -> _Layer:
 
 
 def search_paths(index: GraphIndex, user_row: int, item_rows: Sequence[int], *,
-                 max_hops: int = 3, beam: int = 2000, per_item: int = 16, per_relation: int = 2
-                 ) -> dict[int, list[FoundPath]]:
+                 max_hops: int = 3, beam: int = 2000, per_item: int = 16, per_relation: int = 2,
+                 scoring: str = DEFAULT_SCORING) -> dict[int, list[FoundPath]]:
     """Best paths of at most ``max_hops`` hops from one user to each of some items.
 
     The user's side is expanded once, ``max_hops - 1`` deep, keeping the ``beam`` best partial
@@ -101,12 +124,16 @@ def search_paths(index: GraphIndex, user_row: int, item_rows: Sequence[int], *,
         per_relation: paths kept besides those per item and relation of the last hop (the item's
             listener, tag, genre, …), best first, so that other kinds of path survive many strong
             paths of one kind (default: 2).
+        scoring: how a whole path is scored, a name of :data:`SCORINGS` (default:
+            :data:`DEFAULT_SCORING`). The search's beam keeps partial paths by their sum of log
+            supports whatever the scoring.
 
     Returns:
         item row → paths, best first (an item with no path within ``max_hops`` maps to ``[]``).
     """
     if max_hops < 1:
         raise ValueError(f"max_hops must be at least 1, got {max_hops}")
+    scoring = SCORINGS.resolve(scoring)
     user_label, item_label = index.schema.user_label, index.schema.item_label
     start = np.array([index.key(user_label, user_row)], dtype=np.int64)
     layers = [_Layer(start, np.array([-1]), np.array([-1]), np.ones(1), np.zeros(1))]
@@ -154,7 +181,8 @@ def search_paths(index: GraphIndex, user_row: int, item_rows: Sequence[int], *,
     depth = depth_of[flat]
     # the support of a hop is symmetric: item -> m weighs the same as m -> item
     last_log = mlog[which]
-    score = np.exp((all_logsum[flat] + last_log) / (depth + 1))
+    score = _score(index, scoring, all_path[flat], all_sups[flat], all_logsum[flat], last_log, depth,
+                   tkeys[item_of])
     # per item: the per_item best, and the user's own edge to the item whenever there is one
     order_by = np.lexsort((-score, item_of))
     starts = np.searchsorted(item_of[order_by], np.arange(len(items)), "left")
@@ -179,6 +207,21 @@ def search_paths(index: GraphIndex, user_row: int, item_rows: Sequence[int], *,
             tuple(all_sups[f, 1:d + 1].tolist()) + (float(np.exp(last_log[j])),),
             float(score[j])))
     return out
+
+
+def _score(index: GraphIndex, scoring: str, path: np.ndarray, sups: np.ndarray, logsum: np.ndarray,
+           last_log: np.ndarray, depth: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Whole-path scores of the meeting's candidates (``[n]``): ``path``/``sups`` are ``[n, max_hops]``
+    node keys and hop supports before the last hop (padded with ``-1`` / ``1``), ``logsum`` their
+    log-support sums, ``last_log`` the log support of the hop into the item, ``depth`` the hops
+    before it, ``targets`` the item keys."""
+    if scoring == "weakest":  # padded supports are 1, so the row minimum is over the real hops
+        return np.minimum(sups.min(axis=1), np.exp(last_log))
+    if scoring == "anchored":  # the node after the user (the user itself on a one-hop path)
+        anchor = path[np.arange(len(path)), np.minimum(depth, 1)]
+        log_anchor = np.log(index.supports(anchor, targets))
+        return np.exp((logsum + last_log + log_anchor) / (depth + 2))
+    return np.exp((logsum + last_log) / (depth + 1))
 
 
 def choose(paths: Sequence[FoundPath], index: GraphIndex, m: int) -> list[FoundPath]:
@@ -234,4 +277,4 @@ def to_path(found: FoundPath, index: GraphIndex) -> ExplanationPath:
     return ExplanationPath(tuple(nodes), tuple(rels))
 
 
-__all__ = ["FoundPath", "choose", "search_paths", "to_path"]
+__all__ = ["DEFAULT_SCORING", "SCORINGS", "FoundPath", "choose", "search_paths", "to_path"]

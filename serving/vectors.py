@@ -36,14 +36,18 @@ class UnitVectors:
         self._has: dict[str, np.ndarray] = {}
         self.dirty: set[int] = set()  # keys of nodes whose vector changed after load
         dims = {np.asarray(v).shape[1] for v in vectors.values() if np.asarray(v).ndim == 2}
+        # Models append columns to user and item vectors after the space every label shares (an
+        # item-bias column, kgrec's closed-form block): supports compare the shared leading columns.
+        self._width = min(dims) if dims else 0
         if len(dims) > 1:
-            logger.warning("node vectors have different widths %s: hops between them get the neutral support",
-                           sorted(dims))
+            logger.info("node vectors have widths %s: hop supports compare their first %d columns",
+                        sorted(dims), self._width)
         for label in index.labels:
             v = vectors.get(label)
             if v is None:
                 continue
             v = np.asarray(v, dtype=np.float32)
+            v = v[:, : self._width] if v.ndim == 2 else v
             n = index.num_nodes(label)
             if v.ndim != 2 or v.shape[0] > n:
                 raise ValueError(f"vectors of {label} have shape {v.shape}; expected at most "
@@ -58,7 +62,7 @@ class UnitVectors:
         """Set (or append) one row's vector."""
         if label not in self._unit:
             return
-        v = np.asarray(vector, dtype=np.float32).reshape(-1)
+        v = np.asarray(vector, dtype=np.float32).reshape(-1)[: self._width]
         n = float(np.linalg.norm(v))
         unit, has = self._unit[label], self._has[label]
         if row >= len(unit):

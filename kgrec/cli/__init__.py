@@ -36,7 +36,7 @@ def _register() -> None:
     # Imported for their side effect: each module adds its commands to `app`.
     import importlib
 
-    for module in ("kg", "text", "train", "serve", "quickstart", "events", "intent"):
+    for module in ("kg", "text", "train", "serve", "quickstart", "events", "intent", "explain"):
         try:
             importlib.import_module(f"kgrec.cli.{module}")
         except ModuleNotFoundError as e:

@@ -10,6 +10,8 @@
 ``GET  /v1/users/{id}/preferences``         the user's text preferences
 ``DELETE /v1/users/{id}/feedback/text``     undo text feedback (token)
 ``GET  /v1/users/{id}/explain/{item}``      explanation paths (``max_paths``)
+``GET  /v1/users/{id}/fidelity``            how much each explanation's path weighs in its item's
+                                            score (``k``, ``max_paths``; :mod:`.fidelity`)
 ``GET  /v1/items/{id}/similar``             similar items (``k``)
 ``POST /v1/feedback``                       an interaction (token)
 ``POST /v1/items``                          a new item from text and KG links (token)
@@ -21,7 +23,7 @@
 ==========================================  =====================================================
 
 Modules: :mod:`.app` (the factory), :mod:`.recommendations`, :mod:`.intent`, :mod:`.items`, :mod:`.users`,
-:mod:`.queries` (+ :mod:`.analyst`), :mod:`.health`, :mod:`.ui` (the routers), :mod:`.models`
+:mod:`.queries` (+ :mod:`.analyst`), :mod:`.health`, :mod:`.ui`, :mod:`.fidelity`, :mod:`.events` (the routers), :mod:`.models`
 (bodies), :mod:`.errors`, :mod:`.limits`, :mod:`.keeper`, :mod:`.deps`, :mod:`.server`.
 
 Write endpoints and the query endpoint need ``Authorization: Bearer <token>``, the token of the

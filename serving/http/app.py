@@ -16,7 +16,7 @@ from kgrec.errors import ConfigError
 
 from ..config import TOKEN_ENV, ServeConfig
 from ..recommender import Recommender
-from . import errors, events, health, intent, items, queries, recommendations, ui, users
+from . import errors, events, fidelity, health, intent, items, queries, recommendations, ui, users
 from .analyst import AnalystQueries
 from .keeper import StoreKeeper
 from .limits import BodyLimit
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ROUTERS = (recommendations.router, items.router, users.router, queries.router, health.router, ui.router,
-           events.router, intent.router)
+           events.router, intent.router, fidelity.router)
 
 
 def create_app(recommender: Recommender, config: ServeConfig | None = None, *, token: str | None = None,

@@ -141,6 +141,48 @@ function render(body) {
   });
 }
 
+// Fidelity (GET /v1/users/{id}/fidelity): how much each explanation's path weighs in its item's
+// score once taken out of the user's vector. Each item gets a bar for its first explanation: the
+// share of the item's lead over the first item outside the list that the path carries.
+function fidelityText(f) {
+  if (!f.measured) return "fidelity not measured: the path does not start with one of your interactions";
+  if (f.kind === "held-out interaction") return "fidelity 0: the model was not trained on this interaction";
+  const share = f.lead_share === null ? "" : ` (${Math.round(100 * f.lead_share)}% of its lead)`;
+  return `fidelity: taking the path out lowers the score by ${f.score_drop.toFixed(4)}${share}` +
+         (f.left_top_k ? ", and the item leaves the list" : "");
+}
+
+function fidelityBar(f) {
+  const bar = el("span", { class: "fidelity", role: "meter", "aria-label": "fidelity of the first explanation",
+                           title: f ? fidelityText(f) : "no explanation" });
+  const share = f && f.measured && f.lead_share !== null ? Math.max(0, Math.min(1, f.lead_share)) : null;
+  bar.dataset.value = share === null ? "n/a" : share.toFixed(3);
+  if (share !== null) bar.setAttribute("aria-valuenow", share.toFixed(3));
+  const fill = el("span", { class: share === null ? "fill none" : "fill" });
+  fill.style.width = `${share === null ? 100 : Math.round(100 * share)}%`;
+  bar.appendChild(fill);
+  const wrap = el("span", { class: "fidelity-wrap" });
+  wrap.append(el("span", { class: "flabel" }, "fidelity"), bar);
+  return wrap;
+}
+
+async function showFidelity(user, k, paths) {
+  try {
+    const body = await getJSON(`/v1/users/${encodeURIComponent(user)}/fidelity?k=${k}&max_paths=${paths}`);
+    for (const item of body.items) {
+      const card = [...document.querySelectorAll("section.rec")].find((c) => c.dataset.item === item.item.id);
+      if (!card) continue;
+      card.querySelector("h2").appendChild(fidelityBar(item.explanations[0]));
+      card.querySelectorAll(".explanation").forEach((div, j) => {
+        const f = item.explanations[j];
+        if (f) div.querySelector(".sentence").appendChild(el("span", { class: "fscore" }, fidelityText(f)));
+      });
+    }
+  } catch (e) {
+    $("message").textContent += ` (fidelity unavailable: ${e.message})`;
+  }
+}
+
 async function recommend() {
   const user = $("user").value;
   if (!user) return;
@@ -154,6 +196,7 @@ async function recommend() {
     const body = await getJSON(`/v1/users/${encodeURIComponent(user)}/recommendations?k=${k}&max_paths=${paths}${search}`);
     render(body);
     renderMatches(body.intent);
+    if (!query) await showFidelity(user, k, paths);  // the fidelity bars measure the list without a query
     const n = body.recommendations.reduce((a, r) => a + r.explanations.length, 0);
     $("message").textContent = `${body.recommendations.length} recommendations for user ${user}, ${n} explanation paths` +
       (lastArm ? ` (served by ${lastArm})` : "");
