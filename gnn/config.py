@@ -142,7 +142,7 @@ class TrainConfig(Section):
     @classmethod
     def _sampler_name(cls, value: Any) -> Any:
         if isinstance(value, str):
-            from .sampling import resolve_sampler
+            from .options import resolve_sampler
 
             return resolve_sampler(value)
         return value
@@ -169,10 +169,10 @@ class TrainConfig(Section):
         if isinstance(model, dict):
             nested = dict(model)
             model = data["model"] = nested.pop("name", DEFAULT_MODEL)
-        from .registry import model_class
+        from .options import options_class
 
         try:
-            options_cls = model_class(model).Options
+            options_cls = options_class(model) if isinstance(model, str) else model.Options
         except ConfigError:  # the field validator of `model` reports it
             return data
         flat = {k: data.pop(k) for k in list(data) if k not in cls.model_fields and k in options_cls.model_fields}
@@ -193,13 +193,13 @@ class TrainConfig(Section):
     @field_validator("model", mode="before")
     @classmethod
     def _model_name(cls, value: Any) -> Any:
-        from .registry import model_class
+        from .options import model_name
 
         if isinstance(value, type):
-            return model_class(value).name
+            return value.name
         if not isinstance(value, str):
             raise ConfigError(f"{value!r} is not a model name; models: {', '.join(_models())}")
-        return model_class(value.strip()).name
+        return model_name(value.strip())
 
     @field_validator("model_options", mode="before")
     @classmethod
@@ -208,9 +208,9 @@ class TrainConfig(Section):
         model = info.data.get("model")
         if model is None:  # the model name was refused: that is the error
             return ModelOptions()
-        from .registry import model_options
+        from .options import options_class
 
-        options_cls = model_options(model)
+        options_cls = options_class(model)
         if type(value) is options_cls:
             return value
         if isinstance(value, ModelOptions):  # another model's options (replace(model=...))

@@ -32,6 +32,10 @@ MODELS: Registry[type] = Registry("model", loader=_load)
 def register_model(cls: T) -> T:
     """Class decorator: add a :class:`~kgrec.gnn.models.base.RecModel` subclass under ``cls.name``."""
     MODELS.register(cls.name, cls)
+    from .options import MODEL_OPTIONS
+
+    if cls.name not in MODEL_OPTIONS:  # a model from outside kgrec
+        MODEL_OPTIONS.register(cls.name, cls.Options)
     return cls
 
 

@@ -64,6 +64,7 @@ from kgrec.errors import ConfigError
 from kgrec.resolver import Registry
 
 from .data import UserItems
+from .options import SAMPLERS, resolve_sampler  # noqa: F401 (declared without torch, for TrainConfig)
 from .models.base import Batch, ModelInputs
 
 logger = logging.getLogger(__name__)
@@ -71,11 +72,6 @@ logger = logging.getLogger(__name__)
 EdgeType = tuple[str, str, str]
 SamplerName = Literal["full", "neighbor"]
 
-#: Names accepted for ``TrainConfig.sampler``.
-SAMPLERS: Registry[str] = Registry("sampler")
-SAMPLERS.register("auto", "auto")
-SAMPLERS.register("full", "full", aliases=("full-graph", "whole"))
-SAMPLERS.register("neighbor", "neighbor", aliases=("neighbour", "sampled", "link-neighbor", "mini-batch"))
 
 #: A full-graph step may use at most this share of the available memory.
 MEMORY_SHARE = 0.5
@@ -89,10 +85,6 @@ def sampling_available() -> bool:
     """Whether neighbour-sampled training can run: always (the sampler is plain torch)."""
     return True
 
-
-def resolve_sampler(name: str) -> str:
-    """``"Neighbour"`` → ``"neighbor"``; an unknown name is a :class:`ConfigError` listing the choices."""
-    return SAMPLERS.canonical(name)
 
 
 @dataclass(frozen=True)

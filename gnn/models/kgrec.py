@@ -35,16 +35,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pydantic import Field
-
-from ..config import ModelOptions
 from ..foldin import ColdStart, FoldIn
+from ..options import KGRecOptions
 from ..registry import register_model
 from .base import Batch, ModelInputs, RecModel, l2_penalty, ranking_loss, to_numpy
 from .cfblend import MAX_CACHE, Validator, choose_blend, select
@@ -74,40 +71,7 @@ class KGRec(RecModel):
             ``text`` and this model's :class:`Options` (``config.model_options``).
     """
 
-    class Options(ModelOptions):
-        """kgrec's own options (``TrainConfig(model="kgrec", item_bias=False)``, ``--set item_bias=false``).
-
-        Args:
-            score: ``cosine`` (unit-length vectors; with the softmax loss) or ``dot`` (raw dot
-                products, whose norms can carry popularity) (default: ``cosine``).
-            item_bias: a learned per-item score offset (popularity), kept as one more vector column
-                so scores stay dot products (default: True).
-            relation_weights: ``relation`` (one learned weight and one sparse product per edge type)
-                or ``label-pair`` (edge types joining the same two labels share a weight and a
-                product; each relation is still normalised on its own; much faster on KGs with many
-                small relations) (default: ``label-pair``).
-            text_dim: PCA components kept of the text vectors before the projection; 0 = all
-                (default: 64).
-            dropout: on the initial node features (default: 0).
-            closed_form: ``auto`` adds the closed-form block (a side-information EASE blended with
-                the GNN, every weight chosen on validation after training; see
-                :mod:`kgrec.gnn.models.cfblend`); ``residual`` fits that block first and trains the
-                GNN on what it misses (its scores are offsets in the GNN's loss), the blend again
-                chosen on validation; ``off`` leaves the GNN alone (default: ``auto``).
-            feature_gates: KG relation groups and the item text enter through learned scalar gates
-                that start at 0, so training starts from the interactions-only backbone (default: False).
-            mask_seen_negatives: a shared negative that is one of the user's training items is left
-                out of the loss (default: False).
-        """
-
-        score: Literal["cosine", "dot"] = "cosine"
-        item_bias: bool = True
-        relation_weights: Literal["relation", "label-pair"] = "label-pair"
-        text_dim: int = Field(64, ge=0)
-        dropout: float = Field(0.0, ge=0.0, lt=1.0)
-        closed_form: Literal["auto", "residual", "off"] = "auto"
-        feature_gates: bool = False
-        mask_seen_negatives: bool = False
+    Options = KGRecOptions
 
     name = "kgrec"
     uses_text = True

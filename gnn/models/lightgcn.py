@@ -11,8 +11,6 @@ and re-transposing the graph on every step).
 from __future__ import annotations
 
 import torch
-from torch_geometric.nn import LightGCN as PygLightGCN
-from torch_geometric.nn.models.lightgcn import BPRLoss
 
 from ..data import reverse_edge_type
 from ..foldin import FoldIn
@@ -53,6 +51,8 @@ class LightGCN(RecModel):
         super().__init__(inputs, config)
         degree, self._adj = bipartite_adjacency(inputs, self.num_users, self.num_items)
         self.register_buffer("degree", degree, persistent=False)
+        from torch_geometric.nn import LightGCN as PygLightGCN  # here: importing PyG costs seconds a loaded run never needs
+
         self.net = PygLightGCN(self.num_users + self.num_items, config.dim, config.layers)
 
     def _apply(self, fn, recurse=True):
@@ -117,6 +117,8 @@ class LightGCN(RecModel):
         neg_rank = (u.unsqueeze(1) * final[i_t][batch.neg]).sum(-1)
         n = neg_rank.shape[1]
         rows = torch.cat([n_id[u_t][batch.users], n_id[i_t][batch.pos] + n_u, n_id[i_t][batch.neg].reshape(-1) + n_u])
+        from torch_geometric.nn.models.lightgcn import BPRLoss
+
         return BPRLoss(self.config.reg)(pos_rank.repeat_interleave(n), neg_rank.reshape(-1), self.net.embedding(rows))
 
     @torch.no_grad()

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 
-from ..config import ModelOptions
+from ..options import XSimGCLOptions
 from ..foldin import FoldIn
 from ..registry import register_model
 from .base import Batch, ModelInputs, RecModel, bpr_loss, l2_penalty, to_numpy
@@ -43,16 +42,7 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tens
 class XSimGCL(RecModel):
     """XSimGCL (see the module docstring)."""
 
-    class Options(ModelOptions):
-        """XSimGCL's own options.
-
-        Args:
-            cl_weight: weight λ of the contrastive (InfoNCE) loss (default: 0.2).
-            cl_noise: size ε of the noise added to each layer while training (default: 0.2).
-        """
-
-        cl_weight: float = Field(0.2, ge=0.0)
-        cl_noise: float = Field(0.2, ge=0.0)
+    Options = XSimGCLOptions
 
     name = "xsimgcl"
     defaults = {"lr": 2e-3, "loss": "bpr", "negatives": 1, "reg": 1e-4, "layers": 2, "batch_size": 4096,

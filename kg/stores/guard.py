@@ -333,6 +333,8 @@ def limit_rows(query: str, limit: int, params: Mapping[str, Any] | None = None,
         return query
     tail = top[returns[-1] + 1:]
     limits = [k for k, t in enumerate(tail) if t.is_word("LIMIT") and not _name_use(tail, k)]
+    if not limits and _one_aggregate_row(toks, tail):
+        return query  # one row anyway, and a LIMIT would cost FalkorDB its constant-time counts
     if not limits:
         end = toks[-1].end
         return f"{query[:end]} LIMIT {int(limit)}{query[end:]}"
@@ -347,6 +349,31 @@ def limit_rows(query: str, limit: int, params: Mapping[str, Any] | None = None,
     if value is None or value <= limit:
         return query
     return f"{query[:expr[0].start]}{int(limit)}{query[expr[0].end:]}"
+
+
+AGGREGATES = frozenset({"COUNT", "SUM", "AVG", "MIN", "MAX", "COLLECT", "STDEV", "STDEVP", "PERCENTILECONT",
+                        "PERCENTILEDISC"})
+
+
+def _one_aggregate_row(toks: Sequence[Token], tail: Sequence[Token]) -> bool:
+    """Whether a final ``RETURN`` (its top-level tokens ``tail``) lists aggregate calls only, each
+    with an optional alias: without grouping keys it returns exactly one row."""
+    items: list[list[Token]] = [[]]
+    for t in tail:
+        if t.kind == "punct" and t.text == ",":
+            items.append([])
+        else:
+            items[-1].append(t)
+    position = {id(t): k for k, t in enumerate(toks)}
+    for item in items:
+        if not item or not item[0].is_word(*AGGREGATES):
+            return False
+        after = position[id(item[0])] + 1
+        if after >= len(toks) or toks[after].text != "(":
+            return False
+        if len(item) != 1 and not (len(item) == 3 and item[1].is_word("AS") and item[2].kind in ("word", "name")):
+            return False
+    return True
 
 
 # -- limits --------------------------------------------------------------------------------------

@@ -52,8 +52,6 @@ def create_app(recommender: Recommender, config: ServeConfig | None = None, *, t
     """
     from fastapi_offline import FastAPIOffline
 
-    import kgrec
-
     changes: dict[str, Any] = {"token": token, "feedback_fsync": feedback_fsync, "max_body_bytes": max_body_bytes,
                                "max_rows": max_query_rows}
     changes = {k: v for k, v in changes.items() if v is not None}
@@ -85,7 +83,7 @@ def create_app(recommender: Recommender, config: ServeConfig | None = None, *, t
             if analyst is not None:
                 analyst.close()
 
-    app = FastAPIOffline(title="kgrec", version=kgrec.__version__, lifespan=lifespan, redoc_url=None,
+    app = FastAPIOffline(title="kgrec", version=_package_version(), lifespan=lifespan, redoc_url=None,
                          description="Explained recommendations over a knowledge graph. Write endpoints and the "
                                      f"query endpoint need `Authorization: Bearer <token>` ({TOKEN_ENV} of "
                                      "`kgrec serve`).")
@@ -100,6 +98,16 @@ def create_app(recommender: Recommender, config: ServeConfig | None = None, *, t
     for router in ROUTERS:
         app.include_router(router)
     return app
+
+
+def _package_version() -> str:
+    """kgrec's installed version (the layers never import the top package ``kgrec``)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("kgrec")
+    except PackageNotFoundError:  # a source tree without an install
+        return "0+unknown"
 
 
 __all__ = ["ROUTERS", "create_app"]

@@ -18,6 +18,14 @@ def test_every_registered_model_has_a_smoke_case():
     assert sorted(list_models()) == sorted(SMOKE_MODELS)
 
 
+def test_the_torch_free_options_table_agrees_with_the_models():
+    from kgrec.gnn.options import MODEL_OPTIONS
+
+    assert MODEL_OPTIONS.names() == list_models()
+    for name in list_models():
+        assert MODEL_OPTIONS.resolve(name) is model_class(name).Options, name
+
+
 def test_registry_lookup_is_case_and_dash_insensitive():
     assert model_class("LightGCN") is model_class("light-gcn") is model_class("lightgcn")
     with pytest.raises(ConfigError) as e:

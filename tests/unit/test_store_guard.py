@@ -168,3 +168,13 @@ def test_time_and_row_limits():
     for bad in (0, -5, 1.5, True):
         with pytest.raises(ConfigError, match="max_rows"):
             resolve_limits(None, bad, default_timeout=10, max_timeout=300, default_rows=100)
+
+
+def test_a_return_of_aggregates_only_gets_no_limit():
+    # one row anyway; FalkorDB answers `MATCH ()-[r:T]->() RETURN count(r)` from its statistics in
+    # well under a millisecond, and scans every edge (~80 ms on lastfm) once a LIMIT follows it
+    assert limit_rows("MATCH ()-[r:X]->() RETURN count(r) AS n", 10) == "MATCH ()-[r:X]->() RETURN count(r) AS n"
+    assert limit_rows("MATCH (n) RETURN count(n), sum(n.x) AS s", 10) == "MATCH (n) RETURN count(n), sum(n.x) AS s"
+    assert limit_rows("MATCH (n) RETURN n.a, count(n)", 10).endswith("LIMIT 10")  # grouped: many rows
+    assert limit_rows("MATCH (n) RETURN count", 10).endswith("LIMIT 10")  # a variable named count
+    assert limit_rows("MATCH (n) WITH count(n) AS c UNWIND range(1, c) AS i RETURN i", 10).endswith("LIMIT 10")
