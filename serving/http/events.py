@@ -18,7 +18,7 @@ from ..events.live import LiveService
 from ..events.schema import EventError, parse_event
 from . import deps
 from .errors import HttpError
-from .models import WRITE_ERRORS
+from .models import ERRORS, WRITE_ERRORS
 
 router = APIRouter(tags=["events"])
 MAX_EVENTS = 10_000
@@ -65,7 +65,8 @@ class EventsStatusOut(BaseModel):
 def live(request: Request) -> LiveService:
     service = request.app.state.live
     if service is None:
-        raise HttpError(503, "this service has no event stream (serve over a FalkorDB or embedded store, or "
+        # not a passing outage (503): this deployment has no stream, so the resource is not here
+        raise HttpError(404, "this service has no event stream (serve over a FalkorDB or embedded store, or "
                              "give kgrec serve --events URL)")
     return service
 
@@ -83,7 +84,8 @@ def publish(body: EventsIn, service: LiveService = Depends(live)) -> EventsOut:
     return EventsOut(ids=ids, events=[e.id for e in events], stream=service.transport.name)
 
 
-@router.get("/v1/events/status", response_model=EventsStatusOut, summary="The event stream and its consumers")
+@router.get("/v1/events/status", response_model=EventsStatusOut, responses=ERRORS,
+            summary="The event stream and its consumers")
 def status(service: LiveService = Depends(live)) -> EventsStatusOut:
     s = service.status()
     letters = service.transport.dead_letters(count=10)

@@ -70,14 +70,20 @@ def api_up(serving_run, lastfm_small_kg, store_up):
     from kgrec.serving import Recommender
 
     _DOWN[0] = False
-    return _schema(Recommender.load(serving_run.path, store=store_up, graph=lastfm_small_kg))
+    rec = Recommender.load(serving_run.path, store=store_up, graph=lastfm_small_kg)
+    rec.intent.ready()  # the intent vectors and the text model, loaded before the clock of a request runs
+    rec.encoder.encode(["warm up"])
+    return _schema(rec)
 
 
 @pytest.fixture(scope="module")
 def api_down(serving_run, lastfm_small_kg, dead):
     from kgrec.serving import Recommender
 
-    return _schema(Recommender.load(serving_run.path, store=dead, graph=lastfm_small_kg))
+    rec = Recommender.load(serving_run.path, store=dead, graph=lastfm_small_kg)
+    rec.intent.ready()
+    rec.encoder.encode(["warm up"])
+    return _schema(rec)
 
 
 CHECKS = [no_server_error_but_503_when_down, status_code_conformance, content_type_conformance,
