@@ -141,7 +141,6 @@ def search_paths(index: GraphIndex, user_row: int, item_rows: Sequence[int], *,
         layers.append(_expand(index, layers, beam))
     # all entries of every depth, sorted by node key, for the meeting
     depth_of = np.concatenate([np.full(len(layer.key), d, dtype=np.int64) for d, layer in enumerate(layers)])
-    entry_of = np.concatenate([np.arange(len(layer.key), dtype=np.int64) for layer in layers])
     all_keys = np.concatenate([layer.key for layer in layers])
     all_logsum = np.concatenate([layer.logsum for layer in layers])
     # each entry's path so far: nodes (padded with -1), steps and hop supports, one row per entry
