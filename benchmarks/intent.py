@@ -179,12 +179,15 @@ def _tag_items(rec, label: str) -> dict[str, set[str]]:
 
 
 def text_feedback(rec, prep, *, label: str, users: int, seed: int) -> dict[str, dict[str, float]]:
+    from kgrec.errors import InputError
+
     rng = np.random.default_rng(seed)
     carrying = _tag_items(rec, label)
     names = {rec.index.node_id(label, r): rec.index.name(label, r) for r in range(rec.index.num_nodes(label))}
     pool = sorted(u for u, items in prep.test.items() if items)
     chosen = [pool[i] for i in sorted(rng.choice(len(pool), min(users, len(pool)), replace=False).tolist())]
     rows: dict[str, list[dict[str, float]]] = {"less": [], "more": []}
+    skipped: dict[str, list[str]] = {"less": [], "more": []}  # tag names the feedback parser reads as no cue
     for u in chosen:
         base = _ids(rec.recommend(u, k=K, explain=False))
         shares = {t: sum(i in items for i in base) / K for t, items in carrying.items()}
@@ -192,12 +195,18 @@ def text_feedback(rec, prep, *, label: str, users: int, seed: int) -> dict[str, 
         counts = {t: len(items & history) for t, items in carrying.items()}
         dominant = max(shares, key=lambda t: (shares[t], counts[t], t))
         if shares[dominant] >= 0.25:
-            rows["less"].append(_one_feedback(rec, u, f"less {names[dominant]}", dominant, carrying, base, prep))
+            try:
+                rows["less"].append(_one_feedback(rec, u, f"less {names[dominant]}", dominant, carrying, base, prep))
+            except InputError:
+                skipped["less"].append(names[dominant])
         under = [t for t in counts if counts[t] >= 3 and shares[t] <= 0.1]
         if under:
             more = max(under, key=lambda t: (counts[t], t))
-            rows["more"].append(_one_feedback(rec, u, f"more {names[more]}", more, carrying, base, prep))
-    return {kind: _feedback_summary(vals) for kind, vals in rows.items()}
+            try:
+                rows["more"].append(_one_feedback(rec, u, f"more {names[more]}", more, carrying, base, prep))
+            except InputError:
+                skipped["more"].append(names[more])
+    return {kind: {**_feedback_summary(vals), "skipped": skipped[kind]} for kind, vals in rows.items()}
 
 
 def _one_feedback(rec, user: str, sentence: str, tag: str, carrying, base: list[str], prep) -> dict[str, float]:

@@ -84,7 +84,7 @@ def test_model_options_are_typed_per_model_and_given_flat_or_nested():
     assert (flat.model_options.item_bias, flat.model_options.text_dim) == (False, 32)
     assert TrainConfig().model_options.item_bias is True  # kgrec's default
     assert type(TrainConfig(model="LightGCN").model_options).model_fields == {}
-    with pytest.raises(ConfigError, match=r"KGRec\.Options\.text_dim = -1"):
+    with pytest.raises(ConfigError, match=r"KGRecOptions\.text_dim = -1"):
         TrainConfig(text_dim=-1)
 
 
