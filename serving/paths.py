@@ -79,7 +79,7 @@ class Explanation:
 
     Args:
         path: the nodes and relations from the user to the item.
-        score: the path's score in ``(0, 1]`` (geometric mean of hop supports; see the module doc).
+        score: the path's score in ``(0, 1]``, from its hop supports (the scoring: :mod:`kgrec.serving.search`).
         sentence: the path in plain English.
         cypher: a parameterised Cypher query that returns exactly this path.
         parameters: the values of the query's ``$parameters``.

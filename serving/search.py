@@ -25,8 +25,11 @@ no trained vector gets the neutral support :data:`~kgrec.serving.vectors.NEUTRAL
   removal from the user's propagation the fidelity measure undoes
   (:mod:`kgrec.serving.fidelity`), so a path whose anchor the model ties to the item ranks higher.
 
-:data:`DEFAULT_SCORING` was chosen on fidelity measured on validation users
-(``benchmarks/explain_scoring.py``; the figures are in ``benchmarks/notes/explanations.md``).
+:data:`DEFAULT_SCORING` is ``anchored``, chosen on fidelity measured on validation users
+(``benchmarks/explain_scoring.py``, 200 users, top 10, 3 paths; ``benchmarks/notes/explanations.md``):
+on lastfm its paths beat their random controls in 77.3 % of pairs (geometric 76.0 %, weakest
+68.0 %; characterization 0.301 / 0.250 / 0.179), on movielens-small in 75.9 % (67.8 %, 65.3 %;
+0.304 / 0.221 / 0.175), at a slightly lower entity popularity and type diversity (SEP, ETD).
 
 The ``m`` explanations returned per item are chosen best-first with one rule for variety
 (:func:`choose`): the best path of each relation pattern (``LISTENED_TO/HAS_TAG/HAS_TAG``,
@@ -55,7 +58,7 @@ SCORINGS: Registry[str] = Registry("path scoring")
 SCORINGS.register("geometric", "geometric", aliases=("geometric-mean", "support"))
 SCORINGS.register("weakest", "weakest", aliases=("min", "weakest-hop"))
 SCORINGS.register("anchored", "anchored", aliases=("anchor",))
-DEFAULT_SCORING = "geometric"
+DEFAULT_SCORING = "anchored"
 """The scoring the explainer uses unless told otherwise (see the module docs for the evidence)."""
 
 

@@ -41,7 +41,7 @@ class PathOut(_Model):
 
 class ExplanationOut(_Model):
     path: PathOut
-    score: float = Field(description="geometric mean of the hop supports, in (0, 1]")
+    score: float = Field(description="the path's score from its hop supports, in (0, 1] (the explainer's scoring)")
     sentence: str
     cypher: str = Field(description="a Cypher query that returns exactly this path; values in 'parameters'")
     parameters: dict[str, str]

@@ -117,7 +117,8 @@ def test_path_score_is_the_geometric_mean_of_cosine_supports(toy):
     kg, index = toy
     vec = vectors_for(kg)
     unit = {k: v / np.linalg.norm(v, axis=1, keepdims=True) for k, v in vec.items()}
-    found = search_paths(index, index.row("User", "u1"), [index.row("Artist", "a2")])[index.row("Artist", "a2")]
+    found = search_paths(index, index.row("User", "u1"), [index.row("Artist", "a2")],
+                         scoring="geometric")[index.row("Artist", "a2")]
     assert [f.score for f in found] == sorted((f.score for f in found), reverse=True)
     for f in found:
         nodes = [index.unkey(k) for k in f.keys]
