@@ -6,10 +6,9 @@ removed and surrounding whitespace stripped. So ``"2"``, ``"\\ufeff2"`` and ``" 
 same user. Ingest (every loader) and every serving edge (HTTP, CLI, Python feedback) apply it; an
 id that is empty after cleaning is refused by the caller, which knows the file and line.
 
-Where it is applied at ingest: ``kgrec.kg.sources._io.require_nonempty`` (every id column of every
-loader: generic, RecBole, Last.fm, MovieLens), ``_io.split_values`` (attribute values such as
-genres), ``kgrec.kg.sources._rdf`` (IRIs of an RDF triples file) and the header names of delimited
-files; :meth:`kgrec.kg.KnowledgeGraph.validate` refuses a node id that is not in its clean form,
+Where it is applied at ingest: the shared readers of :mod:`kgrec.kg.sources` (every id column of
+every loader: generic, RecBole, Last.fm, MovieLens; attribute values such as genres; the IRIs of an
+RDF triples file) and the header names of delimited files; :meth:`kgrec.kg.KnowledgeGraph.validate` refuses a node id that is not in its clean form,
 so a graph built by hand cannot hold ``\ufeff2`` beside ``2`` either. Names and texts are not
 ids: they load verbatim.
 """

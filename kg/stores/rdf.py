@@ -128,9 +128,17 @@ class RdfStore(Store):
         other = RdfStore(self.url, graph=self.default_graph, batch_size=self.batch_size, base_iri=self.base_iri,
                          query_timeout=self.query_timeout, max_query_timeout=self.max_query_timeout,
                          max_rows=self.max_rows)
-        other._stores, other._paths, other._datasets = self._stores, self._paths, self._datasets
-        other._opened, other._shared = True, True
+        other.use_databases_of(self)
         return other
+
+    def databases(self) -> tuple[dict, dict, dict]:
+        """The open database handles, their paths and datasets (what :meth:`reader` shares)."""
+        return self._stores, self._paths, self._datasets
+
+    def use_databases_of(self, owner: RdfStore) -> None:
+        """Work on ``owner``'s open databases; closing this store then leaves them open."""
+        self._stores, self._paths, self._datasets = owner.databases()
+        self._opened = self._shared = True
 
     def close(self) -> None:
         if self._shared:  # a reader: the handles belong to the store it came from
