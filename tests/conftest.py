@@ -24,6 +24,7 @@ pytest_plugins = [
     "tests.fixtures.gnn",
     "tests.fixtures.serving",
     "tests.fixtures.devices",
+    "tests.fixtures.ui",
 ]
 
 REPO = Path(__file__).resolve().parents[1]

@@ -4,8 +4,6 @@ Cypher. (Set-up as in ``test_ui.py``.)"""
 
 from __future__ import annotations
 
-import os
-import shutil
 
 import httpx
 import pytest
@@ -14,30 +12,12 @@ from kgrec.serving.http import BackgroundServer, create_app
 
 pytestmark = [pytest.mark.ui, pytest.mark.timeout(1800)]
 
-CHROMIUM = os.environ.get("KGREC_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
-
 
 @pytest.fixture(scope="module")
 def server(recommender):
     recommender.intent.ready()  # the intent vectors, once per session (saved with the run)
     with BackgroundServer(create_app(recommender, token="ui-test-token")) as s:
         yield s
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)) and not shutil.which(CHROMIUM):
-        pytest.skip(f"no Chromium at {CHROMIUM} (Debian package 'chromium'; .ci/run installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def test_the_search_box_shapes_the_list_and_shows_its_matches(server, browser, recommender):

@@ -9,7 +9,6 @@ holds the query the API returned, and a screenshot is written under ``test-artif
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import httpx
@@ -20,9 +19,6 @@ from kgrec.serving.http import BackgroundServer, create_app
 pytestmark = pytest.mark.ui
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("KGREC_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
 def _artifacts() -> Path:
@@ -35,20 +31,6 @@ def _artifacts() -> Path:
 def server(recommender):
     with BackgroundServer(create_app(recommender, token="ui-test-token")) as s:
         yield s
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)) and not shutil.which(CHROMIUM):
-        pytest.skip(f"no Chromium at {CHROMIUM} (Debian package 'chromium'; .ci/run installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def test_ui_routes(server, recommender):
