@@ -135,18 +135,36 @@ def run_users(run_dir: str | os.PathLike) -> list[str]:
 
 def run_load(url: str, users: list[str], *, pid: int, requests: int = 1000, concurrency: int = 4,
              max_seconds: float = 60.0, warmup: int | None = None, k: int = 10) -> LoadResult:
-    """Warm up (default: one request per user), then ``requests`` requests from ``concurrency``
-    threads, stopping after ``max_seconds`` at the latest."""
+    """Warm up (default: one request per user, at least 32 per thread) from ``concurrency`` threads,
+    then ``requests`` requests from ``concurrency`` threads, stopping after ``max_seconds`` at the
+    latest."""
     import httpx
     import psutil
 
     proc = psutil.Process(pid)
-    warmup = len(users) if warmup is None else warmup
+    warmup = max(len(users), 32 * concurrency) if warmup is None else warmup
     path = "/v1/users/{}/recommendations"
     params = {"k": k, "explain": "true"}
-    with httpx.Client(base_url=url, timeout=60) as client:
-        for i in range(warmup):
-            client.get(path.format(users[i % len(users)]), params=params)
+    # Warm up with the load's own concurrency: the service's worker threads (and their allocator
+    # arenas) are created once, on the first concurrent requests; counted after warm-up they read as
+    # growth, which is not what "flat memory" is about (a leak grows with every request).
+    warm_counter = iter(range(warmup))
+    warm_lock = threading.Lock()
+
+    def warm() -> None:
+        with httpx.Client(base_url=url, timeout=60) as c:
+            while True:
+                with warm_lock:
+                    i = next(warm_counter, None)
+                if i is None:
+                    return
+                c.get(path.format(users[i % len(users)]), params=params)
+
+    warmers = [threading.Thread(target=warm) for _ in range(concurrency)]
+    for t in warmers:
+        t.start()
+    for t in warmers:
+        t.join()
     rss_warm = proc.memory_info().rss / 2**20
     rss_max = [rss_warm]
     latencies: list[float] = []
@@ -245,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--requests", type=int, default=1000)
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--max-seconds", type=float, default=120.0)
-    p.add_argument("--warmup", type=int, default=None, help="warm-up requests (default: one per user)")
+    p.add_argument("--warmup", type=int, default=None, help="warm-up requests, sent at the load's concurrency (default: one per user, at least 32 per thread)")
     p.add_argument("--users", type=int, default=500, help="distinct users to cycle through (default: 500)")
     p.add_argument("--feedback", type=int, default=0, help="then this many sequential POST /v1/feedback (default: 0)")
     p.add_argument("--fsync", default=None, help="KGREC_FEEDBACK_FSYNC for the service (default: its default, always)")
