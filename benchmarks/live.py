@@ -8,6 +8,10 @@ goes to stdout as one JSON line; benchmarks/notes/live.md has them beside their 
     python benchmarks/live.py latency RUN_DIR [--samples 200]
     python benchmarks/live.py kill-consumer RUN_DIR [--events 100000] [--every 2:6]
     python benchmarks/live.py kill-store RUN_DIR [--events 100000] [--every 2:6]
+    python benchmarks/live.py clean          # delete every streamed interaction from the lastfm graph
+
+Each command deletes the interactions it streamed in when it ends, so the graph stays the ingested
+one between runs.
 """
 
 from __future__ import annotations
@@ -24,6 +28,19 @@ from pathlib import Path
 GRAPH = "lastfm"
 COUNT_STREAMED = ("MATCH (:User)-[r:LISTENED_TO]->(:Artist) WHERE r.event_id STARTS WITH $prefix "
                   "RETURN count(r) AS n")
+
+
+REMOVE_STREAMED = ("MATCH (:User)-[r:LISTENED_TO]->(:Artist) WHERE r.event_id STARTS WITH $prefix "
+                   "WITH r LIMIT 50000 DELETE r RETURN count(r) AS n")
+
+
+def remove_streamed(store, prefix: str = "") -> int:
+    """Delete the interactions a benchmark streamed in (all streamed ones for the empty prefix), so
+    one run does not grow the graph the next run measures."""
+    graph, total = store.client.select_graph(GRAPH), 0
+    while n := int(graph.query(REMOVE_STREAMED, {"prefix": prefix}).result_set[0][0]):
+        total += n
+    return total
 
 
 def emit(**fields) -> None:
@@ -85,16 +102,17 @@ def throughput(args) -> None:
     seconds = publish_all(transport, events)
     emit(step="publish", events=len(events), seconds=round(seconds, 2), events_per_second=round(len(events) / seconds))
     applier = EventApplier(rec)
-    config = ConsumerConfig(group="bench", batch=args.batch, block_ms=20)
+    config = ConsumerConfig(group="bench", block_ms=20, **({} if args.batch is None else {"batch": args.batch}))
     t = time.perf_counter()
     consumers = run_workers(lambda i: Consumer(transport, applier, config=config, name=f"bench-{i}"), args.workers,
                             until_idle=True)
     elapsed = time.perf_counter() - t
     applied = sum(c.stats.applied for c in consumers)
-    emit(step="apply", events=applied, workers=args.workers, batch=args.batch, seconds=round(elapsed, 2),
+    emit(step="apply", events=applied, workers=args.workers, batch=config.batch, seconds=round(elapsed, 2),
          events_per_second=round(applied / elapsed), stored=streamed(store, prefix),
          changed_users=sum(c.stats.changed_users for c in consumers))
     transport.delete()
+    remove_streamed(store, prefix)
 
 
 # -- latency -------------------------------------------------------------------------------------
@@ -241,15 +259,16 @@ def kill_run(args, *, target: str) -> None:
          doubled=count - len(events) if count > len(events) else 0, seconds=round(time.perf_counter() - t0, 1),
          dead_letters=len(transport.dead_letters(count=1000)))
     transport.delete()
+    remove_streamed(check, prefix)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["throughput", "latency", "kill-consumer", "kill-store"])
-    p.add_argument("run_dir")
+    p.add_argument("what", choices=["throughput", "latency", "kill-consumer", "kill-store", "clean"])
+    p.add_argument("run_dir", nargs="?")
     p.add_argument("--events", type=int, default=50_000)
     p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--batch", type=int, default=2000)
+    p.add_argument("--batch", type=int, default=None, help="consumer batch (default: the consumer's, 5000)")
     p.add_argument("--samples", type=int, default=200)
     p.add_argument("--port", type=int, default=8731)
     p.add_argument("--every", default="2:6", help="seconds between kills, uniform in LOW:HIGH")
@@ -257,6 +276,13 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log", default="/tmp/kgrec-live-kill.log")
     args = p.parse_args()
+    if args.what == "clean":
+        from kgrec.kg.stores import open_store
+
+        emit(step="clean", removed=remove_streamed(open_store()))
+        return
+    if args.run_dir is None:
+        p.error(f"{args.what} needs RUN_DIR")
     if args.what == "throughput":
         throughput(args)
     elif args.what == "latency":

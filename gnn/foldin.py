@@ -17,7 +17,7 @@ Both are numpy-only, so serving needs no torch model to use them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -78,6 +78,48 @@ class FoldIn:
         if self.tail is None:
             return head
         return np.concatenate([head, self.tail.apply(items, weights)]).astype(np.float32)
+
+    def apply_many(self, item_lists: Sequence[np.ndarray]) -> np.ndarray:
+        """Vectors (float32 ``[n, d]``) of ``n`` users at once, each from its interacted items with
+        unit weights: row ``i`` equals ``apply(item_lists[i])`` (to float32 rounding). One sparse
+        product for the whole batch instead of a Python call per user (the live consumer folds in
+        thousands of users a second)."""
+        head = self._apply_many(item_lists)
+        if self.scale != 1.0:
+            head = (head * np.float32(self.scale)).astype(np.float32)
+        if self.tail is None:
+            return head
+        return np.concatenate([head, self.tail.apply_many(item_lists)], axis=1).astype(np.float32)
+
+    def _apply_many(self, item_lists: Sequence[np.ndarray]) -> np.ndarray:
+        n = len(item_lists)
+        if self.kind == "constant":
+            return np.tile(np.asarray(self.constant, dtype=np.float32).reshape(1, -1), (n, 1))
+        lists = [np.asarray(x, dtype=np.int64).reshape(-1) for x in item_lists]
+        counts = np.fromiter((len(x) for x in lists), dtype=np.int64, count=n)
+        items = np.concatenate(lists) if n else np.empty(0, dtype=np.int64)
+        if len(items) and (items.min() < 0 or items.max() >= len(self.basis)):
+            raise InputError(f"item index out of range 0..{len(self.basis) - 1}")
+        from scipy import sparse
+
+        # one sparse (users × items) product: no [items, d] copy of the rows (the closed-form block's
+        # basis is thousands of columns wide); float32 sums, as the basis is
+        indptr = np.concatenate([[0], np.cumsum(counts)])
+        pick = sparse.csr_matrix((np.ones(len(items), dtype=np.float32), items, indptr), shape=(n, len(self.basis)))
+        total = np.asarray(pick @ self.basis, dtype=np.float64)
+        w = counts.astype(np.float64)[:, None]
+        if self.kind == "propagate":
+            total = np.divide(total, np.sqrt(w), out=total, where=w > 0)
+        elif self.kind == "mean":
+            total = np.divide(total, w, out=total, where=w > 0)
+        elif self.kind == "ridge":
+            total = total @ self.post
+        if self.normalize:
+            norm = np.linalg.norm(total, axis=1, keepdims=True)
+            total = np.divide(total, norm, out=total, where=norm > 0)
+        if self.append is not None:
+            total = np.hstack([total, np.full((n, 1), self.append)])
+        return total.astype(np.float32)
 
     def _apply(self, items: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         if self.kind == "constant":

@@ -188,6 +188,11 @@ class Run:
         score items with ``item_vectors @ vector``."""
         return self.fold.apply(np.asarray(item_indices, dtype=np.int64), None if weights is None else np.asarray(weights))
 
+    def fold_in_many(self, item_lists: Sequence[Sequence[int] | np.ndarray]) -> np.ndarray:
+        """User vectors (float32 ``[n, d]``) for ``n`` interaction lists at once (unit weights); row
+        ``i`` equals ``fold_in(item_lists[i])``."""
+        return self.fold.apply_many([np.asarray(x, dtype=np.int64) for x in item_lists])
+
     def item_from_text(self, text_vector: np.ndarray | None, neighbours: Mapping[str, np.ndarray] | None = None
                        ) -> np.ndarray:
         """A vector (float32 ``[d]``) for a new item from its text vector (same text model as the run)

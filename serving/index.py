@@ -248,6 +248,26 @@ class GraphIndex:
         self._adj[t].extra.setdefault(int(dst_row), []).append((self.key(s, src_row), self._step_of[(et, "in")]))
         return True
 
+    def add_edges(self, edge_type: EdgeType, src_row: int, dst_rows: Sequence[int]) -> int:
+        """Add edges from one node to many (both directions), reading its neighbourhood once.
+        Returns how many were new."""
+        et = tuple(edge_type)
+        if (et, "out") not in self._step_of:
+            raise SchemaError(f"relation type {et} is not in the graph's schema")
+        s, _, t = et
+        out_step, in_step = self._step_of[(et, "out")], self._step_of[(et, "in")]
+        keys, steps = self.neighbourhood(s, src_row)
+        have = set(keys[steps == out_step].tolist())
+        added = 0
+        for dst in dict.fromkeys(int(d) for d in dst_rows):
+            key = self.key(t, dst)
+            if key in have:
+                continue
+            self._adj[s].extra.setdefault(int(src_row), []).append((key, out_step))
+            self._adj[t].extra.setdefault(dst, []).append((self.key(s, src_row), in_step))
+            added += 1
+        return added
+
     def step_index(self, edge_type: EdgeType, direction: Direction) -> int:
         return self._step_of[(tuple(edge_type), direction)]
 

@@ -439,23 +439,28 @@ class Recommender:
         with self._writes:
             for start in range(0, len(users), chunk):
                 with self._lock:
+                    names, urows = [], []
                     for user in users[start:start + chunk]:
                         rows = [r for i in by_user[user] if (r := self.index.row(self.item_label, i)) is not None]
                         if not rows:
                             continue
                         urow = self.index.add_node(self.user_label, user)
+                        self.index.add_edges(self.interaction, urow, rows)
                         for irow in rows:
-                            self.index.add_edge(self.interaction, urow, irow)
                             self.scorer.undislike(urow, irow)
                         mine = self._added.setdefault(urow, set())
                         before = len(mine)
                         mine.update(rows)
                         if len(mine) == before and self.scorer.known(urow):
                             continue  # seen before: nothing changes
-                        vector = self._folded(urow)
-                        self.scorer.set_user(urow, vector)
-                        self.explainer.set_vector(self.user_label, urow, vector)
-                        changed.append(user)
+                        names.append(user)
+                        urows.append(urow)
+                    if urows:  # the chunk's fold-ins in one batch
+                        vectors = self._folded_many(urows)
+                        self.scorer.set_users(urows, vectors)
+                        for urow, vector in zip(urows, vectors):
+                            self.explainer.set_vector(self.user_label, urow, vector)
+                        changed += names
         return changed
 
     def clear_preferences(self, user: str, attributes: Sequence[str] | None = None) -> TextFeedbackResult:
@@ -483,7 +488,11 @@ class Recommender:
         return {name: int(weight) if props[name] == "integer" else float(weight)}
 
     def _folded(self, user_row: int) -> np.ndarray:
-        """A new vector for the user by fold-in through the trained model.
+        """A new vector for the user by fold-in through the trained model (see :meth:`_folded_many`)."""
+        return self._folded_many([user_row])[0]
+
+    def _folded_many(self, user_rows: Sequence[int]) -> np.ndarray:
+        """New vectors (``[n, d]``) for users by fold-in through the trained model, in one batch.
 
         A user the run knows keeps the trained vector plus what the feedback items change in the
         fold-in: ``trained + fold_in(train ∪ feedback) − fold_in(train)``. Anyone else (a new user,
@@ -491,21 +500,31 @@ class Recommender:
         are the run's item positions (rows past the run's have no vector and are left out).
         """
         run = self.run
-        num_items = len(run.id_maps[self.item_label])
+        num_items, num_users = len(run.id_maps[self.item_label]), len(run.id_maps[self.user_label])
+        present = self.index.present(self.user_label)
 
         def in_run(rows) -> np.ndarray:
             rows = np.asarray(sorted(rows), dtype=np.int64)
             return rows[rows < num_items]
 
-        if user_row < len(run.id_maps[self.user_label]) and self.index.present(self.user_label)[user_row]:
-            trained = np.asarray(run.train_items(user_row), dtype=np.int64)
-            both = np.union1d(trained, in_run(self._added.get(user_row, ())))
-            base = self._trained_folds.get(user_row)
-            if base is None:
-                base = self._trained_folds[user_row] = run.fold_in(trained).reshape(-1)
-            delta = run.fold_in(both).reshape(-1) - base
-            return np.asarray(run.user_vectors[user_row], dtype=np.float32).reshape(-1) + delta
-        return run.fold_in(in_run(self._seen_rows(user_row).tolist())).reshape(-1)
+        known = [i for i, r in enumerate(user_rows) if r < num_users and present[r]]
+        other = [i for i, r in enumerate(user_rows) if not (r < num_users and present[r])]
+        parts: dict[int, np.ndarray] = {}
+        if known:
+            rows = [int(user_rows[i]) for i in known]
+            trained = {r: np.asarray(run.train_items(r), dtype=np.int64) for r in rows}
+            todo = sorted({r for r in rows if r not in self._trained_folds})
+            if todo:
+                for r, v in zip(todo, run.fold_in_many([trained[r] for r in todo])):
+                    self._trained_folds[r] = v
+            folds = run.fold_in_many([np.union1d(trained[r], in_run(self._added.get(r, ()))) for r in rows])
+            base = np.stack([self._trained_folds[r] for r in rows])
+            vectors = np.asarray(run.user_vectors[rows], dtype=np.float32) + (folds - base)
+            parts.update(zip(known, vectors))
+        if other:
+            vectors = run.fold_in_many([in_run(self._seen_rows(int(user_rows[i])).tolist()) for i in other])
+            parts.update(zip(other, vectors))
+        return np.stack([parts[i] for i in range(len(user_rows))]).astype(np.float32)
 
     # -- cold-start items ----------------------------------------------------------------------
     @property

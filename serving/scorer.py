@@ -7,6 +7,8 @@ order; rows after the run's have no vector and are never recommended).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from kgrec.errors import InputError
@@ -148,12 +150,19 @@ class Scorer:
     # -- changes --------------------------------------------------------------------------------
     def set_user(self, user_row: int, vector: np.ndarray) -> None:
         """Give a user row a vector (rows are added up to it); the user can get recommendations."""
-        if user_row >= len(self._users):
-            grow = user_row + 1 - len(self._users)
+        self.set_users([user_row], np.asarray(vector).reshape(1, -1))
+
+    def set_users(self, user_rows: Sequence[int], vectors: np.ndarray) -> None:
+        """:meth:`set_user` for many rows at once (the matrix grows once)."""
+        rows = np.asarray(user_rows, dtype=np.int64)
+        if not len(rows):
+            return
+        if rows.max() >= len(self._users):
+            grow = int(rows.max()) + 1 - len(self._users)
             self._users = np.vstack([self._users, np.zeros((grow, self._users.shape[1]), dtype=np.float32)])
             self._known = np.concatenate([self._known, np.zeros(grow, dtype=bool)])
-        self._users[user_row] = np.asarray(vector, dtype=np.float32).reshape(-1)
-        self._known[user_row] = True
+        self._users[rows] = np.asarray(vectors, dtype=np.float32).reshape(len(rows), -1)
+        self._known[rows] = True
 
     def add_item(self, item_row: int, vector: np.ndarray) -> None:
         """A new recommendable item at ``item_row`` (the next row)."""

@@ -43,3 +43,22 @@ def test_cold_start_by_hand_with_append():
     np.testing.assert_allclose(v, expected, rtol=1e-6)
     again = ColdStart.from_tensors(cold.meta(), cold.tensors())
     np.testing.assert_allclose(again.apply(np.array([1.0, 1.0]), {"Tag": np.array([0, 1])}), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["propagate", "sum", "mean", "ridge", "constant"])
+def test_fold_in_many_equals_one_at_a_time(kind):
+    """The batched fold-in (the live consumer's) gives each user the vector the one-user path gives:
+    duplicates counted twice, an empty history, normalise/append/scale and a tail block."""
+    rng = np.random.default_rng(0)
+    basis = rng.normal(size=(30, 6)).astype(np.float32)
+    post = rng.normal(size=(6, 4)) if kind == "ridge" else None
+    constant = rng.normal(size=6).astype(np.float32) if kind == "constant" else None
+    tail = FoldIn("sum", rng.normal(size=(30, 11)).astype(np.float32))
+    fold = FoldIn(kind, basis, post, constant, normalize=kind != "sum", append=0.5, scale=1.7, tail=tail)
+    lists = [np.array([3, 7, 7, 29]), np.array([], dtype=np.int64), np.array([0]), rng.integers(0, 30, 25)]
+    many = fold.apply_many(lists)
+    assert many.dtype == np.float32 and many.shape == (4, len(fold.apply(lists[0])))
+    for row, items in zip(many, lists):
+        np.testing.assert_allclose(row, fold.apply(items), rtol=1e-5, atol=1e-5)
+    with pytest.raises(InputError, match="out of range"):
+        fold.apply_many([np.array([30])])
