@@ -32,6 +32,7 @@ from kgrec.errors import InputError, UnknownItemError, UnknownUserError
 from kgrec.kg.ids import clean_id
 
 from .explain import Explainer
+from .folding import UserFolds
 from .index import GraphIndex
 from .items import attribute_links, item_document
 from .loading import sparql_of
@@ -101,8 +102,7 @@ class Recommender:
         self.item_label = self.schema.item_label
         self.interaction = tuple(self.schema.interaction)
         self._interaction_step = index.step_index(self.interaction, "out")
-        self._added: dict[int, set[int]] = {}  # user row -> item rows added by feedback
-        self._trained_folds: dict[int, np.ndarray] = {}  # user row -> fold_in(trained items), which never changes
+        self._folds = UserFolds()  # the items users added since training, and their fold-ins
         self.scorer = Scorer(self._rows(run.user_vectors, self.user_label), self._rows(run.item_vectors, self.item_label),
                              known_users=self._in_run(self.user_label), recommendable=self._in_run(self.item_label),
                              similarity_dims=run.item_vectors.shape[1] - (run.cold.pad if run.cold else 0))
@@ -416,9 +416,9 @@ class Recommender:
             with self._lock:
                 urow = self.index.add_node(self.user_label, user)
                 self.index.add_edge(self.interaction, urow, irow)
-                self._added.setdefault(urow, set()).add(irow)
+                self._folds.add(urow, [irow])
                 self.scorer.undislike(urow, irow)
-                vector = self._folded(urow)
+                vector = self._folded([urow])[0]
                 self.scorer.set_user(urow, vector)
                 self.explainer.set_vector(self.user_label, urow, vector)
                 n = len(self._seen_rows(urow))
@@ -448,15 +448,12 @@ class Recommender:
                         self.index.add_edges(self.interaction, urow, rows)
                         for irow in rows:
                             self.scorer.undislike(urow, irow)
-                        mine = self._added.setdefault(urow, set())
-                        before = len(mine)
-                        mine.update(rows)
-                        if len(mine) == before and self.scorer.known(urow):
+                        if not self._folds.add(urow, rows) and self.scorer.known(urow):
                             continue  # seen before: nothing changes
                         names.append(user)
                         urows.append(urow)
                     if urows:  # the chunk's fold-ins in one batch
-                        vectors = self._folded_many(urows)
+                        vectors = self._folded(urows)
                         self.scorer.set_users(urows, vectors)
                         for urow, vector in zip(urows, vectors):
                             self.explainer.set_vector(self.user_label, urow, vector)
@@ -487,44 +484,11 @@ class Recommender:
             return {}
         return {name: int(weight) if props[name] == "integer" else float(weight)}
 
-    def _folded(self, user_row: int) -> np.ndarray:
-        """A new vector for the user by fold-in through the trained model (see :meth:`_folded_many`)."""
-        return self._folded_many([user_row])[0]
-
-    def _folded_many(self, user_rows: Sequence[int]) -> np.ndarray:
-        """New vectors (``[n, d]``) for users by fold-in through the trained model, in one batch.
-
-        A user the run knows keeps the trained vector plus what the feedback items change in the
-        fold-in: ``trained + fold_in(train ∪ feedback) − fold_in(train)``. Anyone else (a new user,
-        or one the graph has but the run does not) gets ``fold_in(every interaction)``. Item rows
-        are the run's item positions (rows past the run's have no vector and are left out).
-        """
-        run = self.run
-        num_items, num_users = len(run.id_maps[self.item_label]), len(run.id_maps[self.user_label])
-        present = self.index.present(self.user_label)
-
-        def in_run(rows) -> np.ndarray:
-            rows = np.asarray(sorted(rows), dtype=np.int64)
-            return rows[rows < num_items]
-
-        known = [i for i, r in enumerate(user_rows) if r < num_users and present[r]]
-        other = [i for i, r in enumerate(user_rows) if not (r < num_users and present[r])]
-        parts: dict[int, np.ndarray] = {}
-        if known:
-            rows = [int(user_rows[i]) for i in known]
-            trained = {r: np.asarray(run.train_items(r), dtype=np.int64) for r in rows}
-            todo = sorted({r for r in rows if r not in self._trained_folds})
-            if todo:
-                for r, v in zip(todo, run.fold_in_many([trained[r] for r in todo])):
-                    self._trained_folds[r] = v
-            folds = run.fold_in_many([np.union1d(trained[r], in_run(self._added.get(r, ()))) for r in rows])
-            base = np.stack([self._trained_folds[r] for r in rows])
-            vectors = np.asarray(run.user_vectors[rows], dtype=np.float32) + (folds - base)
-            parts.update(zip(known, vectors))
-        if other:
-            vectors = run.fold_in_many([in_run(self._seen_rows(int(user_rows[i])).tolist()) for i in other])
-            parts.update(zip(other, vectors))
-        return np.stack([parts[i] for i in range(len(user_rows))]).astype(np.float32)
+    def _folded(self, user_rows: Sequence[int]) -> np.ndarray:
+        """New vectors for users by fold-in through the trained model (:class:`UserFolds`)."""
+        present, num_users = self.index.present(self.user_label), len(self.run.id_maps[self.user_label])
+        return self._folds.vectors(self.run, user_rows, num_items=len(self.run.id_maps[self.item_label]),
+                                   knows=lambda r: r < num_users and bool(present[r]), seen=self._seen_rows)
 
     # -- cold-start items ----------------------------------------------------------------------
     @property
@@ -603,8 +567,7 @@ class Recommender:
                 self.index.forget(self.user_label, row, tombstone())
                 self.scorer.forget(row)
                 self.explainer.forget(self.user_label, row)
-                self._added.pop(row, None)
-                self._trained_folds.pop(row, None)
+                self._folds.forget(row)
             if self._intent is not None:
                 self._intent.forget(user)
             self.run = run
