@@ -197,6 +197,13 @@ class Preferences:
         return PreferenceEffect(weights, self.strength, self.share * max(preferred, default=0.0))
 
 
+def _head(scores: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+    """The ``n`` rows of the best scores, best first (one partial sort, then a stable sort of ``n``)."""
+    if len(rows) > n:
+        rows = np.sort(rows[np.argpartition(-scores[rows], n - 1)[:n]])
+    return rows[np.argsort(-scores[rows], kind="stable")]
+
+
 @dataclass(frozen=True)
 class PreferenceEffect:
     """One user's preferences applied to a list (see the module docs).
@@ -252,8 +259,7 @@ def reserve_places(scores: np.ndarray, preferred: np.ndarray, *, share: float, d
     if share <= 0 or not len(mine) or depth < 1:
         return out
     others = np.flatnonzero(finite & ~preferred)
-    mine = mine[np.argsort(-out[mine], kind="stable")][:depth]
-    others = others[np.argsort(-out[others], kind="stable")][:depth]
+    mine, others = _head(out, mine, depth), _head(out, others, depth)
     i = j = 0
     before = np.inf  # the score of the item in the place above
     for place in range(1, depth + 1):
