@@ -2,6 +2,7 @@
 
     python benchmarks/intent.py train lastfm --seeds 0,1,2 --out DIR [--threads 1]
     python benchmarks/intent.py measure lastfm --seeds 0,1,2 --out DIR [--cases 1500] [--json FILE]
+        [--parts queries,sessions,feedback] [--split test|valid] [--preference-share 0.1,0.2,...]
     python benchmarks/intent.py latency lastfm --seed 0 --out DIR [--queries 200] [--repeats 5]
 
 ``train`` builds the leakage-free graph of the dataset (:mod:`intent_graphs`: the query cases'
@@ -21,6 +22,12 @@ documents), saving ``DIR/<dataset>-s<seed>``. ``measure`` serves each run over t
    "less <tag>" and, for a tag of their history the list under-represents, "more <tag>": the
    tag's share of the top 20 before and after, and NDCG@20 on the user's test items that do not
    carry the tag, before and after.
+
+``--parts`` measures only some of the three; ``--split valid`` draws the users of sessions and
+text feedback from those with validation items and scores their validation items instead (for
+choosing a setting; the query cases always report both parts); ``--preference-share`` measures
+text feedback once per value of ``IntentConfig.preference_share`` (a grid, JSON key
+``feedback_grid``) instead of once with the default.
 
 ``latency`` times ``recommend(user, query=..., explain=False)`` after the first call of each query.
 Set ``OPENBLAS_NUM_THREADS=1`` on a shared CPU (a matrix–vector product on 2 busy cores is ~30×
@@ -47,6 +54,7 @@ from intent_graphs import Case, prepare, sample  # noqa: E402
 K = 20
 WEIGHTS = (0.2, 0.35, 0.5, 0.65, 0.8)
 SESSION_SIZES = (1, 3, 5)
+PARTS = ("queries", "sessions", "feedback")
 
 
 def _data_home() -> Path:
@@ -105,11 +113,15 @@ def _mean(values) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
-def _recommender(args: argparse.Namespace, seed: int, prep):
+def _recommender(args: argparse.Namespace, seed: int, prep, **intent):
     from kgrec.serving import Recommender
 
     run_dir = Path(args.out) / f"{args.dataset}-s{seed}"
-    return Recommender.load(run_dir, graph=prep.serving_graph, max_hops=2)
+    if not intent:  # the default settings (also on a checkout whose IntentConfig lacks a later field)
+        return Recommender.load(run_dir, graph=prep.serving_graph, max_hops=2)
+    from kgrec.serving.intent import IntentConfig
+
+    return Recommender.load(run_dir, graph=prep.serving_graph, max_hops=2, intent=IntentConfig(**intent))
 
 
 def _ids(recs) -> list[str]:
@@ -141,9 +153,9 @@ def query_ranking(rec, cases: list[Case]) -> dict[str, dict[str, float]]:
 
 
 # -- 2. anonymous sessions ----------------------------------------------------------------------
-def sessions(rec, prep, *, users: int, seed: int) -> dict[str, dict[str, float]]:
+def sessions(rec, prep, *, users: int, seed: int, held: dict[str, set[str]]) -> dict[str, dict[str, float]]:
     rng = np.random.default_rng(seed)
-    pool = sorted(u for u, items in prep.test.items() if items and len(prep.train.get(u, ())) >= max(SESSION_SIZES))
+    pool = sorted(u for u, items in held.items() if items and len(prep.train.get(u, ())) >= max(SESSION_SIZES))
     chosen = [pool[i] for i in sorted(rng.choice(len(pool), min(users, len(pool)), replace=False).tolist())]
     popularity = rec.intent.popularity()
     item_label = rec.item_label
@@ -154,7 +166,7 @@ def sessions(rec, prep, *, users: int, seed: int) -> dict[str, dict[str, float]]
         out[f"session of {n}"] = []
     for u in chosen:
         train = prep.train[u]
-        relevant = prep.test[u]
+        relevant = held[u]
         out["popularity"].append(ndcg_recall([i for i in pop_order if i not in train][:K], relevant))
         out["known user"].append(ndcg_recall(_ids(rec.recommend(u, k=K, explain=False)), relevant))
         history = sorted(train)
@@ -178,13 +190,14 @@ def _tag_items(rec, label: str) -> dict[str, set[str]]:
     return out
 
 
-def text_feedback(rec, prep, *, label: str, users: int, seed: int) -> dict[str, dict[str, float]]:
+def text_feedback(rec, prep, *, label: str, users: int, seed: int, held: dict[str, set[str]]
+                  ) -> dict[str, dict[str, float]]:
     from kgrec.errors import InputError
 
     rng = np.random.default_rng(seed)
     carrying = _tag_items(rec, label)
     names = {rec.index.node_id(label, r): rec.index.name(label, r) for r in range(rec.index.num_nodes(label))}
-    pool = sorted(u for u, items in prep.test.items() if items)
+    pool = sorted(u for u, items in held.items() if items)
     chosen = [pool[i] for i in sorted(rng.choice(len(pool), min(users, len(pool)), replace=False).tolist())]
     rows: dict[str, list[dict[str, float]]] = {"less": [], "more": []}
     skipped: dict[str, list[str]] = {"less": [], "more": []}  # tag names the feedback parser reads as no cue
@@ -196,22 +209,23 @@ def text_feedback(rec, prep, *, label: str, users: int, seed: int) -> dict[str, 
         dominant = max(shares, key=lambda t: (shares[t], counts[t], t))
         if shares[dominant] >= 0.25:
             try:
-                rows["less"].append(_one_feedback(rec, u, f"less {names[dominant]}", dominant, carrying, base, prep))
+                rows["less"].append(_one_feedback(rec, u, f"less {names[dominant]}", dominant, carrying, base, held))
             except InputError:
                 skipped["less"].append(names[dominant])
         under = [t for t in counts if counts[t] >= 3 and shares[t] <= 0.1]
         if under:
             more = max(under, key=lambda t: (counts[t], t))
             try:
-                rows["more"].append(_one_feedback(rec, u, f"more {names[more]}", more, carrying, base, prep))
+                rows["more"].append(_one_feedback(rec, u, f"more {names[more]}", more, carrying, base, held))
             except InputError:
                 skipped["more"].append(names[more])
     return {kind: {**_feedback_summary(vals), "skipped": skipped[kind]} for kind, vals in rows.items()}
 
 
-def _one_feedback(rec, user: str, sentence: str, tag: str, carrying, base: list[str], prep) -> dict[str, float]:
+def _one_feedback(rec, user: str, sentence: str, tag: str, carrying, base: list[str], held: dict[str, set[str]]
+                  ) -> dict[str, float]:
     items = carrying[tag]
-    others = {i for i in prep.test[user] if i not in items}
+    others = {i for i in held[user] if i not in items}
     rec.feedback(user, text=sentence)
     after = _ids(rec.recommend(user, k=K, explain=False))
     rec.feedback(user, text=f"forget {sentence.split(' ', 1)[1]}")
@@ -239,20 +253,34 @@ def measure(args: argparse.Namespace) -> dict:
     valid = sample([c for c in prep.cases if c.part == "valid"], args.cases, seed=0)
     test = sample([c for c in prep.cases if c.part == "test"], args.cases, seed=1)
     label = next(et[2] for et in kg.edges if et[0] == kg.schema.item_label and et[1] == "HAS_TAG")
-    results: dict = {"dataset": args.dataset, "protocol": args.protocol, "cases": {"valid": len(valid),
+    parts = set(args.parts)
+    held = getattr(prep, args.split)
+    results: dict = {"dataset": args.dataset, "protocol": args.protocol, "parts": sorted(parts),
+                     "split": args.split, "cases": {"valid": len(valid),
                      "test": len(test), "all_valid": sum(c.part == "valid" for c in prep.cases),
                      "all_test": sum(c.part == "test" for c in prep.cases)},
                      "removed_tagged": prep.removed_tagged, "subtracted": prep.subtracted, "seeds": {}}
     for seed in args.seeds:
         t = time.perf_counter()
         rec = _recommender(args, seed, prep)
-        entry = {"valid": query_ranking(rec, valid), "test": query_ranking(rec, test)}
-        print(f"seed {seed}: query ranking ({time.perf_counter() - t:.0f}s)", flush=True)
-        if not args.queries_only:
-            entry["sessions"] = sessions(rec, prep, users=args.users, seed=seed)
+        entry: dict = {}
+        if "queries" in parts:
+            entry.update(valid=query_ranking(rec, valid), test=query_ranking(rec, test))
+            print(f"seed {seed}: query ranking ({time.perf_counter() - t:.0f}s)", flush=True)
+        if "sessions" in parts:
+            entry["sessions"] = sessions(rec, prep, users=args.users, seed=seed, held=held)
             print(f"seed {seed}: sessions ({time.perf_counter() - t:.0f}s)", flush=True)
-            entry["feedback"] = text_feedback(rec, prep, label=label, users=args.users, seed=seed)
+        if "feedback" in parts and not args.preference_share:
+            entry["feedback"] = text_feedback(rec, prep, label=label, users=args.users, seed=seed, held=held)
             print(f"seed {seed}: feedback ({time.perf_counter() - t:.0f}s)", flush=True)
+        elif "feedback" in parts:
+            entry["feedback_grid"] = {}
+            for share in args.preference_share:
+                graded = _recommender(args, seed, prep, preference_share=share)
+                entry["feedback_grid"][str(share)] = text_feedback(graded, prep, label=label, users=args.users,
+                                                                   seed=seed, held=held)
+                print(f"seed {seed}: feedback, preference_share={share} ({time.perf_counter() - t:.0f}s)",
+                      flush=True)
         results["seeds"][str(seed)] = entry
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=1))
@@ -321,7 +349,13 @@ def main(argv: list[str] | None = None) -> None:
     m.add_argument("--cases", type=int, default=1500)
     m.add_argument("--users", type=int, default=300)
     m.add_argument("--protocol", choices=("tags", "genres"), default="tags")
-    m.add_argument("--queries-only", action="store_true")
+    m.add_argument("--parts", type=lambda s: s.split(","), default=list(PARTS),
+                   help=f"what to measure, comma-separated: {','.join(PARTS)} (default: all)")
+    m.add_argument("--queries-only", action="store_true", help="the same as --parts queries")
+    m.add_argument("--split", choices=("test", "valid"), default="test",
+                   help="the held-out items of sessions and text feedback (default: test)")
+    m.add_argument("--preference-share", type=lambda s: [float(x) for x in s.split(",")], default=[],
+                   help="measure text feedback once per IntentConfig.preference_share value (a grid)")
     la = sub.choices["latency"]
     la.add_argument("--seed", type=int, default=0)
     la.add_argument("--queries", type=int, default=200)
@@ -331,6 +365,11 @@ def main(argv: list[str] | None = None) -> None:
         args.set = _sets(args.set)
         train(args)
     elif args.command == "measure":
+        if args.queries_only:
+            args.parts = ["queries"]
+        unknown = sorted(set(args.parts) - set(PARTS))
+        if unknown:
+            parser.error(f"--parts: unknown {unknown}; choose from {', '.join(PARTS)}")
         measure(args)
     else:
         latency(args)

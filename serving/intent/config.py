@@ -1,8 +1,8 @@
 """`IntentConfig`: how queries, sessions and text feedback change a list (one typed, frozen section).
 
-Every number here is documented where it is used; the defaults of ``fusion`` and ``weight`` were
-chosen on validation users of lastfm (``benchmarks/intent.py``, ``benchmarks/notes/intent.md``),
-never on test users.
+Every number here is documented where it is used; the defaults of ``fusion``, ``weight`` and
+``preference_share`` were chosen on validation users of lastfm (``benchmarks/intent.py``,
+``benchmarks/notes/intent.md``), never on test users.
 """
 
 from __future__ import annotations
@@ -31,9 +31,13 @@ class IntentConfig(Section):
             query that names one tag exactly does not drag in loosely related ones (default: 0.85).
         item_text: the share of the item's own text vector in the intent score; the rest comes
             from the attributes it is linked to (default: 0.3).
-        preference_strength: how far a stored text preference moves an item, in standard
-            deviations of the user's list: ``+strength · weight`` for an item linked to a preferred
-            attribute, ``−strength · weight`` for an avoided one (default: 2.0).
+        preference_strength: how far an avoided attribute (``AVOIDS``) moves an item down, in
+            standard deviations of the user's list: ``−strength · weight`` (default: 2.0).
+        preference_share: the share of a list's places reserved for the items of a preferred
+            attribute (``PREFERS``), times the preference's weight: with 0.25, every 4th place goes
+            to the best such item not already above it, and the user's other items keep their order
+            in the rest (:func:`kgrec.serving.intent.preferences.reserve_places`); at most 0.5
+            (default: 0.3, chosen on validation users of lastfm: benchmarks/notes/intent.md).
         labels: the attribute labels a query or a sentence may match (default: None = every label
             linked to the item label but the user label: tags, genres, KG entities).
         documents: the document preset of the items' text vectors (``short`` or ``full``;
@@ -53,6 +57,7 @@ class IntentConfig(Section):
     relative_similarity: float = Field(0.85, ge=0.0, le=1.0)
     item_text: float = Field(0.3, ge=0.0, le=1.0)
     preference_strength: float = Field(2.0, ge=0.0, le=100.0)
+    preference_share: float = Field(0.3, ge=0.0, le=0.5)
     labels: tuple[str, ...] | None = None
     documents: str = "short"
     max_query_chars: int = Field(1000, ge=1, le=100_000)

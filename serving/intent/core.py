@@ -17,14 +17,17 @@ It puts the intent modules together, one job each:
 1. the collaborative scores: the user's vector (with the session folded in), else the session's
    fold-in, else popularity (``log(1 + interactions)``) for a visitor who only typed a query;
    seen items (a known user's), session items, filtered and unrecommendable items are ``-inf``;
-2. standardised (z-scores), plus the user's stored text preferences
-   (:meth:`~.preferences.Preferences.adjustment`);
+2. standardised (z-scores); items of attributes the user said to avoid moved down
+   (:meth:`~.preferences.PreferenceEffect.avoid`);
 3. with a query, fused with the intent scores by the fusion mode (:mod:`.fusion`);
-4. the top ``k`` (MMR when ``diversity > 0``); each item explained by the query's matched
+4. places reserved for items of attributes the user said to prefer, ``preference_share`` of the
+   list (:meth:`~.preferences.PreferenceEffect.reserve`);
+5. the top ``k`` (MMR when ``diversity > 0``); each item explained by the query's matched
    attributes, the user's preferences, the session's items and the collaborative paths, in that
    order, ``max_paths`` in all.
 
-A list's ``score`` is the fused value of step 3 (z-score units), not a dot product.
+A list's ``score`` is the fused value of step 3 (z-score units; a reserved place's item gets the
+midpoint of its neighbours'), not a dot product.
 
 Locks: :meth:`prepare` (validation, the one encoder call) runs before the recommender takes its
 lock; :meth:`recommend` runs under it and only reads memory. Building the intent vectors (once;
@@ -165,7 +168,8 @@ class Intent:
                               f"allowed: {', '.join(linked) or 'none'}")
         self.labels = [label for label in linked if self.config.labels is None or label in self.config.labels]
         self.schema = with_preferences(index.schema, self.labels)
-        self.preferences = Preferences(index, strength=self.config.preference_strength)
+        self.preferences = Preferences(index, strength=self.config.preference_strength,
+                                       share=self.config.preference_share)
         self.explainer = IntentExplainer(index, self.schema, self.labels)
         self.vectors: IntentVectors | None = None
         self.matcher: Matcher | None = None
@@ -343,13 +347,15 @@ class Intent:
             collab[~filter_mask] = -np.inf
         scores = standardise(collab)
         prefs = self.preferences.of(req.user) if req.user is not None else []
-        adjust = self.preferences.adjustment(req.user, size) if prefs else None
-        if adjust is not None:
-            scores = np.where(np.isfinite(scores), scores + adjust, -np.inf)
+        effect = self.preferences.effect(req.user, size) if prefs else None
+        if effect is not None:
+            scores = effect.avoid(scores)
         if req.vector is not None:
             intent = self.intent_scores(req, size)
             intent[~np.isfinite(scores)] = -np.inf
             scores = FUSIONS.resolve(req.fusion)(scores, intent, weight=req.weight, depth=req.depth)
+        if effect is not None:
+            scores = effect.reserve(scores, depth=max(5 * req.k, 100))  # MMR's pool (Scorer.top) included
         top = scorer.top(scores, req.k, diversity=req.diversity)
         paths = explainer.explain(user_row, top, max_paths=req.max_paths) \
             if req.explain and explainer is not None and user_row is not None else {}

@@ -164,6 +164,37 @@ def test_less_then_more_moves_the_share_down_then_up_and_is_stored(fresh_recomme
     assert ids(rec.recommend(user, 20, explain=False)) == base  # undone: the list is the plain one again
 
 
+def test_more_of_a_tag_reserves_places_and_keeps_the_rest_of_the_list(fresh_recommender, user):
+    """ "more X" gives X at most ``preference_share`` of the list's places: the user's other items
+    keep their order in the rest, instead of being pushed out by every item that carries X."""
+    import math
+
+    rec = fresh_recommender
+    base = ids(rec.recommend(user, 20, explain=False))
+    tags = [(rec.index.node_id("Tag", r), rec.index.name("Tag", r)) for r in range(rec.index.num_nodes("Tag"))]
+    # the tag with the most items among those the list has almost none of (the old +2 SD lift filled the
+    # list with such a tag)
+    rare = [t for t in tags if share(base, linked(rec, "Tag", t[0])) <= 0.1]
+    tag = max(rare, key=lambda t: (len(linked(rec, "Tag", t[0])), t[0]))
+    try:
+        r = rec.feedback(user, text=f"more '{tag[1]}'")
+        preferred = [p for p in r.preferences if p.relation == "PREFERS"]
+        assert any(p.id == tag[0] and p.weight == 1.0 for p in preferred)
+        carrying = set().union(*(linked(rec, p.label, p.id) for p in preferred))
+        assert len(carrying) >= 40  # enough of them to fill the list
+        after = ids(rec.recommend(user, 20, explain=False))
+        assert share(after, carrying) > share(base, carrying)
+        places = math.floor(20 * rec.intent.config.preference_share * max(p.weight for p in preferred))
+        others_before = [i for i in base if i not in carrying]
+        others_after = [i for i in after if i not in carrying]
+        # the other items are the list's own, in its order, and at most `places` of them left the top 20
+        assert others_after == others_before[:len(others_after)]
+        assert len(others_after) >= len(others_before) - places
+    finally:
+        rec.clear_preferences(user)
+    assert ids(rec.recommend(user, 20, explain=False)) == base
+
+
 def test_forget_by_a_sentence_and_partial_delete(fresh_recommender):
     rec = fresh_recommender
     user = natural(rec.users())[-3]

@@ -9,6 +9,7 @@ from kgrec.errors import ConfigError, InputError
 from kgrec.serving.intent import FUSIONS, IntentConfig, parse_feedback, standardise
 from kgrec.serving.intent.feedback import normalise_text, scripts, split_list
 from kgrec.serving.intent.fusion import rerank, union, weighted
+from kgrec.serving.intent.preferences import PreferenceEffect, reserve_places
 from kgrec.serving.intent.session import MAX_SESSION, session_ids
 
 
@@ -99,6 +100,45 @@ def test_union_interleaves_without_duplicates_intent_first():
     assert np.isneginf(out[4])
 
 
+def ranked(scores: np.ndarray) -> list[int]:
+    return [int(i) for i in np.argsort(-scores, kind="stable") if np.isfinite(scores[i])]
+
+
+def test_reserved_places_go_to_preferred_items_and_the_rest_keeps_its_order():
+    scores = np.array([10.0, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0.5, 0.2, -np.inf, 0.1])
+    preferred = np.zeros(len(scores), dtype=bool)
+    preferred[[1, 10, 11, 12, 13]] = True
+    out = reserve_places(scores, preferred, share=0.25, depth=12)
+    # places 4, 8 and 12 (⌊p/4⌋ grows) go to the next preferred item; item 1 keeps its own place 2
+    assert ranked(out)[:12] == [0, 1, 2, 10, 3, 4, 5, 11, 6, 7, 8, 13]
+    assert np.isneginf(out[12])  # what may not be recommended stays out
+    assert out[10] == 7.5  # between its new neighbours
+    others = [i for i in ranked(out) if not preferred[i]]
+    assert others == [i for i in ranked(scores) if not preferred[i]]
+    assert np.array_equal(reserve_places(scores, preferred, share=0.0, depth=12), scores)
+    # beyond `depth` nothing moves
+    assert np.array_equal(reserve_places(scores, preferred, share=0.25, depth=3), scores)
+
+
+@pytest.mark.parametrize("share", [0.1, 0.2, 0.3, 0.5])
+def test_every_head_of_the_list_holds_its_share_of_preferred_items(share):
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=500)
+    preferred = rng.random(500) < 0.05  # rare and, below, all ranked low by the list
+    scores[preferred] -= 3
+    order = ranked(reserve_places(scores, preferred, share=share, depth=100))
+    for length in range(1, 101):
+        mine = int(preferred[order[:length]].sum())
+        # exactly the reserved places (while there are preferred items): none of them rose on its own
+        assert mine == min(int(length * share + 1e-9), int(preferred.sum()))
+
+
+def test_an_avoided_item_moves_down_by_strength_and_a_preferred_one_is_not_lifted_by_a_score():
+    effect = PreferenceEffect(np.array([0.0, -1.0, 0.5, -0.5]), strength=2.0, share=0.3)
+    z = np.array([1.0, 1.0, 1.0, -np.inf])
+    assert np.allclose(effect.avoid(z)[:3], [1.0, -1.0, 1.0]) and np.isneginf(effect.avoid(z)[3])
+
+
 def test_fusion_modes_resolve_by_name_and_alias():
     assert FUSIONS.resolve("Weighted") is weighted
     assert FUSIONS.resolve("sequential") is rerank and FUSIONS.resolve("parallel") is union
@@ -114,6 +154,8 @@ def test_the_config_is_typed_and_closed():
         IntentConfig(weight=1.5)
     with pytest.raises(ConfigError):
         IntentConfig(surprise=True)
+    with pytest.raises(ConfigError):
+        IntentConfig(preference_share=0.6)  # more than every other place is not a share of the list
 
 
 def test_session_ids():
