@@ -6,10 +6,18 @@ Usage:
     KGREC_DATA_HOME=../shared/data python benchmarks/ingest.py embedded [--batch-sizes 1000 5000 20000] [--runs 1]
     KGREC_DATA_HOME=../shared/data python benchmarks/ingest.py bolt [--users-step 32]
     KGREC_DATA_HOME=../shared/data python benchmarks/ingest.py restart [--query-text] [--users-step 32]
+    python benchmarks/ingest.py stream [--users 100000 250000] [--chunk-rows 200000]
 
 Each run writes into a fresh server in a temporary directory (so an index or a cache of an earlier
 run does not help), then rewrites the same graph (the idempotent upsert path), then reads it back
 and checks ``read().equals(kg)``. Prints one markdown table row per run.
+
+``stream``: a synthetic graph written as generic files (``interactions.csv`` user_id,item_id,rating,
+timestamp; ``items.csv`` item_id,name,genre) at each ``--users`` size, then ``kgrec ingest DIR`` into a
+fresh embedded store twice, ``--no-stream`` (the whole file as frames, then ``store.write``) and
+``--stream`` (chunks of ``--chunk-rows``), each under ``/usr/bin/time -f %M``: the client's peak
+resident set (the kgrec process; the FalkorDB server is its own process, its peak is shown apart),
+wall seconds and edges/s over the whole command; the two stored graphs are compared by their counts.
 """
 
 from __future__ import annotations
@@ -162,9 +170,84 @@ def restart(args) -> None:
     print(f"| {kg.num_edges():,} edges | {mode} | {took} |", flush=True)
 
 
+def _write_generic(folder, users: int) -> int:
+    """A synthetic graph (``users`` users, items = users / 10, about 20 interactions each) as generic
+    files, block by block (the writer never holds the graph). Returns the interaction rows."""
+    from kgrec.kg.sources import synthetic_stream
+
+    folder.mkdir(parents=True, exist_ok=True)
+    stream = synthetic_stream(num_users=users, num_items=max(100, users // 10), seed=0, name="bench")
+    rows = 0
+    with open(folder / "interactions.csv", "w", encoding="utf-8") as inter:
+        inter.write("user_id,item_id,rating,timestamp\n")
+        for k, chunk in enumerate(stream):
+            if k == 0:
+                items = chunk.nodes["Item"][["id", "name"]].rename(columns={"id": "item_id"})
+                genres = chunk.edges[("Item", "HAS_GENRE", "Genre")].groupby("src")["dst"].agg("|".join)
+                items["genre"] = items["item_id"].map(genres).fillna("")
+                items.to_csv(folder / "items.csv", index=False)
+                continue
+            table = chunk.edges[("User", "INTERACTED", "Item")]
+            table.rename(columns={"src": "user_id", "dst": "item_id", "weight": "rating"}).to_csv(
+                inter, header=False, index=False)
+            rows += len(table)
+    return rows
+
+
+def _server_hwm_mb(url: str) -> float | None:
+    from pathlib import Path
+
+    store = EmbeddedStore(url)
+    try:
+        for line in Path(f"/proc/{store.pid()}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, TypeError, ValueError):
+        return None
+    return None
+
+
+def stream(args) -> None:
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    print(f"load average {os.getloadavg()[0]:.1f} at the start; {os.cpu_count()} CPUs")
+    print("| interactions | CSV | ingest | client peak RSS | wall | edges/s (whole command) | server peak RSS |\n"
+          "|---:|---:|---|---:|---:|---:|---:|")
+    for users in args.users:
+        with tempfile.TemporaryDirectory(prefix="kgrec-bench-") as tmp:
+            folder = Path(tmp) / "data"
+            rows = _write_generic(folder, users)
+            size = (folder / "interactions.csv").stat().st_size
+            counts = {}
+            for mode in ("--no-stream", "--stream"):
+                url = f"embedded:{tmp}/{mode.strip('-')}"
+                cmd = ["/usr/bin/time", "-f", "%M kB %e s", sys.executable, "-c", "from kgrec.cli import main; main()",
+                       "ingest", str(folder), mode, "--chunk-rows", str(args.chunk_rows), "--store", url, "--graph",
+                       "bench", "--no-progress"]
+                load = os.getloadavg()[0]
+                done = subprocess.run(cmd, capture_output=True, text=True)
+                try:
+                    if done.returncode != 0:
+                        raise RuntimeError(done.stderr[-2000:])
+                    kb, wall = re.findall(r"^(\d+) kB ([0-9.]+) s$", done.stderr, re.M)[-1]
+                    with open_store(url) as store:
+                        stats = store.stats(graph="bench")
+                    counts[mode] = (stats.nodes, stats.edges)
+                    hwm = _server_hwm_mb(url)
+                finally:
+                    EmbeddedStore(url).stop()
+                edges = sum(counts[mode][1].values())
+                print(f"| {rows:,} | {size / 2**20:,.0f} MiB | `{mode}` | {int(kb) / 1024:,.0f} MiB | {float(wall):.1f} s | "
+                      f"{edges / float(wall):,.0f} | {hwm or float('nan'):,.0f} MiB | (load {load:.1f})", flush=True)
+            assert counts["--stream"] == counts["--no-stream"], counts
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("target", choices=["embedded", "bolt", "restart"])
+    parser.add_argument("target", choices=["embedded", "bolt", "restart", "stream"])
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1000, 5000, 20000])
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--users-step", type=int, default=32,
@@ -172,5 +255,8 @@ if __name__ == "__main__":
     parser.add_argument("--query-text", action="store_true",
                         help="restart: FalkorDB's default AOF replication (query text) instead of effects")
     parser.add_argument("--timeout", type=float, default=300, help="restart: seconds to wait (default 300)")
+    parser.add_argument("--users", type=int, nargs="+", default=[100_000, 250_000],
+                        help="stream: synthetic users per size (about 20 interactions each)")
+    parser.add_argument("--chunk-rows", type=int, default=200_000, help="stream: rows per chunk")
     args = parser.parse_args()
-    {"embedded": embedded, "bolt": bolt, "restart": restart}[args.target](args)
+    {"embedded": embedded, "bolt": bolt, "restart": restart, "stream": stream}[args.target](args)

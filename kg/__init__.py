@@ -2,5 +2,7 @@
 
 from .graph import DegreeSummary, GraphStats, KnowledgeGraph
 from .schema import EdgeType, NodeType, RelationType, Schema
+from .stream import GraphChunk, GraphStream
 
-__all__ = ["DegreeSummary", "EdgeType", "GraphStats", "KnowledgeGraph", "NodeType", "RelationType", "Schema"]
+__all__ = ["DegreeSummary", "EdgeType", "GraphChunk", "GraphStats", "GraphStream", "KnowledgeGraph", "NodeType",
+           "RelationType", "Schema"]

@@ -177,35 +177,56 @@ class KnowledgeGraph:
         limits; property values of the declared type; every edge endpoint an existing node;
         no edge repeated within a relation type. Returns ``self`` so calls chain.
         """
-        for label, df in self.nodes.items():
-            if label not in self.schema.labels:
-                raise SchemaError(f"label {label!r} is not in the schema; labels: {', '.join(self.schema.labels)}",
-                                  path=self.sources.get(label))
-            check_label(label)
-            self._check_strings(label, df, "id", MAX_ID_LENGTH, required=True)
-            self._check_clean_ids(label, df)
-            self._check_strings(label, df, "name", MAX_NAME_LENGTH, required=False)
-            self._check_strings(label, df, "text", MAX_TEXT_LENGTH, required=False)
-            dup = df["id"].duplicated(keep="first")
-            if dup.any():
-                i = int(np.flatnonzero(dup.to_numpy())[0])
-                raise self._error(label, df, i, f"duplicate {label} id {df['id'].iat[i]!r}")
-            self._check_properties(label, df, self.schema.node(label).properties)
-        for et, df in self.edges.items():
-            if et not in self.schema.edge_types:
-                raise SchemaError(f"relation type {_key_str(et)} is not in the schema", path=self.sources.get(et))
-            for col, label in (("src", et[0]), ("dst", et[2])):
-                self._check_strings(et, df, col, MAX_ID_LENGTH, required=True)
+        for label in self.nodes:
+            self.validate_nodes(label)
+        for et in self.edges:
+            self.validate_edges(et)
+        return self
+
+    def validate_nodes(self, label: str) -> None:
+        """The checks of :meth:`validate` on the ``label`` table alone."""
+        df = self.nodes[label]
+        if label not in self.schema.labels:
+            raise SchemaError(f"label {label!r} is not in the schema; labels: {', '.join(self.schema.labels)}",
+                              path=self.sources.get(label))
+        check_label(label)
+        self._check_strings(label, df, "id", MAX_ID_LENGTH, required=True)
+        self._check_clean_ids(label, df)
+        self._check_strings(label, df, "name", MAX_NAME_LENGTH, required=False)
+        self._check_strings(label, df, "text", MAX_TEXT_LENGTH, required=False)
+        dup = df["id"].duplicated(keep="first")
+        if dup.any():
+            i = int(np.flatnonzero(dup.to_numpy())[0])
+            raise self._error(label, df, i, f"duplicate {label} id {df['id'].iat[i]!r}")
+        self._check_properties(label, df, self.schema.node(label).properties)
+
+    def validate_edges(self, edge_type: EdgeType, *, endpoints: bool = True) -> None:
+        """The checks of :meth:`validate` on one edge table alone; ``endpoints=False`` leaves out
+        "every endpoint a node of this graph" (a streaming write checks them against the store)."""
+        et = tuple(edge_type)
+        df = self.edges[et]
+        if et not in self.schema.edge_types:
+            raise SchemaError(f"relation type {_key_str(et)} is not in the schema", path=self.sources.get(et))
+        for col, label in (("src", et[0]), ("dst", et[2])):
+            self._check_strings(et, df, col, MAX_ID_LENGTH, required=True)
+            if endpoints:
                 known = isin(df[col], self.nodes[label]["id"])
                 if not known.all():
                     i = int(np.flatnonzero(~known)[0])
-                    raise self._error(et, df, i, f"{et[1]} {col} {df[col].iat[i]!r} is not a known {label} id")
-            dup = df.duplicated(subset=["src", "dst"], keep="first").to_numpy()
-            if dup.any():
-                i = int(np.flatnonzero(dup)[0])
-                raise self._error(et, df, i, f"duplicate {et[1]} edge {df['src'].iat[i]!r} -> {df['dst'].iat[i]!r}")
-            self._check_properties(et, df, self.schema.relation(et).properties)
-        return self
+                    raise self.unknown_endpoint(et, col, i)
+        dup = df.duplicated(subset=["src", "dst"], keep="first").to_numpy()
+        if dup.any():
+            i = int(np.flatnonzero(dup)[0])
+            raise self._error(et, df, i, f"duplicate {et[1]} edge {df['src'].iat[i]!r} -> {df['dst'].iat[i]!r}")
+        self._check_properties(et, df, self.schema.relation(et).properties)
+
+    def unknown_endpoint(self, edge_type: EdgeType, col: str, row: int) -> InputError:
+        """The error of an edge whose ``col`` (``src``/``dst``) at position ``row`` is no node: it names
+        the file and line of the edge (or the table and row) and the id."""
+        et = tuple(edge_type)
+        df = self.edges[et]
+        label = et[0] if col == "src" else et[2]
+        return self._error(et, df, row, f"{et[1]} {col} {df[col].iat[row]!r} is not a known {label} id")
 
     def _error(self, key: str | EdgeType, df: pd.DataFrame, row: int, message: str) -> InputError:
         path = self.sources.get(key)

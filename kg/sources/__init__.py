@@ -29,14 +29,15 @@ from kgrec.resolver import Registry
 
 from ..graph import KnowledgeGraph
 from . import lastfm, lastfm_kgcn, movielens
-from .generic import load_generic
+from .generic import load_generic, stream_generic
 from .recbole import load_recbole
 from .resolve import DatasetSpec
-from .synthetic import synthetic
+from .synthetic import synthetic, synthetic_stream
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DATASETS", "DatasetInfo", "list_datasets", "load_dataset", "load_generic", "load_recbole", "synthetic"]
+__all__ = ["DATASETS", "DatasetInfo", "generic_files", "list_datasets", "load_dataset", "load_generic", "load_recbole",
+           "stream_generic", "synthetic", "synthetic_stream"]
 
 
 @dataclass(frozen=True)
@@ -180,3 +181,18 @@ def _load_path(path: Path, options: dict) -> KnowledgeGraph:
         files = find_generic_files(path)
         return _call(load_generic, "generic", {**files, "name": options.pop("name", path.name), **options})
     return _call(load_generic, "generic", {"interactions": path, **options})
+
+
+def generic_files(path: str | os.PathLike) -> dict[str, Path] | None:
+    """The generic files that ``load_dataset(path)`` would read, as :func:`stream_generic` takes them
+    (``{"interactions": ..., "items": ..., "triples": ...}``): a folder's ``interactions.*`` (with
+    ``items.*``, ``triples.*``), or one interactions file; None for a dataset name, a folder of
+    RecBole atomic files or a path that is not there. A folder with neither raises
+    :class:`DatasetNotFoundError`."""
+    from .generic import find_generic_files
+    from .recbole import is_recbole_dir
+
+    path = Path(path).expanduser()
+    if path.is_dir():
+        return None if is_recbole_dir(path) else find_generic_files(path)
+    return {"interactions": path} if path.is_file() else None

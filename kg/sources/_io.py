@@ -155,7 +155,29 @@ def read_table(
         names stripped of surrounding blanks; ``_line`` (int64) the row's 1-based line.
     """
     path = Path(path)
-    raw = read_bytes(path)
+    return parse_table(read_bytes(path), path, sep=sep, names=names, encoding=encoding, quoting=quoting,
+                       expected=expected)
+
+
+def parse_table(raw: bytes, path: Path, *, sep: str | None = None, names: Sequence[str] | None = None,
+                encoding: str = "utf-8", quoting: int = csv.QUOTE_MINIMAL, expected: str = "",
+                line_offset: int = 0) -> pd.DataFrame:
+    """:func:`read_table` of bytes already read: the whole file, or a header line followed by a block
+    of the file's rows (:mod:`kgrec.kg.sources.chunks`), whose lines in the file are ``line_offset``
+    more than in ``raw`` (the ``_line`` column and every error's line say where a row is in the file)."""
+    try:
+        df = _parse_table(raw, path, sep=sep, names=names, encoding=encoding, quoting=quoting, expected=expected)
+    except InputError as e:
+        if not line_offset or e.line is None:
+            raise
+        raise type(e)(e.reason, path=e.path, line=e.line + line_offset) from e
+    if line_offset:
+        df["_line"] += line_offset
+    return df
+
+
+def _parse_table(raw: bytes, path: Path, *, sep: str | None, names: Sequence[str] | None, encoding: str,
+                 quoting: int, expected: str) -> pd.DataFrame:
     text = decode(raw, path, encoding)
     hint = f"; expected {expected}" if expected else ""
     if not text.strip():

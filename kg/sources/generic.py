@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -64,8 +64,10 @@ from ..schema import (
     to_label_name,
     to_relation_name,
 )
+from ..stream import GraphChunk, GraphStream
 from . import _io
 from ._rdf import RDF_SUFFIXES, read_rdf
+from .chunks import DEFAULT_CHUNK_ROWS, read_table_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -171,25 +173,118 @@ def load_generic(
     f_inter = Path(interactions)
     parts = Parts(interactions=_read_interactions(f_inter, cols, delimiter, encoding, on_duplicate),
                   interactions_path=f_inter)
+    _read_side_files(parts, cols, items, triples, delimiter=delimiter, encoding=encoding,
+                     item_properties=item_properties, separator=separator, rdf_format=rdf_format,
+                     item_namespace=item_namespace)
+    return assemble(parts, name=name or f_inter.stem, user_label=user_label, item_label=item_label,
+                    interaction=interaction, entity_label=entity_label, metadata=_metadata(f_inter, items, triples))
+
+
+def stream_generic(
+    interactions: str | PathLike,
+    *,
+    items: str | PathLike | None = None,
+    triples: str | PathLike | None = None,
+    name: str | None = None,
+    columns: Mapping[str, str] | None = None,
+    delimiter: str | None = None,
+    encoding: str = "utf-8",
+    user_label: str = "User",
+    item_label: str = "Item",
+    interaction: str = "INTERACTED",
+    entity_label: str = "Entity",
+    item_properties: Mapping[str, PropertyType] | None = None,
+    separator: str = "|",
+    on_duplicate: OnDuplicate = "error",
+    rdf_format: str | None = None,
+    item_namespace: str = "",
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> GraphStream:
+    """:func:`load_generic` as a :class:`~kgrec.kg.stream.GraphStream` (for
+    :meth:`Store.write_stream <kgrec.kg.stores.base.Store.write_stream>`): the interactions file is
+    read in chunks of ``chunk_rows`` rows, so the client never holds all of it; the items and
+    triples files are read whole (they are small next to the interactions). Written to a store, it
+    gives the graph that ``store.write(load_generic(...))`` gives for the same files.
+
+    The header, the items and triples files and the first chunk are checked here, before anything
+    is written; each later chunk as it is written, by the same rules and messages (file, real line,
+    value). A bad row there stops the write: the chunks before it stay in the store, marked
+    ``writing`` (``read()`` refuses the graph) until the ingest runs again. Triples that touch users
+    are written after the last chunk. ``on_duplicate`` applies within each chunk; a (user, item)
+    pair repeated in a later chunk is the same edge upserted again (the store's MERGE: the later
+    row's values win, as with ``"last"``); :func:`load_generic` refuses every repeat in the file.
+    Without an items file each chunk writes the items it uses (with a triples file, a first pass
+    over the interactions collects the item ids: a triple's end is an item when its id is one).
+
+    Args:
+        chunk_rows: lines of the interactions file per chunk (default: 200,000).
+        others: as :func:`load_generic`.
+    """
+    cols = _column_map(columns)
+    f_inter = Path(interactions)
+    expected = _interactions_expected(cols)
+
+    def interaction_chunks() -> Iterator[pd.DataFrame]:
+        for df in read_table_chunks(f_inter, sep=delimiter, encoding=encoding, expected=expected,
+                                    chunk_rows=chunk_rows):
+            yield interaction_rows(_interaction_columns(df, cols, f_inter), f_inter, on_duplicate)
+
+    first = next(interaction_chunks())
+    _io.require_rows(first, f_inter, "interactions")
+    parts = Parts(interactions=first.iloc[:0], interactions_path=f_inter)
+    items_per_chunk = items is None and triples is None
+    if items is None and triples is not None:
+        parts.extra_items = pd.Series(pd.unique(pd.concat([c["dst"].drop_duplicates() for c in interaction_chunks()])),
+                                      dtype="string")
+    _read_side_files(parts, cols, items, triples, delimiter=delimiter, encoding=encoding,
+                     item_properties=item_properties, separator=separator, rdf_format=rdf_format,
+                     item_namespace=item_namespace)
+    kg = build_graph(parts, name=name or f_inter.stem, user_label=user_label, item_label=item_label,
+                     interaction=interaction, entity_label=entity_label, metadata=_metadata(f_inter, items, triples))
+    inter_type = tuple(kg.schema.interaction)
+    later = {et: df for et, df in kg.edges.items() if et != inter_type and user_label in (et[0], et[2]) and len(df)}
+    static = KnowledgeGraph(kg.schema, kg.nodes, {et: df for et, df in kg.edges.items() if et not in later},
+                            name=kg.name, metadata=kg.metadata, sources=kg.sources).validate()
+
+    def chunks() -> Iterator[GraphChunk]:
+        yield GraphChunk(nodes={label: df for label, df in static.nodes.items() if len(df)},
+                         edges={et: df for et, df in static.edges.items() if len(df)})
+        for inter in interaction_chunks():
+            nodes = {user_label: pd.DataFrame({"id": _io.sorted_ids(inter["src"])})}
+            if items_per_chunk:
+                nodes[item_label] = pd.DataFrame({"id": _io.sorted_ids(inter["dst"])})
+            yield GraphChunk(nodes=nodes, edges={inter_type: inter})
+        if later:
+            yield GraphChunk(edges=later)
+
+    return GraphStream(kg.schema, chunks, name=kg.name, metadata=kg.metadata, sources=kg.sources)
+
+
+def _metadata(interactions: Path, items, triples) -> dict:
+    return {"format": "generic", "files": {k: str(v) for k, v in
+                                           (("interactions", interactions), ("items", items), ("triples", triples)) if v}}
+
+
+def _read_side_files(parts: Parts, cols: dict[str, str], items, triples, *, delimiter: str | None, encoding: str,
+                     item_properties: Mapping[str, PropertyType] | None, separator: str, rdf_format: str | None,
+                     item_namespace: str) -> None:
+    """Read the items and triples files into ``parts`` (whole)."""
     if items is not None:
         parts.items_path = Path(items)
         parts.items, parts.item_property_types, parts.attributes = _read_items(
             parts.items_path, cols, delimiter, encoding, dict(item_properties or {}), separator)
     elif item_properties:
-        raise InputError("item_properties needs an items file", path=str(f_inter))
+        raise InputError("item_properties needs an items file", path=str(parts.interactions_path))
     if triples is not None:
         parts.triples_path = Path(triples)
         if parts.triples_path.suffix.lower() in RDF_SUFFIXES or rdf_format is not None:
             parts.triples, parts.entity_names = read_rdf(parts.triples_path, rdf_format)
             if item_namespace:
-                known = parts.items["id"] if parts.items is not None else parts.interactions["dst"]
+                known = parts.items["id"] if parts.items is not None else pd.concat(
+                    [parts.interactions["dst"], *([parts.extra_items] if parts.extra_items is not None else [])])
                 _strip_namespace(parts, item_namespace, known)
         else:
             parts.triples = _read_triples(parts.triples_path, cols, delimiter, encoding)
-    return assemble(parts, name=name or f_inter.stem, user_label=user_label, item_label=item_label,
-                    interaction=interaction, entity_label=entity_label,
-                    metadata={"format": "generic", "files": {k: str(v) for k, v in
-                              (("interactions", f_inter), ("items", items), ("triples", triples)) if v}})
 
 
 # -- reading ----------------------------------------------------------------------------------------
@@ -215,14 +310,29 @@ def _rename(df: pd.DataFrame, cols: dict[str, str], wanted: tuple[str, ...], pat
     return df.rename(columns=mapping)
 
 
+def _interactions_expected(cols: dict[str, str]) -> str:
+    return f"a header {cols['user_id']},{cols['item_id']}[,{cols['rating']}][,{cols['timestamp']}]"
+
+
 def _read_interactions(path: Path, cols: dict[str, str], sep: str | None, encoding: str,
                        on_duplicate: OnDuplicate) -> pd.DataFrame:
-    expected = f"a header {cols['user_id']},{cols['item_id']}[,{cols['rating']}][,{cols['timestamp']}]"
-    df = _io.read_table(path, sep=sep, encoding=encoding, expected=expected)
-    _io.require_columns(df, [cols["user_id"], cols["item_id"]], path, expected=expected,
-                        hint=" (map other names with columns={'user_id': ..., 'item_id': ...})")
-    df = _rename(df, cols, ("user_id", "item_id", "rating", "timestamp"), path)
+    df = _io.read_table(path, sep=sep, encoding=encoding, expected=_interactions_expected(cols))
+    df = _interaction_columns(df, cols, path)
     _io.require_rows(df, path, "interactions")
+    return interaction_rows(df, path, on_duplicate)
+
+
+def _interaction_columns(df: pd.DataFrame, cols: dict[str, str], path: Path) -> pd.DataFrame:
+    """The table read with canonical column names; a missing user or item column is refused."""
+    _io.require_columns(df, [cols["user_id"], cols["item_id"]], path, expected=_interactions_expected(cols),
+                        hint=" (map other names with columns={'user_id': ..., 'item_id': ...})")
+    return _rename(df, cols, ("user_id", "item_id", "rating", "timestamp"), path)
+
+
+def interaction_rows(df: pd.DataFrame, path: Path, on_duplicate: OnDuplicate) -> pd.DataFrame:
+    """Interactions as an edge table (``src``, ``dst``, [``rating``], [``timestamp``], ``_line``): ids
+    by the id rule, numbers checked, a repeated pair handled by ``on_duplicate`` (all of the file,
+    or one chunk of it)."""
     out = pd.DataFrame({"src": _io.require_nonempty(df, "user_id", path, "user_id"),
                         "dst": _io.require_nonempty(df, "item_id", path, "item_id")})
     if "rating" in df.columns:
@@ -348,6 +458,14 @@ def assemble(parts: Parts, *, name: str, user_label: str = "User", item_label: s
              interaction: str = "INTERACTED", entity_label: str = "Entity",
              metadata: Mapping | None = None) -> KnowledgeGraph:
     """Build and validate the graph from what the loader read."""
+    return build_graph(parts, name=name, user_label=user_label, item_label=item_label, interaction=interaction,
+                       entity_label=entity_label, metadata=metadata).validate()
+
+
+def build_graph(parts: Parts, *, name: str, user_label: str = "User", item_label: str = "Item",
+                interaction: str = "INTERACTED", entity_label: str = "Entity",
+                metadata: Mapping | None = None) -> KnowledgeGraph:
+    """The graph from what the loader read, not validated yet (:func:`assemble` validates it)."""
     for label in (user_label, item_label, entity_label):
         check_label(label)
     if len({user_label, item_label, entity_label}) < 3:
@@ -406,9 +524,8 @@ def assemble(parts: Parts, *, name: str, user_label: str = "User", item_label: s
 
     schema = Schema(tuple(node_types.values()), tuple(relations), user_label=user_label, item_label=item_label,
                     interaction=interaction_type)
-    kg = KnowledgeGraph(schema, nodes, edges, name=name, metadata={"dataset": name, **dict(metadata or {})},
-                        sources=sources)
-    return kg.validate()
+    return KnowledgeGraph(schema, nodes, edges, name=name, metadata={"dataset": name, **dict(metadata or {})},
+                          sources=sources)
 
 
 def _phrases(name: str, original: str) -> tuple[str, str, str, str]:

@@ -23,7 +23,9 @@ checked against). ``metadata["synthetic"] = True``.
 
 from __future__ import annotations
 
+import copy
 import logging
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -32,6 +34,7 @@ from kgrec.errors import ConfigError
 
 from ..graph import KnowledgeGraph
 from ..schema import NodeType, RelationType, Schema
+from ..stream import GraphChunk, GraphStream
 
 logger = logging.getLogger(__name__)
 
@@ -88,101 +91,168 @@ def synthetic(
         tags_per_item: mean tags per item, at least one each (default: 3.0).
         name: the graph's name (default: ``"synthetic"``).
     """
-    for key, value, low in (("num_users", num_users, 1), ("num_items", num_items, 1), ("num_tags", num_tags, 1),
-                            ("num_genres", num_genres, 1), ("num_topics", num_topics, 1)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-            raise ConfigError(f"synthetic: {key} must be an integer >= {low}, got {value!r}")
-    if not interactions_per_user >= 1 or not tags_per_item >= 1:
-        raise ConfigError("synthetic: interactions_per_user and tags_per_item must be >= 1")
-    rng = np.random.default_rng(seed)
-    k = int(num_topics)
+    story = _Story(num_users=num_users, num_items=num_items, num_tags=num_tags, num_genres=num_genres, seed=seed,
+                   num_topics=num_topics, interactions_per_user=interactions_per_user, tags_per_item=tags_per_item)
+    blocks = [block for _, _, block in story.interaction_blocks()]
+    import pyarrow as pa
 
-    words = _words(rng, k * WORDS_PER_TOPIC + num_tags + num_genres)
-    vocab = words[:k * WORDS_PER_TOPIC].reshape(k, WORDS_PER_TOPIC)
-    tag_words = words[k * WORDS_PER_TOPIC:k * WORDS_PER_TOPIC + num_tags]
-    genre_words = words[k * WORDS_PER_TOPIC + num_tags:]
-    tag_topic = rng.permutation(np.arange(num_tags) % k)
-    genre_topic = rng.permutation(np.arange(num_genres) % k)
-
-    taste = rng.dirichlet(np.full(k, 0.3), size=num_users)
-    mix = rng.dirichlet(np.full(k, 0.2), size=num_items)
-    popularity = rng.lognormal(0.0, 1.0, size=num_items)
-
-    # -- interactions: topic from the user's taste, then item from p(item | topic) --------------
-    counts = 1 + rng.poisson(interactions_per_user - 1, size=num_users)
-    interactions = _interactions(rng, taste, (mix * popularity[:, None]).T, counts)
-
-    # -- items: names, texts, tags, genres ------------------------------------------------------
-    main = mix.argmax(axis=1)
-    first_word = vocab[main, rng.integers(0, WORDS_PER_TOPIC, size=num_items)]
-    second_word = vocab[main, rng.integers(0, WORDS_PER_TOPIC, size=num_items)]
-    names = pd.Series(first_word).str.title() + " " + pd.Series(second_word).str.title()
-    text_topics = _draw_rows(rng, mix, np.repeat(np.arange(num_items), TEXT_WORDS))
-    text_words = vocab[text_topics, rng.integers(0, WORDS_PER_TOPIC, size=len(text_topics))]
-    body = pd.Series(text_words.reshape(num_items, TEXT_WORDS).tolist()).str.join(" ")
-    items = pd.DataFrame({"id": _ids("i", np.arange(num_items)), "name": names, "text": names + ": " + body + ".",
-                          "topic": pd.array(main, dtype="Int64")})
-
-    has_tag = _attribute_edges(rng, mix, tag_topic, 1 + rng.poisson(tags_per_item - 1, size=num_items), "t")
-    has_genre = _attribute_edges(rng, mix, genre_topic, 1 + (rng.random(num_items) < 0.4), "g")
-
-    users = pd.DataFrame({"id": _ids("u", np.arange(num_users)), "topic": pd.array(taste.argmax(axis=1), dtype="Int64")})
-    tags = pd.DataFrame({"id": _ids("t", np.arange(num_tags)), "name": tag_words,
-                         "topic": pd.array(tag_topic, dtype="Int64")})
-    genres = pd.DataFrame({"id": _ids("g", np.arange(num_genres)), "name": pd.Series(genre_words).str.title(),
-                           "topic": pd.array(genre_topic, dtype="Int64")})
-
-    kg = KnowledgeGraph(
-        SCHEMA,
-        {"User": users, "Item": items, "Tag": tags, "Genre": genres},
-        {("User", "INTERACTED", "Item"): interactions, ("Item", "HAS_TAG", "Tag"): has_tag,
-         ("Item", "HAS_GENRE", "Genre"): has_genre},
-        name=name,
-        metadata={"dataset": "synthetic", "synthetic": True, "seed": int(seed), "num_topics": k,
-                  "interactions_per_user": float(interactions_per_user), "tags_per_item": float(tags_per_item)},
-    )
+    interactions = pd.DataFrame({
+        "src": pd.Series(pa.chunked_array([b["src"].array for b in blocks], type=pa.string()), dtype="string"),
+        "dst": pd.Series(pa.chunked_array([b["dst"].array for b in blocks], type=pa.string()), dtype="string"),
+        "weight": pd.array(np.concatenate([b["weight"].to_numpy() for b in blocks]), dtype="Int64"),
+        "timestamp": pd.array(np.concatenate([b["timestamp"].to_numpy() for b in blocks]), dtype="Int64")})
+    del blocks
+    kg = KnowledgeGraph(SCHEMA, {"User": story.users, **story.nodes},
+                        {("User", "INTERACTED", "Item"): interactions, **story.edges}, name=name,
+                        metadata=story.metadata)
     return kg.validate()
 
 
-def _interactions(rng: np.random.Generator, taste: np.ndarray, item_given_topic: np.ndarray,
-                  counts: np.ndarray) -> pd.DataFrame:
-    """The interaction table: ``counts[u]`` draws for user ``u`` (a topic from its taste, then an item
-    from ``item_given_topic[topic]`` ``[k, items]``), repeated pairs merged into ``weight``.
+def synthetic_stream(
+    *,
+    num_users: int = 200,
+    num_items: int = 500,
+    num_tags: int = 60,
+    num_genres: int = 12,
+    seed: int = 0,
+    num_topics: int = 8,
+    interactions_per_user: float = 20.0,
+    tags_per_item: float = 3.0,
+    name: str = "synthetic",
+) -> GraphStream:
+    """:func:`synthetic` as a :class:`~kgrec.kg.stream.GraphStream`: the same graph (same arguments,
+    same draws), its interactions drawn a block of users at a time (:data:`BLOCK_DRAWS` draws) as
+    the stream is written, so that no more than one block is ever in memory. The first chunk holds
+    the items, tags, genres and their edges; each later one a block's users and interactions.
 
-    Users are drawn in blocks of about :data:`BLOCK_DRAWS` draws, so the working memory is bounded
-    by the block, not the graph (a graph with fewer draws is one block); each block's id strings are
-    Arrow arrays, joined once at the end.
+    Args: as :func:`synthetic`.
     """
-    import pyarrow as pa
+    story = _Story(num_users=num_users, num_items=num_items, num_tags=num_tags, num_genres=num_genres, seed=seed,
+                   num_topics=num_topics, interactions_per_user=interactions_per_user, tags_per_item=tags_per_item)
+    KnowledgeGraph(SCHEMA, story.nodes, story.edges, name=name).validate()
 
-    num_users, num_items = len(counts), item_given_topic.shape[1]
-    taste_cdf = _row_cdf(taste)
-    item_cdf = _shifted_cdf(item_given_topic)
+    def chunks() -> Iterator[GraphChunk]:
+        yield GraphChunk(nodes=story.nodes, edges=story.edges)
+        for start, stop, block in story.interaction_blocks():
+            yield GraphChunk(nodes={"User": story.users.iloc[start:stop]},
+                             edges={("User", "INTERACTED", "Item"): block})
+
+    return GraphStream(SCHEMA, chunks, name=name, metadata=story.metadata)
+
+
+class _Story:
+    """Everything :func:`synthetic` draws, the interactions as blocks drawn on demand.
+
+    The random numbers the interactions take come, in the one generator's order, between the
+    users' draw counts and the items' names; so the state before them is kept (the blocks are
+    drawn again from it whenever :meth:`interaction_blocks` runs) and the generator is moved past
+    them by drawing only the raw numbers each block takes (:func:`_skip_block`), which costs a
+    small part of drawing the blocks.
+    """
+
+    def __init__(self, *, num_users: int, num_items: int, num_tags: int, num_genres: int, seed: int,
+                 num_topics: int, interactions_per_user: float, tags_per_item: float):
+        for key, value, low in (("num_users", num_users, 1), ("num_items", num_items, 1), ("num_tags", num_tags, 1),
+                                ("num_genres", num_genres, 1), ("num_topics", num_topics, 1)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+                raise ConfigError(f"synthetic: {key} must be an integer >= {low}, got {value!r}")
+        if not interactions_per_user >= 1 or not tags_per_item >= 1:
+            raise ConfigError("synthetic: interactions_per_user and tags_per_item must be >= 1")
+        rng = np.random.default_rng(seed)
+        k = int(num_topics)
+
+        words = _words(rng, k * WORDS_PER_TOPIC + num_tags + num_genres)
+        vocab = words[:k * WORDS_PER_TOPIC].reshape(k, WORDS_PER_TOPIC)
+        tag_words = words[k * WORDS_PER_TOPIC:k * WORDS_PER_TOPIC + num_tags]
+        genre_words = words[k * WORDS_PER_TOPIC + num_tags:]
+        tag_topic = rng.permutation(np.arange(num_tags) % k)
+        genre_topic = rng.permutation(np.arange(num_genres) % k)
+
+        taste = rng.dirichlet(np.full(k, 0.3), size=num_users)
+        mix = rng.dirichlet(np.full(k, 0.2), size=num_items)
+        popularity = rng.lognormal(0.0, 1.0, size=num_items)
+
+        # -- interactions: topic from the user's taste, then item from p(item | topic) ----------
+        self.counts = 1 + rng.poisson(interactions_per_user - 1, size=num_users)
+        self.taste, self.item_given_topic = taste, (mix * popularity[:, None]).T
+        self.state = copy.deepcopy(rng.bit_generator.state)
+        for start, stop in _block_bounds(self.counts):
+            _skip_block(rng, int(self.counts[start:stop].sum()))
+
+        # -- items: names, texts, tags, genres --------------------------------------------------
+        main = mix.argmax(axis=1)
+        first_word = vocab[main, rng.integers(0, WORDS_PER_TOPIC, size=num_items)]
+        second_word = vocab[main, rng.integers(0, WORDS_PER_TOPIC, size=num_items)]
+        names = pd.Series(first_word).str.title() + " " + pd.Series(second_word).str.title()
+        text_topics = _draw_rows(rng, mix, np.repeat(np.arange(num_items), TEXT_WORDS))
+        text_words = vocab[text_topics, rng.integers(0, WORDS_PER_TOPIC, size=len(text_topics))]
+        body = pd.Series(text_words.reshape(num_items, TEXT_WORDS).tolist()).str.join(" ")
+        items = pd.DataFrame({"id": _ids("i", np.arange(num_items)), "name": names, "text": names + ": " + body + ".",
+                              "topic": pd.array(main, dtype="Int64")})
+
+        has_tag = _attribute_edges(rng, mix, tag_topic, 1 + rng.poisson(tags_per_item - 1, size=num_items), "t")
+        has_genre = _attribute_edges(rng, mix, genre_topic, 1 + (rng.random(num_items) < 0.4), "g")
+
+        self.users = pd.DataFrame({"id": _ids("u", np.arange(num_users)),
+                                   "topic": pd.array(taste.argmax(axis=1), dtype="Int64")})
+        tags = pd.DataFrame({"id": _ids("t", np.arange(num_tags)), "name": tag_words,
+                             "topic": pd.array(tag_topic, dtype="Int64")})
+        genres = pd.DataFrame({"id": _ids("g", np.arange(num_genres)), "name": pd.Series(genre_words).str.title(),
+                               "topic": pd.array(genre_topic, dtype="Int64")})
+        self.nodes = {"Item": items, "Tag": tags, "Genre": genres}
+        self.edges = {("Item", "HAS_TAG", "Tag"): has_tag, ("Item", "HAS_GENRE", "Genre"): has_genre}
+        self.metadata = {"dataset": "synthetic", "synthetic": True, "seed": int(seed), "num_topics": k,
+                         "interactions_per_user": float(interactions_per_user), "tags_per_item": float(tags_per_item)}
+
+    def interaction_blocks(self) -> Iterator[tuple[int, int, pd.DataFrame]]:
+        """``(first user, last user + 1, interactions)`` of each block of users, drawn afresh."""
+        rng = np.random.default_rng()
+        rng.bit_generator.state = copy.deepcopy(self.state)
+        taste_cdf = _row_cdf(self.taste)
+        item_cdf = _shifted_cdf(self.item_given_topic)
+        for start, stop in _block_bounds(self.counts):
+            yield start, stop, _interaction_block(rng, self.taste, taste_cdf, self.item_given_topic, item_cdf,
+                                                  start, self.counts[start:stop])
+
+
+def _block_bounds(counts: np.ndarray) -> list[tuple[int, int]]:
+    """Users in blocks of about :data:`BLOCK_DRAWS` draws (a block holds at least one user), so the
+    working memory is bounded by the block, not the graph (a graph with fewer draws is one block)."""
     ends = np.cumsum(counts)
-    src, dst, weights, times = [], [], [], []
-    start = 0
-    while start < num_users:
+    out, start = [], 0
+    while start < len(counts):
         base = int(ends[start - 1]) if start else 0
         stop = max(start + 1, int(np.searchsorted(ends, base + BLOCK_DRAWS, side="right")))
-        user = np.repeat(np.arange(start, stop, dtype=np.int64), counts[start:stop])
-        topic = _draw_rows(rng, taste, user, cdf=taste_cdf)
-        item = _draw_columns(rng, item_given_topic, topic, flat=item_cdf)
-        del topic
-        pair, first, weight = np.unique(user * num_items + item, return_index=True, return_counts=True)
-        del item
-        time = _BASE_TIME + rng.integers(0, _YEAR_S, size=len(user))
-        del user
-        src.append(_id_array("u", pair // num_items))
-        dst.append(_id_array("i", pair % num_items))
-        weights.append(weight)
-        times.append(time[first])
-        del pair, first, weight, time
+        out.append((start, stop))
         start = stop
-    return pd.DataFrame({
-        "src": pd.Series(pa.chunked_array(src, type=pa.string()), dtype="string"),
-        "dst": pd.Series(pa.chunked_array(dst, type=pa.string()), dtype="string"),
-        "weight": pd.array(np.concatenate(weights), dtype="Int64"),
-        "timestamp": pd.array(np.concatenate(times), dtype="Int64")})
+    return out
+
+
+def _skip_block(rng: np.random.Generator, draws: int) -> None:
+    """Move ``rng`` past the random numbers :func:`_interaction_block` takes for ``draws`` draws (in
+    its order: a topic per draw, an item per draw, a time per draw)."""
+    rng.random(draws)
+    rng.random(draws)
+    rng.integers(0, _YEAR_S, size=draws)
+
+
+def _interaction_block(rng: np.random.Generator, taste: np.ndarray, taste_cdf: np.ndarray,
+                       item_given_topic: np.ndarray, item_cdf: np.ndarray, start: int,
+                       counts: np.ndarray) -> pd.DataFrame:
+    """The interactions of users ``start, start + 1, ...`` (``counts[u - start]`` draws each: a topic
+    from the user's taste, then an item from ``item_given_topic[topic]`` ``[k, items]``), repeated
+    pairs merged into ``weight``; ids as Arrow-backed strings."""
+    num_items = item_given_topic.shape[1]
+    user = np.repeat(np.arange(start, start + len(counts), dtype=np.int64), counts)
+    topic = _draw_rows(rng, taste, user, cdf=taste_cdf)
+    item = _draw_columns(rng, item_given_topic, topic, flat=item_cdf)
+    del topic
+    pair, first, weight = np.unique(user * num_items + item, return_index=True, return_counts=True)
+    del item
+    time = _BASE_TIME + rng.integers(0, _YEAR_S, size=len(user))
+    return pd.DataFrame({"src": pd.Series(_id_array("u", pair // num_items), dtype="string"),
+                         "dst": pd.Series(_id_array("i", pair % num_items), dtype="string"),
+                         "weight": pd.array(weight, dtype="Int64"), "timestamp": pd.array(time[first], dtype="Int64")})
 
 
 def _id_array(prefix: str, numbers: np.ndarray):

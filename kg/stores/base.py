@@ -27,14 +27,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from kgrec.errors import IncompleteGraphError, InputError, StoreError, UnknownGraphError
 
 from ..graph import GraphStats, KnowledgeGraph
 from ..schema import EdgeType, Schema
+from ..stream import GraphChunk, GraphStream
 from . import guard
-from .meta import COMPLETE, GraphMeta, edge_key
+from .meta import COMPLETE, GraphMeta, edge_key, table_properties
 from .rows import check_reserved_label, edge_rows, extend_for_edges, extend_for_nodes, node_rows
 
 logger = logging.getLogger(__name__)
@@ -275,6 +277,51 @@ class Store(ABC):
         """Write a validated graph (state ``writing`` first, ``complete`` last); rows sent per label
         and per edge type (:func:`~kgrec.kg.stores.meta.edge_key`)."""
 
+    @abstractmethod
+    def _begin_write(self, name: str, kg: KnowledgeGraph) -> GraphMeta:
+        """Make graph ``name`` ready to receive ``kg``'s tables (create it where needed, index each
+        label's ``id``) and store its record in state ``writing``: ``kg``'s schema, metadata and
+        columns merged over a stored record (a rewrite). Returns the record stored."""
+
+    def writer(self, schema: Schema, *, graph: str, metadata: Mapping[str, Any] | None = None,
+               sources: Mapping[str | EdgeType, str] | None = None, progress: bool = False,
+               total: int | None = None) -> GraphWriter:
+        """A streaming write of graph ``graph``: write its tables chunk by chunk, never all at once.
+
+        ``with store.writer(schema, graph="g") as w:`` stores the graph's record in state
+        ``writing`` (schema and ``metadata``, merged over a stored graph's as :meth:`write` does);
+        ``w.add_nodes(label, rows)`` / ``w.add_edges(edge_type, rows)`` check each chunk as
+        :meth:`write` checks a whole graph (labels and relation types of ``schema``, reserved
+        labels, clean unique ids, property types; an edge's endpoints must be in the store, written
+        by an earlier call or an earlier write) and upsert it; leaving the block sets ``complete``.
+
+        An error (or a kill) in the middle leaves what was written so far and the state ``writing``:
+        :meth:`read` refuses the graph until the same stream is written again (idempotent upserts),
+        which completes it. A node or edge sent twice is upserted: the later row's values win.
+        ``w.report`` is the :class:`WriteReport` (rows sent, per label and per edge type).
+
+        Args:
+            schema: the graph's schema; every chunk must fit it.
+            graph: the graph's name.
+            metadata: stored with the graph (default: none).
+            sources: label or edge type → its file, for error messages (default: none).
+            progress: show a progress bar of rows written (default: False).
+            total: rows to come, the progress bar's total, when known (default: None).
+        """
+        return GraphWriter(self, check_graph_name(graph), schema, metadata=metadata, sources=sources,
+                           progress=progress, total=total)
+
+    def write_stream(self, stream: GraphStream, *, graph: str | None = None, progress: bool = False) -> WriteReport:
+        """Write a :class:`~kgrec.kg.stream.GraphStream` chunk by chunk (see :meth:`writer`): the
+        client holds one chunk at a time. The stored graph is the one :meth:`write` stores for the
+        same rows; ``graph`` defaults to the store's default graph, else the stream's name."""
+        name = graph or self.default_graph or stream.name
+        with self.writer(stream.schema, graph=name, metadata=stream.metadata, sources=stream.sources,
+                         progress=progress, total=stream.num_rows) as w:
+            for chunk in stream:
+                w.add(chunk)
+        return w.report
+
     def read(self, *, graph: str | None = None, allow_incomplete: bool = False) -> KnowledgeGraph:
         """The whole graph back (equal to what was written, up to row order).
 
@@ -416,6 +463,98 @@ class Store(ABC):
     @abstractmethod
     def stats(self, *, graph: str | None = None) -> GraphStats:
         """Counts per label and relation (degree summaries may be empty)."""
+
+
+class GraphWriter:
+    """A streaming write of one graph (:meth:`Store.writer`): a context manager that stores the
+    graph's record in state ``writing`` on entry, upserts each chunk given to :meth:`add_nodes`,
+    :meth:`add_edges` or :meth:`add`, and sets ``complete`` on a clean exit (an exception leaves
+    ``writing``). Constructing it does no I/O."""
+
+    def __init__(self, store: Store, name: str, schema: Schema, *, metadata: Mapping[str, Any] | None = None,
+                 sources: Mapping[str | EdgeType, str] | None = None, progress: bool = False,
+                 total: int | None = None):
+        self.store, self.name, self.schema = store, name, schema
+        self.metadata = dict(metadata or {})
+        self.sources = dict(sources or {})
+        self.progress, self.total = progress, total
+        self.nodes: dict[str, int] = {}
+        self.edges: dict[str, int] = {}
+        self.report: WriteReport | None = None
+        self._meta: GraphMeta | None = None
+
+    def __enter__(self) -> GraphWriter:
+        from tqdm.auto import tqdm
+
+        for label in self.schema.labels:
+            check_reserved_label(label, path=self.sources.get(label))
+        self._start = time.perf_counter()
+        self._meta = self.store._begin_write(self.name, KnowledgeGraph(self.schema, {}, {}, name=self.name,
+                                                                       metadata=self.metadata))
+        self._bar = tqdm(total=self.total, desc=f"write {self.name}", unit="rows", unit_scale=True,
+                         disable=not self.progress, leave=False)
+        return self
+
+    def __exit__(self, kind, value, tb) -> None:
+        self._bar.close()
+        if kind is None:
+            self.store._write_meta(self.name, self._meta.with_state(COMPLETE))
+        else:
+            logger.warning("graph %r of %s: the streaming write stopped (%s); its state stays 'writing' until "
+                           "the same stream is written again", self.name, self.store.url, kind.__name__)
+        self.report = WriteReport(self.name, dict(self.nodes), dict(self.edges), time.perf_counter() - self._start)
+        if kind is None:
+            logger.info("streamed %s nodes and %s edges to graph %r of %s in %.1fs (%.0f edges/s)",
+                        f"{self.report.num_nodes:,}", f"{self.report.num_edges:,}", self.name, self.store.url,
+                        self.report.seconds, self.report.num_edges / max(self.report.seconds, 1e-9))
+
+    def _chunk_graph(self, nodes: Mapping[str, pd.DataFrame], edges: Mapping[EdgeType, pd.DataFrame]) -> KnowledgeGraph:
+        if self._meta is None:
+            raise StoreError("a GraphWriter writes inside its with-block only (with store.writer(...) as w: ...)")
+        return KnowledgeGraph(self.schema, nodes, edges, name=self.name, sources=self.sources)
+
+    def _columns(self, meta: GraphMeta) -> None:
+        if meta != self._meta:  # a table brought columns the record does not list yet
+            self.store._write_meta(self.name, meta)
+            self._meta = meta
+
+    def add_nodes(self, label: str, rows: pd.DataFrame) -> int:
+        """Check and upsert one chunk of ``label`` nodes (``id`` [, ``name``, ``text``, properties]).
+        Returns the rows sent."""
+        kg = self._chunk_graph({label: rows}, {})
+        kg.validate_nodes(label)
+        df = kg.nodes[label]
+        df = df[[c for c in df.columns if not str(c).startswith("_")]]
+        self._columns(self._meta.with_node_columns(label, table_properties(df.columns, ("id", "name", "text"))))
+        sent = self.store._write_node_rows(self.name, self._meta.schema, label, df) if len(df) else 0
+        self.nodes[label] = self.nodes.get(label, 0) + sent
+        self._bar.update(sent)
+        return sent
+
+    def add_edges(self, edge_type: EdgeType, rows: pd.DataFrame) -> int:
+        """Check and upsert one chunk of edges (``src``, ``dst`` [, properties]); both endpoints
+        must be in the store already. Returns the rows sent."""
+        et = tuple(edge_type)
+        kg = self._chunk_graph({}, {et: rows})
+        kg.validate_edges(et, endpoints=False)
+        df = kg.edges[et]
+        for col, label in (("src", et[0]), ("dst", et[2])):
+            missing = self.store._missing_ids(self.name, label, df[col].drop_duplicates().tolist())
+            if missing:
+                raise kg.unknown_endpoint(et, col, int(np.flatnonzero((df[col] == missing[0]).to_numpy())[0]))
+        df = df[[c for c in df.columns if not str(c).startswith("_")]]
+        self._columns(self._meta.with_edge_columns(et, table_properties(df.columns, ("src", "dst"))))
+        sent = self.store._write_edge_rows(self.name, self._meta.schema, et, df) if len(df) else 0
+        self.edges[edge_key(et)] = self.edges.get(edge_key(et), 0) + sent
+        self._bar.update(sent)
+        return sent
+
+    def add(self, chunk: GraphChunk) -> None:
+        """Write one :class:`~kgrec.kg.stream.GraphChunk`: its node tables, then its edge tables."""
+        for label, df in chunk.nodes.items():
+            self.add_nodes(label, df)
+        for et, df in chunk.edges.items():
+            self.add_edges(et, df)
 
 
 def check_params(params: Mapping[str, Any] | None) -> dict[str, Any]:

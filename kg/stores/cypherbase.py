@@ -143,13 +143,17 @@ class CypherStore(Store):
         self._run(name, cypher.META_SET_STATE, {"graph": name, "state": state}, write=True)
 
     # -- bulk ----------------------------------------------------------------------------------
-    def _write_graph(self, name: str, kg: KnowledgeGraph, *, progress: bool) -> tuple[dict[str, int], dict[str, int]]:
+    def _begin_write(self, name: str, kg: KnowledgeGraph) -> GraphMeta:
         self._prepare_graph(name)
         stored = self._read_meta(name, tolerant=True) if name in self._graph_names() else None
         meta = stored.merged_with(kg, state=WRITING) if stored is not None else GraphMeta.of_graph(kg, name)
         self._write_meta(name, meta)
         for label in kg.schema.labels:
             self._ensure_index(name, label)
+        return meta
+
+    def _write_graph(self, name: str, kg: KnowledgeGraph, *, progress: bool) -> tuple[dict[str, int], dict[str, int]]:
+        self._begin_write(name, kg)
         node_counts: dict[str, int] = {}
         edge_counts: dict[str, int] = {}
         total = kg.num_nodes() + kg.num_edges()

@@ -349,8 +349,7 @@ class RdfStore(Store):
         """
         stored = read_oxigraph(self._ox(name), base_iri=self.base_iri, default_graph=self._graph_node(name),
                                where=f"{self.url} graph {name}", validate=False)
-        meta = self._require_meta(name).merged_with(kg, state=WRITING)
-        self._write_meta(name, meta)
+        meta = self._begin_write(name, kg)
         vocab, schema = self.vocabulary, meta.schema
         for label, new in kg.nodes.items():
             new = new[[c for c in new.columns if not c.startswith("_")]]
@@ -373,6 +372,17 @@ class RdfStore(Store):
                                     [vocab.property_iri(col)])
                 self._insert_chunks(name, edge_ntriples(vocab, et, part, declared))
         self._update(name, sparql.set_state(vocab, name, COMPLETE))
+
+    def _begin_write(self, name: str, kg: KnowledgeGraph) -> GraphMeta:
+        """An existing graph: its record merged with ``kg``'s; a new one: an empty database (no
+        staging folder: a streaming write fills the live graph, marked ``writing``) and ``kg``'s."""
+        if name in self._graph_names():
+            meta = self._require_meta(name).merged_with(kg, state=WRITING)
+        else:
+            self._open_graph(name, self._new_folder(name, "stream")[1])
+            meta = GraphMeta.of_graph(kg, name)
+        self._write_meta(name, meta)
+        return meta
 
     def _insert_chunks(self, name: str, chunks) -> None:
         """Load N-Triples chunks into the graph: one transaction each, or a bulk load when big."""

@@ -27,6 +27,9 @@ app.add_typer(store_app, name="store")
 STORE_HELP = "Store URL: embedded, embedded:/dir, falkordb://host:port, bolt://host:port, neo4j://..., rdf:/dir " \
              "(default: KGREC_STORE, else embedded)."
 GRAPH_HELP = "Graph name (default: KGREC_GRAPH, else the only graph in the store)."
+STREAM_THRESHOLD_BYTES = 64 << 20
+"""``kgrec ingest`` streams an interactions file larger than this (64 MiB, about 2-3 M rows) unless
+``--no-stream``: the whole file as frames would take several times its size in memory."""
 CLI_QUERY_TIMEOUT_S = 60.0
 """``kgrec query``'s time limit: one analyst at a terminal waits longer than the store's default for
 programs and HTTP (10 s); an untyped scan of lastfm takes about 12 s on a busy machine."""
@@ -114,6 +117,13 @@ def ingest_command(
     graph: str | None = typer.Option(None, "--graph", help="Graph name (default: the dataset's name)."),
     batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="Rows per write batch."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    stream: bool | None = typer.Option(
+        None, "--stream/--no-stream", show_default=False,
+        help="Read the interactions file in chunks and write each chunk as it is read (bounded memory), or all at "
+             f"once (default: stream when the interactions file is over {STREAM_THRESHOLD_BYTES >> 20} MiB). Generic "
+             "files only."),
+    chunk_rows: int | None = typer.Option(None, "--chunk-rows", min=1, show_default=False,
+                                          help="Interaction rows per chunk when streaming (default: 200,000)."),
 ) -> None:
     """Load a dataset, validate all of it, and write it to the store (idempotent upserts).
 
@@ -122,6 +132,11 @@ def ingest_command(
     Refused with file and line, writing nothing: short rows, repeated header names, non-regular files.
 
     Limits: a field holds at most 65,536 characters, a multi-valued cell at most 1,000 values.
+
+    Streaming (--stream, or an interactions file over 64 MiB): each chunk is checked by the same rules as it is
+    written; a bad row in a later chunk stops the ingest with the chunks before it written and the graph marked
+    incomplete (train and serve refuse it) until the ingest is run again. A (user, item) pair repeated in a later
+    chunk is upserted (the later row wins); --no-stream refuses every repeat.
     """
     from kgrec.kg.sources import load_dataset
 
@@ -132,6 +147,16 @@ def ingest_command(
     if interactions is None and (items is not None or triples is not None):
         raise ConfigError("--items and --triples go with --interactions")
     mapping = parse_columns(columns)
+    files = _generic_files(source, interactions, items, triples)
+    if stream and files is None:
+        raise ConfigError(f"--stream reads generic files (a folder with interactions.csv, or --interactions FILE); "
+                          f"ingest {source!r} without --stream")
+    if files is not None and (stream or (stream is None and
+                                         files["interactions"].stat().st_size > STREAM_THRESHOLD_BYTES)):
+        name = Path(source).expanduser().name if source is not None else graph  # as load_dataset names it
+        _ingest_stream(files, name=name, mapping=mapping, store=store, graph=graph, batch_size=batch_size,
+                       progress=progress, chunk_rows=chunk_rows)
+        return
     start = time.perf_counter()
     if interactions is not None:
         options: dict[str, Any] = {"interactions": interactions}
@@ -155,6 +180,49 @@ def ingest_command(
     rate = report.num_edges / max(report.seconds, 1e-9)
     typer.echo(f"ingested graph {report.graph!r} into {url}: {report.num_nodes:,} nodes, {report.num_edges:,} edges "
                f"in {report.seconds:.1f}s ({rate:,.0f} edges/s)")
+
+
+def _generic_files(source: str | None, interactions: Path | None, items: Path | None,
+                   triples: Path | None) -> dict[str, Path] | None:
+    """The generic files an ingest reads (None for a registered dataset or a RecBole folder)."""
+    from kgrec.kg.sources import DATASETS, generic_files
+
+    if interactions is not None:
+        given = {"interactions": interactions, "items": items, "triples": triples}
+        return {k: Path(v) for k, v in given.items() if v is not None}
+    try:
+        DATASETS.resolve(source)
+        return None
+    except ConfigError:
+        return generic_files(source)
+
+
+def _ingest_stream(files: dict[str, Path], *, name: str | None, mapping: dict[str, str], store: str | None,
+                   graph: str | None, batch_size: int | None, progress: bool, chunk_rows: int | None) -> None:
+    """``kgrec ingest --stream``: the interactions file read and written a chunk at a time."""
+    from kgrec.kg.sources import stream_generic
+    from kgrec.kg.sources.chunks import DEFAULT_CHUNK_ROWS
+    from kgrec.kg.stores.meta import edge_key
+
+    size = files["interactions"].stat().st_size
+    options = {"name": name, "columns": mapping or None, "chunk_rows": chunk_rows}
+    stream = stream_generic(**files, **{k: v for k, v in options.items() if v is not None})
+    typer.echo(f"streaming {files['interactions']} ({size / 2**20:,.1f} MiB) in chunks of "
+               f"{chunk_rows or DEFAULT_CHUNK_ROWS:,} rows into graph {graph or stream.name!r}", err=True)
+    with _open(store, **({} if batch_size is None else {"batch_size": batch_size})) as s:
+        new = (graph or s.default_graph or stream.name) not in s.graphs()
+        report = s.write_stream(stream, graph=graph, progress=progress)
+        stats = s.stats(graph=report.graph)
+        url = s.url
+    key = edge_key(stream.schema.interaction)
+    repeated = report.edges.get(key, 0) - stats.edges.get(key, 0)
+    if new and repeated > 0:
+        typer.echo(f"warning: {repeated:,} interaction rows repeated a (user, item) pair of an earlier chunk; the "
+                   "later row's values were kept (on_duplicate applies within a chunk; --no-stream refuses every "
+                   "repeat, naming its lines)", err=True)
+    rate = report.num_edges / max(report.seconds, 1e-9)
+    typer.echo(f"ingested graph {report.graph!r} into {url}: {stats.num_nodes:,} nodes, {stats.num_edges:,} edges "
+               f"in {report.seconds:.1f}s ({rate:,.0f} edges/s, streamed)")
 
 
 # -- stats -------------------------------------------------------------------------------------

@@ -48,3 +48,16 @@ def test_a_graph_under_one_block_is_unchanged_by_blocking(monkeypatch):
     assert synthetic(num_users=200, num_items=150, seed=2).equals(one)
     monkeypatch.setattr(module, "BLOCK_DRAWS", 50)
     assert not synthetic(num_users=200, num_items=150, seed=2).equals(one)  # other blocks, other draws
+
+
+def test_skipping_a_block_takes_the_random_numbers_a_block_takes():
+    import importlib
+
+    module = importlib.import_module("kgrec.kg.sources.synthetic")
+    taste = np.full((3, 2), 0.5)
+    given = np.random.default_rng(1).random((2, 9))
+    counts = np.array([4, 7, 1])
+    drawn, skipped = np.random.default_rng(3), np.random.default_rng(3)
+    module._interaction_block(drawn, taste, module._row_cdf(taste), given, module._shifted_cdf(given), 0, counts)
+    module._skip_block(skipped, int(counts.sum()))
+    assert drawn.bit_generator.state == skipped.bit_generator.state
