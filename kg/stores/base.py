@@ -23,7 +23,7 @@ import os
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -308,7 +308,9 @@ class Store(ABC):
             progress: show a progress bar of rows written (default: False).
             total: rows to come, the progress bar's total, when known (default: None).
         """
-        return GraphWriter(self, check_graph_name(graph), schema, metadata=metadata, sources=sources,
+        ops = WriteOps(self.url, self._begin_write, self._write_meta, self._write_node_rows, self._write_edge_rows,
+                       self._missing_ids)
+        return GraphWriter(ops, check_graph_name(graph), schema, metadata=metadata, sources=sources,
                            progress=progress, total=total)
 
     def write_stream(self, stream: GraphStream, *, graph: str | None = None, progress: bool = False) -> WriteReport:
@@ -465,16 +467,29 @@ class Store(ABC):
         """Counts per label and relation (degree summaries may be empty)."""
 
 
+@dataclass(frozen=True)
+class WriteOps:
+    """What a streaming write needs of its store: the store's own write primitives, handed over by
+    :meth:`Store.writer` (so the writer reaches into no other object)."""
+
+    url: str
+    begin: Callable[[str, KnowledgeGraph], GraphMeta]
+    write_meta: Callable[[str, GraphMeta], None]
+    write_nodes: Callable[[str, Schema, str, pd.DataFrame], int]
+    write_edges: Callable[[str, Schema, EdgeType, pd.DataFrame], int]
+    missing_ids: Callable[[str, str, list[str]], list[str]]
+
+
 class GraphWriter:
     """A streaming write of one graph (:meth:`Store.writer`): a context manager that stores the
     graph's record in state ``writing`` on entry, upserts each chunk given to :meth:`add_nodes`,
     :meth:`add_edges` or :meth:`add`, and sets ``complete`` on a clean exit (an exception leaves
     ``writing``). Constructing it does no I/O."""
 
-    def __init__(self, store: Store, name: str, schema: Schema, *, metadata: Mapping[str, Any] | None = None,
+    def __init__(self, ops: WriteOps, name: str, schema: Schema, *, metadata: Mapping[str, Any] | None = None,
                  sources: Mapping[str | EdgeType, str] | None = None, progress: bool = False,
                  total: int | None = None):
-        self.store, self.name, self.schema = store, name, schema
+        self.ops, self.name, self.schema = ops, name, schema
         self.metadata = dict(metadata or {})
         self.sources = dict(sources or {})
         self.progress, self.total = progress, total
@@ -489,7 +504,7 @@ class GraphWriter:
         for label in self.schema.labels:
             check_reserved_label(label, path=self.sources.get(label))
         self._start = time.perf_counter()
-        self._meta = self.store._begin_write(self.name, KnowledgeGraph(self.schema, {}, {}, name=self.name,
+        self._meta = self.ops.begin(self.name, KnowledgeGraph(self.schema, {}, {}, name=self.name,
                                                                        metadata=self.metadata))
         self._bar = tqdm(total=self.total, desc=f"write {self.name}", unit="rows", unit_scale=True,
                          disable=not self.progress, leave=False)
@@ -498,14 +513,14 @@ class GraphWriter:
     def __exit__(self, kind, value, tb) -> None:
         self._bar.close()
         if kind is None:
-            self.store._write_meta(self.name, self._meta.with_state(COMPLETE))
+            self.ops.write_meta(self.name, self._meta.with_state(COMPLETE))
         else:
             logger.warning("graph %r of %s: the streaming write stopped (%s); its state stays 'writing' until "
-                           "the same stream is written again", self.name, self.store.url, kind.__name__)
+                           "the same stream is written again", self.name, self.ops.url, kind.__name__)
         self.report = WriteReport(self.name, dict(self.nodes), dict(self.edges), time.perf_counter() - self._start)
         if kind is None:
             logger.info("streamed %s nodes and %s edges to graph %r of %s in %.1fs (%.0f edges/s)",
-                        f"{self.report.num_nodes:,}", f"{self.report.num_edges:,}", self.name, self.store.url,
+                        f"{self.report.num_nodes:,}", f"{self.report.num_edges:,}", self.name, self.ops.url,
                         self.report.seconds, self.report.num_edges / max(self.report.seconds, 1e-9))
 
     def _chunk_graph(self, nodes: Mapping[str, pd.DataFrame], edges: Mapping[EdgeType, pd.DataFrame]) -> KnowledgeGraph:
@@ -515,7 +530,7 @@ class GraphWriter:
 
     def _columns(self, meta: GraphMeta) -> None:
         if meta != self._meta:  # a table brought columns the record does not list yet
-            self.store._write_meta(self.name, meta)
+            self.ops.write_meta(self.name, meta)
             self._meta = meta
 
     def add_nodes(self, label: str, rows: pd.DataFrame) -> int:
@@ -526,7 +541,7 @@ class GraphWriter:
         df = kg.nodes[label]
         df = df[[c for c in df.columns if not str(c).startswith("_")]]
         self._columns(self._meta.with_node_columns(label, table_properties(df.columns, ("id", "name", "text"))))
-        sent = self.store._write_node_rows(self.name, self._meta.schema, label, df) if len(df) else 0
+        sent = self.ops.write_nodes(self.name, self._meta.schema, label, df) if len(df) else 0
         self.nodes[label] = self.nodes.get(label, 0) + sent
         self._bar.update(sent)
         return sent
@@ -539,12 +554,12 @@ class GraphWriter:
         kg.validate_edges(et, endpoints=False)
         df = kg.edges[et]
         for col, label in (("src", et[0]), ("dst", et[2])):
-            missing = self.store._missing_ids(self.name, label, df[col].drop_duplicates().tolist())
+            missing = self.ops.missing_ids(self.name, label, df[col].drop_duplicates().tolist())
             if missing:
                 raise kg.unknown_endpoint(et, col, int(np.flatnonzero((df[col] == missing[0]).to_numpy())[0]))
         df = df[[c for c in df.columns if not str(c).startswith("_")]]
         self._columns(self._meta.with_edge_columns(et, table_properties(df.columns, ("src", "dst"))))
-        sent = self.store._write_edge_rows(self.name, self._meta.schema, et, df) if len(df) else 0
+        sent = self.ops.write_edges(self.name, self._meta.schema, et, df) if len(df) else 0
         self.edges[edge_key(et)] = self.edges.get(edge_key(et), 0) + sent
         self._bar.update(sent)
         return sent
