@@ -322,7 +322,9 @@ class Split:
     ``train``, ``valid``, ``test`` are ``[2, n]`` int64 arrays of ``(user, item)`` pairs. For the
     ``kgcn`` protocol ``*_labels`` hold a 0/1 label per pair (sampled negatives carry 0) and only
     the positive training pairs enter the graph; elsewhere the labels are None. ``cold_items`` are the
-    items whose interactions all went to test (``cold-items`` split).
+    items whose interactions all went to test and ``valid_cold_items`` those whose interactions all
+    went to validation (``cold-items`` split): each part ranks among its own cold items
+    (:meth:`candidates`), so the choices made on validation are made on the task the test measures.
     """
 
     kind: str
@@ -336,6 +338,7 @@ class Split:
     valid_labels: np.ndarray | None = None
     test_labels: np.ndarray | None = None
     cold_items: np.ndarray | None = None
+    valid_cold_items: np.ndarray | None = None
 
     @property
     def labelled(self) -> bool:
@@ -351,11 +354,17 @@ class Split:
         """The positive pairs of a part as a per-user item list (CSR)."""
         return UserItems.from_pairs(self.positives(part), self.num_users, self.num_items)
 
+    def candidates(self, part: Literal["train", "valid", "test"]) -> np.ndarray | None:
+        """The items a part ranks among: its cold items (``cold-items`` split), else None (all)."""
+        return {"test": self.cold_items, "valid": self.valid_cold_items}.get(part)
+
     def summary(self) -> dict[str, Any]:
         out = {"kind": self.kind, "seed": self.seed, "train": int(self.positives("train").shape[1]),
                "valid": int(self.positives("valid").shape[1]), "test": int(self.positives("test").shape[1])}
         if self.cold_items is not None:
             out["cold_items"] = int(len(self.cold_items))
+        if self.valid_cold_items is not None:
+            out["valid_cold_items"] = int(len(self.valid_cold_items))
         return out
 
 
@@ -368,7 +377,8 @@ def split_interactions(kg: KnowledgeGraph, kind: SplitKind | str = "random", *, 
         kind: ``random`` (per user: shuffle, ``valid``/``test`` fractions, at least one training
             pair per user; the default), ``temporal`` (per user by the ``timestamp`` property: the
             latest to test, the ones before to validation), ``cold-items`` (``test`` of the items
-            with all their interactions to test; validation per user from the rest), ``kgcn``
+            with all their interactions to test, ``valid`` of the rest with all theirs to
+            validation: both parts measure items the model never saw in training), ``kgcn``
             (KGCN's protocol: one sampled unobserved item per positive as a labelled negative, then
             a 6:2:2 random split of the labelled pairs; ``seed`` 555 unless given otherwise).
         seed: the random seed (default: 0).
@@ -414,11 +424,13 @@ def split_interactions(kg: KnowledgeGraph, kind: SplitKind | str = "random", *, 
         seen = np.unique(ranked[1])
         n_cold = max(1, int(round(test * len(seen))))
         cold = np.sort(rng.choice(seen, size=n_cold, replace=False))
-        is_cold = np.isin(ranked[1], cold)
-        warm = ranked[:, ~is_cold]
-        tr, va, _ = _per_user_split(warm, rng.permutation(warm.shape[1]), valid, 0.0)
-        return Split(kind, seed, n_u, n_i, back(tr)[0], back(va)[0], back(ranked[:, is_cold])[0],
-                     cold_items=np.sort(i_back[cold]))
+        rest = np.setdiff1d(seen, cold, assume_unique=True)
+        n_valid = min(len(rest) - 1, int(round(valid * len(seen)))) if len(rest) > 1 else 0
+        valid_cold = np.sort(rng.choice(rest, size=max(n_valid, 0), replace=False))
+        is_cold, is_valid = np.isin(ranked[1], cold), np.isin(ranked[1], valid_cold)
+        return Split(kind, seed, n_u, n_i, back(ranked[:, ~is_cold & ~is_valid])[0], back(ranked[:, is_valid])[0],
+                     back(ranked[:, is_cold])[0], cold_items=np.sort(i_back[cold]),
+                     valid_cold_items=np.sort(i_back[valid_cold]))
     # kgcn: per user as many sampled unobserved items as positives, then 6:2:2 over labelled pairs
     catalogue = np.unique(ranked[1])  # KGCN samples from the items that occur in the rating file
     neg_u, neg_i = [], []

@@ -242,7 +242,7 @@ def evaluate_model(model: Any, split: Any, *, part: str, config: Any, device: to
 
     Ranking splits: full ranking in chunks of users (:func:`rank_metrics`, on the model's device);
     the user's training items are never ranked, nor, when testing, their validation items;
-    ``cold-items`` tests rank among the unseen items only; ``users`` restricts the users (a fixed
+    ``cold-items`` splits rank among the part's unseen items only; ``users`` restricts the users (a fixed
     validation sample). ``kgcn``: AUC and F1 over the labelled pairs (F1's threshold chosen on
     validation).
     """
@@ -257,9 +257,8 @@ def evaluate_model(model: Any, split: Any, *, part: str, config: Any, device: to
         return Metrics({**out.values, "threshold": threshold}, out.count)
     train = split.user_items("train")
     exclude = [train] if part == "valid" else [train, split.user_items("valid")]
-    candidates = split.cold_items if (part == "test" and split.cold_items is not None) else None
     return rank_metrics(model.score_all_items, split.user_items(part), exclude=exclude, ks=config.ks,
-                        batch_size=config.eval_batch_size, candidates=candidates, device=device, progress=progress,
+                        batch_size=config.eval_batch_size, candidates=split.candidates(part), device=device, progress=progress,
                         users=users)
 
 
@@ -325,7 +324,7 @@ def evaluate_vectors(run: Any, *, part: str = "test", batch_size: int = 1024) ->
     """Recompute a saved run's metrics from its vectors (``score = user · item``) and split.
 
     Ranking splits: the user's training items (and, for ``test``, validation items) are never ranked;
-    ``cold-items`` tests rank among the unseen items. ``kgcn``: AUC and F1 at the run's threshold.
+    ``cold-items`` splits rank among the part's unseen items. ``kgcn``: AUC and F1 at the run's threshold.
     """
     split = run.split
     users = torch.from_numpy(np.ascontiguousarray(run.user_vectors))
@@ -339,6 +338,5 @@ def evaluate_vectors(run: Any, *, part: str = "test", batch_size: int = 1024) ->
         return Metrics({**out.values, "threshold": threshold}, out.count)
     train = split.user_items("train")
     exclude = [train] if part == "valid" else [train, split.user_items("valid")]
-    candidates = split.cold_items if (part == "test" and split.cold_items is not None) else None
     return rank_metrics(lambda u: users[u] @ items.T, split.user_items(part), exclude=exclude,
-                        ks=run.config.ks, batch_size=batch_size, candidates=candidates)
+                        ks=run.config.ks, batch_size=batch_size, candidates=split.candidates(part))

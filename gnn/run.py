@@ -252,8 +252,9 @@ class Run:
             labels = getattr(self.split, f"{part}_labels")
             if labels is not None:
                 split[f"{part}_labels"] = labels
-        if self.split.cold_items is not None:
-            split["cold_items"] = self.split.cold_items
+        for key in ("cold_items", "valid_cold_items"):
+            if getattr(self.split, key) is not None:
+                split[key] = getattr(self.split, key)
         _save_st(save_file, {k: _contig(np.asarray(v, dtype=np.int64)) for k, v in split.items()},
                  path / "split.safetensors")
         try:
@@ -297,7 +298,7 @@ class Run:
         s = meta["split"]
         split = Split(s["kind"], int(s["seed"]), int(s["num_users"]), int(s["num_items"]), sp["train"], sp["valid"],
                       sp["test"], sp.get("train_labels"), sp.get("valid_labels"), sp.get("test_labels"),
-                      sp.get("cold_items"))
+                      sp.get("cold_items"), sp.get("valid_cold_items"))
         nodes = {k[len("node."):]: v for k, v in vectors.items() if k.startswith("node.")}
         fold = FoldIn.from_tensors(meta["fold_in"]["kind"],
                                    {k[len("fold."):]: v for k, v in vectors.items() if k.startswith("fold.")},

@@ -460,6 +460,8 @@ def finish(kg: KnowledgeGraph, model: RecModel, inputs: ModelInputs, data: Any, 
         test = evaluate_model(model, split, part="test", config=config, device=device)
     if split.cold_items is not None:
         extra["test_candidates"] = "cold items only"
+    if split.valid_cold_items is not None:
+        extra["valid_candidates"] = "validation's cold items only"
     if hasattr(model, "relation_weights"):
         extra["relation_weights"] = model.relation_weights()
     emb = model.embeddings()

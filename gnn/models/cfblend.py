@@ -60,6 +60,7 @@ class Validator:
     train: UserItems
     valid: UserItems
     users: np.ndarray            # the evaluated users (row positions)
+    candidates: np.ndarray | None = None  # the items ranked (cold-items split: validation's cold items)
     target: UserItems = field(init=False)
     position: np.ndarray = field(init=False)
 
@@ -80,11 +81,12 @@ class Validator:
         cap = min(MAX_EVAL_USERS, max(256, MAX_CACHE // max(split.num_items, 1)))
         if len(users) > cap:
             users = np.sort(np.random.default_rng(seed).choice(users, size=cap, replace=False))
-        return cls(train, valid, users)
+        return cls(train, valid, users, split.candidates("valid"))
 
     def score(self, fn) -> float:
         """``fn(users) → [B, n_items]`` scores for global user rows."""
-        return float(rank_metrics(fn, self.target, exclude=[self.train], ks=[20], batch_size=512)[METRIC])
+        return float(rank_metrics(fn, self.target, exclude=[self.train], ks=[20], batch_size=512,
+                                  candidates=self.candidates)[METRIC])
 
     def factors(self, users: torch.Tensor, items: torch.Tensor) -> float:
         return self.score(lambda u: users[u] @ items.T)

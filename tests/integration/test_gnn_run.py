@@ -111,3 +111,8 @@ def test_item_from_text_matches_the_model_for_unseen_items(synthetic_kg, synthet
         sims.append(float(v @ m / (np.linalg.norm(v) * np.linalg.norm(m))))
     assert np.mean(sims) > 0.8, sims
     assert run.metrics.test["recall@20"] > 0
+    # validation ranked its own cold items, and the run keeps which they were
+    assert run.metrics.extra["valid_candidates"] == "validation's cold items only"
+    back = Run.load(run.save(tmp_path / "cold").path)
+    assert np.array_equal(back.split.valid_cold_items, run.split.valid_cold_items)
+    assert np.array_equal(back.split.cold_items, run.split.cold_items)

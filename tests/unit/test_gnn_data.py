@@ -80,9 +80,17 @@ def test_splits_are_deterministic_disjoint_and_cover(synthetic_kg, kind):
         # every user keeps at least one training pair
         assert set(a.train[0]) == set(np.asarray(list(everything)).T[0])
     if kind == "cold-items":
-        cold = set(a.cold_items.tolist())
+        cold, valid_cold = set(a.cold_items.tolist()), set(a.valid_cold_items.tolist())
         assert cold and all(i in cold for _, i in te)
-        assert not any(i in cold for _, i in tr | va)
+        # validation is cold too: its own items, never trained on, so choices made on it fit the test
+        assert valid_cold and not (valid_cold & cold) and all(i in valid_cold for _, i in va)
+        assert not any(i in cold | valid_cold for _, i in tr)
+        seen = len({i for _, i in everything})
+        assert abs(len(valid_cold) - 0.1 * seen) <= 1 and abs(len(cold) - 0.1 * seen) <= 1
+        assert a.candidates("test") is a.cold_items and a.candidates("valid") is a.valid_cold_items
+        assert a.candidates("train") is None and a.summary()["valid_cold_items"] == len(valid_cold)
+    else:
+        assert a.candidates("valid") is None and a.candidates("test") is None
     if kind == "kgcn":
         n = sum(len(getattr(a, p)[0]) for p in ("train", "valid", "test"))
         assert len(a.test[0]) == int(n * 0.2) and len(a.valid[0]) == int(n * 0.2)
