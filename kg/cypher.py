@@ -159,6 +159,19 @@ def read_edges(edge_type: EdgeType, properties: Sequence[str]) -> str:
     return f"MATCH (a:{src})-[r:{rel}]->(b:{dst}) RETURN " + ", ".join(cols)
 
 
+def node_id_range(label: str) -> str:
+    """The smallest and largest internal id of the ``label`` nodes (FalkorDB pages bulk reads by it)."""
+    return f"MATCH (n:{check_label(label)}) RETURN min(id(n)) AS lo, max(id(n)) AS hi"
+
+
+def read_edges_page(edge_type: EdgeType, properties: Sequence[str]) -> str:
+    """:func:`read_edges` of the sources whose internal id is in ``[$lo, $hi)``: FalkorDB scans just
+    that range of the label (its "Node By Label and ID Scan"), so a page costs its own edges."""
+    src, rel, dst = _edge_type(edge_type)
+    cols = ["a.id AS src", "b.id AS dst", *(f"r.{check_property(p)} AS {p}" for p in properties)]
+    return f"MATCH (a:{src})-[r:{rel}]->(b:{dst}) WHERE id(a) >= $lo AND id(a) < $hi RETURN " + ", ".join(cols)
+
+
 # -- helpers -----------------------------------------------------------------------------------
 def _edge_type(edge_type: EdgeType) -> tuple[str, str, str]:
     src, rel, dst = edge_type

@@ -196,6 +196,11 @@ class CypherStore(Store):
             return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
         return pd.DataFrame(res.rows, columns=columns)
 
+    def _read_edges(self, graph: str, edge_type: EdgeType, properties: list[str],
+                    kinds: Mapping[str, PropertyType]) -> pd.DataFrame:
+        """Every edge of one type as a frame (a backend may read it in pages)."""
+        return self._read_frame(graph, cypher.read_edges(edge_type, properties), kinds)
+
     @staticmethod
     def _split_by_bytes(rows: list[dict[str, Any]], budget: int) -> Iterator[list[dict[str, Any]]]:
         batch: list[dict[str, Any]] = []
@@ -225,7 +230,7 @@ class CypherStore(Store):
             nodes[node_type.label] = self._drop_empty(df, node_type.properties, keep)
         for rel in schema.relations:
             kinds = {"src": "string", "dst": "string", **rel.properties}
-            df = self._read_frame(name, cypher.read_edges(rel.edge_type, list(rel.properties)), kinds)
+            df = self._read_edges(name, rel.edge_type, list(rel.properties), kinds)
             keep = set(meta.edge_columns.get(rel.edge_type, ()))
             edges[rel.edge_type] = self._drop_empty(df, rel.properties, keep)
         return KnowledgeGraph(schema, nodes, edges, name=name, metadata=dict(meta.metadata))

@@ -18,7 +18,8 @@ def test_node_builders_refuse_unsafe_labels(label):
     for build in (lambda: cypher.upsert_nodes(label, ["name"]), lambda: cypher.count_nodes(label),
                   lambda: cypher.read_nodes(label, []), lambda: cypher.delete_nodes(label),
                   lambda: cypher.missing_nodes(label), lambda: cypher.falkordb_index(label),
-                  lambda: cypher.neo4j_constraint(label), lambda: cypher.neo4j_index(label)):
+                  lambda: cypher.neo4j_constraint(label), lambda: cypher.neo4j_index(label),
+                  lambda: cypher.node_id_range(label)):
         with pytest.raises(SchemaError):
             build()
 
@@ -27,7 +28,8 @@ def test_node_builders_refuse_unsafe_labels(label):
 def test_edge_builders_refuse_unsafe_relations(relation):
     et = ("User", relation, "Item")
     for build in (lambda: cypher.upsert_edges(et, []), lambda: cypher.count_edges(et),
-                  lambda: cypher.read_edges(et, []), lambda: cypher.delete_edges_batch(et, by_src=True)):
+                  lambda: cypher.read_edges(et, []), lambda: cypher.delete_edges_batch(et, by_src=True),
+                  lambda: cypher.read_edges_page(et, [])):
         with pytest.raises(SchemaError):
             build()
 
@@ -39,6 +41,8 @@ def test_builders_refuse_unsafe_or_reserved_properties(prop):
             cypher.upsert_nodes("Item", ["id", prop])
     with pytest.raises(SchemaError):
         cypher.read_edges(("User", "RATED", "Item"), [prop])
+    with pytest.raises(SchemaError):
+        cypher.read_edges_page(("User", "RATED", "Item"), [prop])
 
 
 def test_upserts_merge_by_id_and_pair_and_take_values_as_parameters():
@@ -60,6 +64,10 @@ def test_reads_counts_and_deletes():
         "MATCH (a:User)-[r:RATED]->(b:Item) RETURN a.id AS src, b.id AS dst, r.rating AS rating"
     assert cypher.count_edges(("User", "RATED", "Item")) == "MATCH (:User)-[r:RATED]->(:Item) RETURN count(r) AS n"
     assert cypher.count_relation("RATED") == "MATCH ()-[r:RATED]->() RETURN count(r) AS n"
+    # a page of a bulk read: the source-id range comes as parameters
+    assert cypher.read_edges_page(("User", "RATED", "Item"), ["rating"]) == \
+        ("MATCH (a:User)-[r:RATED]->(b:Item) WHERE id(a) >= $lo AND id(a) < $hi "
+         "RETURN a.id AS src, b.id AS dst, r.rating AS rating")
     with pytest.raises(SchemaError):
         cypher.count_relation("RATED]->() DELETE r //")
     assert "WHERE a.id IN $src" in cypher.delete_edges_batch(("User", "RATED", "Item"), by_src=True)
