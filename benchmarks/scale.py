@@ -152,7 +152,12 @@ def run_size(label: str, args: argparse.Namespace, row: dict[str, Any]) -> None:
             if "load" in steps:
                 with Step(row, "load") as s:
                     back = store.read(graph=name)
-                    s.note(edges=back.num_edges(), same_edges=back.num_edges() == row["edges"])
+                    if "edges" in row:  # written or generated in this run: the read must give it back whole
+                        s.note(edges=back.num_edges(), same_edges=back.num_edges() == row["edges"])
+                    else:  # ``--steps load`` alone: the stored graph a last run wrote
+                        row["edges"] = back.num_edges()
+                        row["interactions"] = back.num_edges(back.schema.interaction)
+                        s.note(edges=back.num_edges())
                 if kg is None:
                     kg = back
                 del back
