@@ -258,8 +258,8 @@ def evaluate_model(model: Any, split: Any, *, part: str, config: Any, device: to
     train = split.user_items("train")
     exclude = [train] if part == "valid" else [train, split.user_items("valid")]
     return rank_metrics(model.score_all_items, split.user_items(part), exclude=exclude, ks=config.ks,
-                        batch_size=config.eval_batch_size, candidates=split.candidates(part), device=device, progress=progress,
-                        users=users)
+                        batch_size=config.eval_batch_size, candidates=split.candidates(part), device=device,
+                        progress=progress, users=users)
 
 
 def auc_score(scores: np.ndarray, labels: np.ndarray) -> float:

@@ -155,8 +155,7 @@ def read_nodes(label: str, properties: Sequence[str]) -> str:
 def read_edges(edge_type: EdgeType, properties: Sequence[str]) -> str:
     """Every edge of one type as ``src, dst, <properties>`` columns."""
     src, rel, dst = _edge_type(edge_type)
-    cols = ["a.id AS src", "b.id AS dst", *(f"r.{check_property(p)} AS {p}" for p in properties)]
-    return f"MATCH (a:{src})-[r:{rel}]->(b:{dst}) RETURN " + ", ".join(cols)
+    return f"MATCH (a:{src})-[r:{rel}]->(b:{dst}) RETURN " + _edge_columns(properties)
 
 
 def node_id_range(label: str) -> str:
@@ -168,11 +167,16 @@ def read_edges_page(edge_type: EdgeType, properties: Sequence[str]) -> str:
     """:func:`read_edges` of the sources whose internal id is in ``[$lo, $hi)``: FalkorDB scans just
     that range of the label (its "Node By Label and ID Scan"), so a page costs its own edges."""
     src, rel, dst = _edge_type(edge_type)
-    cols = ["a.id AS src", "b.id AS dst", *(f"r.{check_property(p)} AS {p}" for p in properties)]
-    return f"MATCH (a:{src})-[r:{rel}]->(b:{dst}) WHERE id(a) >= $lo AND id(a) < $hi RETURN " + ", ".join(cols)
+    return (f"MATCH (a:{src})-[r:{rel}]->(b:{dst}) WHERE id(a) >= $lo AND id(a) < $hi "
+            f"RETURN {_edge_columns(properties)}")
 
 
 # -- helpers -----------------------------------------------------------------------------------
+def _edge_columns(properties: Sequence[str]) -> str:
+    """The columns of a bulk edge read: ``src, dst, <properties>``."""
+    return ", ".join(["a.id AS src", "b.id AS dst", *(f"r.{check_property(p)} AS {p}" for p in properties)])
+
+
 def _edge_type(edge_type: EdgeType) -> tuple[str, str, str]:
     src, rel, dst = edge_type
     return check_label(src), check_relation(rel), check_label(dst)
