@@ -25,8 +25,8 @@ edges, with the whole training graph's degrees in the normalisation and each mes
 ``degree / sampled`` of its pool: an unbiased estimate of the full sum, exact where a node has no
 more neighbours than the fan-out (see :mod:`kgrec.gnn.models.propagation`). Layer ``l`` of ``L``
 uses only the edges drawn in hops ``1 … L - l + 1`` (the rows a later layer still needs). Embedding
-tables get sparse gradients and a lazy Adam (``torch.optim.SparseAdam``), so a step touches only the
-batch's rows. Negatives come from the same :class:`NegativeSampler` as full-graph steps.
+tables get sparse gradients and a lazy Adam (:class:`~kgrec.gnn.lazy_adam.RowAdam`), so a step
+touches only the batch's rows. Negatives come from the same :class:`NegativeSampler` as full-graph steps.
 
 **Which one runs** (:func:`choose_sampler`, ``sampler="auto"``, the default):
 

@@ -38,6 +38,7 @@ from kgrec.kg import KnowledgeGraph
 from .checkpoint import CHECKPOINT, CHECKPOINT_META, TrainState, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import split_interactions, to_heterodata, train_graph
+from .lazy_adam import RowAdam
 from .evaluate import Metrics, evaluate_model, validation_sample
 from .memory import PeakMemory
 from .models.base import Batch, ModelInputs, RecModel
@@ -334,15 +335,16 @@ def _sparse_embeddings(model: RecModel, on: bool) -> list[torch.nn.Parameter]:
 
 
 def _optimizers(model: RecModel, cfg: TrainConfig, sparse: list[torch.nn.Parameter]) -> list[torch.optim.Optimizer]:
-    """Adam over the parameters; with sparse embedding gradients, a lazy Adam (``SparseAdam``: only
-    the rows a step touched move, their moments too) for those tables and Adam for the rest."""
+    """Adam over the parameters; with sparse embedding gradients, a lazy Adam (:class:`RowAdam`,
+    SparseAdam's update done by rows: only the rows a step touched move, their moments too) for those
+    tables and Adam for the rest."""
     ids = {id(p) for p in sparse}
     dense = [p for p in model.parameters() if p.requires_grad and id(p) not in ids]
     out: list[torch.optim.Optimizer] = []
     if dense or not sparse:
         out.append(torch.optim.Adam(dense, lr=cfg.lr, weight_decay=cfg.weight_decay))
     if sparse:
-        out.append(torch.optim.SparseAdam(sparse, lr=cfg.lr))
+        out.append(RowAdam(sparse, lr=cfg.lr))
     return out
 
 
