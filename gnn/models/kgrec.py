@@ -293,9 +293,9 @@ class KGRec(RecModel):
         else:
             h0 = self.layer0()
             states = self.propagate(h0)
-        final = self._combine(states, (u_t, i_t))
-        users, pos = final[u_t][batch.users], final[i_t][batch.pos]
-        neg = final[i_t][batch.neg]
+        # the layer mean of the batch's rows only (a sampled subgraph's other rows are never scored)
+        users, pos, neg = (torch.stack([s[nt][rows] for s in states]).mean(0)
+                           for nt, rows in ((u_t, batch.users), (i_t, batch.pos), (i_t, batch.neg)))
         if self._cosine:
             users, pos, neg = F.normalize(users, dim=-1), F.normalize(pos, dim=-1), F.normalize(neg, dim=-1)
         pos_s = (users * pos).sum(-1)
