@@ -20,7 +20,8 @@ validation. Both are recorded in the run (``metrics.extra["selection"]``).
 
 Size rule: the exact forms (primal or Woodbury-dual, :func:`closedform.choose_form`) while their
 largest dense matrix has at most ``closedform.MAX_ENTRIES`` entries; past that the low-rank form
-(randomized SVD, cost linear in the interactions), logged. Validation during selection uses at most
+(randomized SVD, cost linear in the interactions; one SVD per set of side rows, shared by every
+``λ`` tried on it and by the final fit), logged. Validation during selection uses at most
 ``MAX_EVAL_USERS`` users (a seeded sample) and, where users × items would pass ``MAX_CACHE`` score
 entries, fewer.
 """
@@ -167,20 +168,28 @@ def select(inputs, config, validator: Validator | LabelledValidator) -> tuple[cf
                     "limit; using the rank-%d form", inputs.num_users, inputs.num_items, n_side, LOW_RANK)
     steps: list[dict[str, Any]] = []
     labelled = isinstance(validator, LabelledValidator)
-    solvers: dict[tuple, cf.DualSolver] = {}
+    solvers: dict[tuple, cf.DualSolver | cf.LowRankSolver] = {}
 
     def rows_of(side: dict[str, float]) -> list[torch.Tensor]:
         return [math.sqrt(w) * groups[k] for k, w in side.items()]
 
+    def solver(side: dict[str, float]):
+        """The dual or low-rank solver of these side rows: one factorisation per set of rows, kept for
+        the next λ (the dual form keeps the last only: its matrices are large; a low-rank one holds
+        ``items × rank`` numbers, so all are kept and the final fit reuses the chosen one)."""
+        key = tuple(sorted(side.items()))
+        if key not in solvers:
+            if form == "dual":
+                solvers.clear()
+            solvers[key] = (cf.DualSolver(x, rows_of(side)) if form == "dual" else
+                            cf.LowRankSolver(x, rows_of(side), rank=LOW_RANK, seed=config.seed))
+        return solvers[key]
+
     def evaluate(side: dict[str, float], lam: float) -> float:
         if form == "dual" and not labelled:  # one eigendecomposition per set of side rows, one product per λ
-            key = tuple(sorted(side.items()))
-            if key not in solvers:
-                solvers.clear()
-                solvers[key] = cf.DualSolver(x, rows_of(side))
-            score = validator.cached(solvers[key].unseen_scores(lam, validator.users))
+            score = validator.cached(solver(side).unseen_scores(lam, validator.users))
         else:
-            f = cf.fit(x, rows_of(side), lam=lam, form=form, rank=LOW_RANK, seed=config.seed)
+            f = solver(side).solve(lam) if form == "low-rank" else cf.fit(x, rows_of(side), lam=lam, form=form)
             score = validator.factors(f.users, f.items)
         steps.append({"lambda": lam, "side": {k: round(w, 4) for k, w in side.items()}, "valid": round(score, 6)})
         return score
@@ -216,8 +225,12 @@ def select(inputs, config, validator: Validator | LabelledValidator) -> tuple[cf
             score = evaluate(side, value)
             if score > best_score:
                 best_score, lam = score, value
-    solvers.clear()
-    best = cf.fit(x, rows_of(side), lam=lam, form=form, rank=LOW_RANK, seed=config.seed)
+    if form == "low-rank":  # the SVD of the chosen rows, computed once
+        best = solver(side).solve(lam)
+        solvers.clear()
+    else:
+        solvers.clear()
+        best = cf.fit(x, rows_of(side), lam=lam, form=form)
     record = {"form": best.form, "lambda": lam, "groups": chosen, "dim": best.dim,
               "valid": round(best_score, 6), "valid_interactions_only": round(plain_score, 6),
               "eval_users": int(len(validator.users)), "seconds": round(time.perf_counter() - t0, 1),

@@ -185,27 +185,40 @@ def fit_dual(x: torch.Tensor, side: Sequence[torch.Tensor], lam: float) -> ItemI
     return DualSolver(x, side).solve(lam)
 
 
+class LowRankSolver:
+    """The low-rank form for many values of ``λ`` on the same rows: the randomized SVD of ``X'``
+    (the costly part, linear in its non-zeros) once, then each ``λ`` only shrinks the singular
+    directions and costs one product with ``X``."""
+
+    def __init__(self, x: torch.Tensor, side: Sequence[torch.Tensor], *, rank: int, seed: int = 0):
+        self.xs = (x if x.is_sparse else x.to_sparse()).float()
+        if side:
+            extra = torch.cat([s.float() for s in side]).to_sparse()
+            full = torch.cat([self.xs, extra]).coalesce()
+        else:
+            full = self.xs.coalesce()
+        self.n_rows = full.shape[0]
+        q = min(rank, min(full.shape))
+        state = torch.random.get_rng_state()
+        torch.manual_seed(seed)
+        try:
+            _, self.s, self.v = torch.svd_lowrank(full, q=q, niter=4)
+        finally:
+            torch.random.set_rng_state(state)
+        self.v = self.v.contiguous()
+
+    def solve(self, lam: float) -> ItemItemFactors:
+        shrink = self.s.pow(2) / (self.s.pow(2) + lam)
+        basis = (self.v * shrink).contiguous()                     # [n_items, q]
+        users = torch.sparse.mm(self.xs, basis)
+        return ItemItemFactors(users, self.v, basis, "low-rank", lam, self.n_rows, (self.v * basis).sum(1))
+
+
 def fit_low_rank(x: torch.Tensor, side: Sequence[torch.Tensor], lam: float, *, rank: int,
                  seed: int = 0) -> ItemItemFactors:
     """The ridge item–item model in the top-``rank`` right singular subspace of ``X'`` (randomized
     SVD: the cost is linear in the non-zeros of ``X`` and the side rows)."""
-    xs = x if x.is_sparse else x.to_sparse()
-    if side:
-        extra = torch.cat([s.float() for s in side]).to_sparse()
-        full = torch.cat([xs.float(), extra]).coalesce()
-    else:
-        full = xs.float().coalesce()
-    q = min(rank, min(full.shape))
-    state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    try:
-        _, s, v = torch.svd_lowrank(full, q=q, niter=4)
-    finally:
-        torch.random.set_rng_state(state)
-    shrink = s.pow(2) / (s.pow(2) + lam)
-    basis = (v * shrink).contiguous()                         # [n_items, q]
-    users = torch.sparse.mm(xs.float(), basis)
-    return ItemItemFactors(users, v.contiguous(), basis, "low-rank", lam, full.shape[0], (v * basis).sum(1))
+    return LowRankSolver(x, side, rank=rank, seed=seed).solve(lam)
 
 
 def fit(x: torch.Tensor, side: Sequence[torch.Tensor] = (), *, lam: float, form: Form | None = None,

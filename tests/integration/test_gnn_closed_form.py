@@ -55,6 +55,43 @@ def test_low_rank_form_is_linear_in_history(small_x):
     assert torch.allclose(rebuilt, f.users, atol=1e-5)
 
 
+def test_low_rank_solver_reuses_one_svd_for_every_lambda(small_x):
+    """The block's λ search on a large graph factorises once per set of side rows: each λ solved
+    from the shared SVD is exactly the fit made from scratch, and different λ differ."""
+    x, _ = small_x
+    side = [torch.rand(4, x.shape[1], generator=torch.Generator().manual_seed(0))]
+    solver = cf.LowRankSolver(x, side, rank=16, seed=3)
+    fits = {}
+    for lam in (5.0, 50.0):
+        fits[lam] = solver.solve(lam)
+        fresh = cf.fit(x, side, lam=lam, form="low-rank", rank=16, seed=3)
+        for name in ("users", "items", "basis"):
+            assert torch.equal(getattr(fits[lam], name), getattr(fresh, name)), (lam, name)
+    assert not torch.allclose(fits[5.0].users, fits[50.0].users)
+
+
+def test_the_blocks_low_rank_search_factorises_once_per_set_of_side_rows(lastfm_small_kg, gnn_small_vectors,
+                                                                        monkeypatch):
+    """On a graph past the exact forms (forced here), every λ of a set of side rows shares one SVD,
+    and the final fit reuses the chosen set's."""
+    made = []
+    real = cf.LowRankSolver.__init__
+
+    def counted(self, x, side, **kw):
+        made.append(len(side))
+        real(self, x, side, **kw)
+
+    monkeypatch.setattr(cf, "choose_form", lambda *a, **k: "low-rank")
+    monkeypatch.setattr(cf.LowRankSolver, "__init__", counted)
+    run = train(lastfm_small_kg, make_config(model="kgrec", epochs=1), vectors=gnn_small_vectors, save=False)
+    record = run.metrics.extra["selection"]["closed_form"]
+    assert record["form"] == "low-rank"
+    steps = record["steps"]
+    side_sets = {tuple(sorted(step["side"].items())) for step in steps}
+    assert len(steps) > len(side_sets)  # some set of rows was tried at more than one λ
+    assert len(made) == len(side_sets)  # ... and factorised once
+
+
 def test_kgrec_closed_form_block_is_chosen_on_validation_and_round_trips(lastfm_small_kg, gnn_small_vectors,
                                                                        tmp_path):
     run = train(lastfm_small_kg, make_config(model="kgrec", epochs=2), vectors=gnn_small_vectors,
