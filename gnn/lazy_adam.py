@@ -4,8 +4,8 @@ The update is ``torch.optim.SparseAdam``'s, row for row (the moments of untouche
 were; the bias correction counts the table's steps), written with row gathers and scatters
 (``index_select`` / ``index_copy_`` / ``index_add_``) on the coalesced gradient's rows instead of
 SparseAdam's sparse masks and sparse additions, which on the CPU cost about twice as much: on a
-1.1 M-row table with 238,000 rows touched per step (the 1 M-user sampled step) 0.42 s against
-0.83 s per step, one thread (benchmarks/notes/scale.md). The state (``step``, ``exp_avg``,
+1.1 M-row table with 238,000 rows touched per step (the 1 M-user sampled step) 0.35 s against
+0.70 s per step, one thread (``python benchmarks/lazy_adam_bench.py``; benchmarks/notes/scale.md). The state (``step``, ``exp_avg``,
 ``exp_avg_sq``) is SparseAdam's, so checkpoints of either load into the other.
 """
 
