@@ -38,8 +38,8 @@ from kgrec.kg import KnowledgeGraph
 from .checkpoint import CHECKPOINT, CHECKPOINT_META, TrainState, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import split_interactions, to_heterodata, train_graph
-from .lazy_adam import RowAdam
 from .evaluate import Metrics, evaluate_model, validation_sample
+from .lazy_adam import RowAdam
 from .memory import PeakMemory
 from .models.base import Batch, ModelInputs, RecModel
 from .registry import model_class
