@@ -43,6 +43,7 @@ INDEX_ARRAYS = "graph_index.safetensors"
 INDEX_FORMAT = 1
 SHIFT = np.int64(32)
 MASK = np.int64((1 << 32) - 1)
+_WEIGH_BLOCK = 1 << 20  # hops per block when GraphIndex.weigh computes every hop's support
 
 
 @dataclass(frozen=True)
@@ -317,8 +318,13 @@ class GraphIndex:
             return
         for label, adj in self._adj.items():
             n = len(adj.indptr) - 1
-            src = np.repeat(np.arange(n, dtype=np.int64), np.diff(adj.indptr))
-            adj.logsup = np.log(self.supports((np.int64(self.code[label]) << SHIFT) | src, np.asarray(adj.key)))
+            src = np.repeat(np.arange(n, dtype=np.int32 if n < 2**31 else np.int64), np.diff(adj.indptr))
+            code = np.int64(self.code[label]) << SHIFT
+            logsup = np.empty(len(src), dtype=np.float64)
+            for lo in range(0, len(src), _WEIGH_BLOCK):  # blocks bound the temporaries (hops × a few int64)
+                hi = lo + _WEIGH_BLOCK
+                logsup[lo:hi] = np.log(self.supports(code | src[lo:hi].astype(np.int64), np.asarray(adj.key[lo:hi])))
+            adj.logsup = logsup
 
     def supports(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Hop supports for pairs of node keys, computed from the vectors (neutral without them)."""

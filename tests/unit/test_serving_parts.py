@@ -90,6 +90,23 @@ def test_a_saved_index_loads_memory_mapped_and_finds_the_same_paths(tmp_path):
     assert [(f.keys, f.steps, f.score) for f in before] == [(f.keys, f.steps, f.score) for f in after]
 
 
+def test_hop_supports_weighed_in_small_blocks_equal_one_block(monkeypatch):
+    import kgrec.serving.index as index_module
+    import kgrec.serving.vectors as vectors_module
+
+    kg = toy_graph()
+    whole = GraphIndex.from_graph(kg)
+    whole.weigh(UnitVectors(whole, vectors_for(kg)))
+    monkeypatch.setattr(vectors_module, "_BLOCK", 1)
+    monkeypatch.setattr(index_module, "_WEIGH_BLOCK", 3)
+    blocks = GraphIndex.from_graph(kg)
+    blocks.weigh(UnitVectors(blocks, vectors_for(kg)))
+    users = whole._adj["User"].logsup  # noqa: SLF001 (the test looks inside on purpose)
+    assert len(users) > 3 and len(set(users.tolist())) > 1  # several blocks, and not all neutral
+    for label, adj in whole._adj.items():  # noqa: SLF001
+        assert np.array_equal(adj.logsup, blocks._adj[label].logsup)  # noqa: SLF001
+
+
 def test_forget_removes_every_edge_and_the_id():
     kg = toy_graph()
     index = GraphIndex.from_graph(kg)
