@@ -72,7 +72,7 @@ def _pair_codes(items: UserItems, users: np.ndarray) -> torch.Tensor:
 @torch.no_grad()
 def topk_chunks(score_fn: ScoreFn, users: np.ndarray, *, k: int, num_items: int, exclude: Sequence[UserItems] = (),
                 candidates: np.ndarray | None = None, batch_size: int = 1024,
-                device: torch.device | str | None = None, progress: bool = False):
+                device: torch.device | str | None = None, progress: bool = False, owned: bool = False):
     """Yield each chunk's :class:`TopK`: scores for a chunk of users, their excluded items set to
     -inf, the top ``k`` kept (on the scores' device, then moved to the CPU); never a users × items
     matrix beyond one chunk.
@@ -87,6 +87,8 @@ def topk_chunks(score_fn: ScoreFn, users: np.ndarray, *, k: int, num_items: int,
         batch_size: the most users per chunk (default: 1024); fewer when :data:`CHUNK_BYTES` says so.
         device: where the user ids go (default: None, the CPU; scores stay where ``score_fn`` puts them).
         progress: a tqdm bar (default: False).
+        owned: ``score_fn`` returns a new tensor each call, so its scores may be masked in place
+            (default: False: they are copied first, a third of the time of a large chunk).
     """
     users = np.asarray(users, dtype=np.int64)
     step = chunk_users(num_items, batch_size)
@@ -104,8 +106,9 @@ def topk_chunks(score_fn: ScoreFn, users: np.ndarray, *, k: int, num_items: int,
             chunk = users[start:start + step]
             b = torch.from_numpy(chunk)
             scores = score_fn(b if device is None else b.to(device))
-            # masked in place below: a contiguous float32 copy, never the caller's tensor
-            scores = scores.float().clone(memory_format=torch.contiguous_format)
+            # masked in place below: the scorer's own new tensor, else a contiguous float32 copy
+            if not (owned and scores.dtype == torch.float32 and scores.is_contiguous()):
+                scores = scores.float().clone(memory_format=torch.contiguous_format)
             dev = scores.device
             for ex in exclude:
                 codes = _pair_codes(ex, chunk).to(dev)
@@ -156,7 +159,7 @@ def _per_user(top: TopK, target: UserItems, chunk: np.ndarray, ks: Sequence[int]
 def rank_metrics(score_fn: ScoreFn, target: UserItems, *, exclude: Sequence[UserItems] = (),
                  ks: Sequence[int] = DEFAULT_KS, batch_size: int = 1024, candidates: np.ndarray | None = None,
                  device: torch.device | str | None = None, progress: bool = False,
-                 users: np.ndarray | None = None) -> Metrics:
+                 users: np.ndarray | None = None, owned: bool = False) -> Metrics:
     """Full-ranking metrics of a scorer against each user's target items, in chunks of users.
 
     Each chunk's scores ``[B, num_items]`` are masked (excluded items, non-candidates) and only
@@ -179,6 +182,7 @@ def rank_metrics(score_fn: ScoreFn, target: UserItems, *, exclude: Sequence[User
         progress: show a tqdm bar (default: False).
         users: evaluate only these users (default: None, every user with a target); validation
             during training uses a fixed sample of them when users are many.
+        owned: ``score_fn`` returns a new tensor each call (:func:`topk_chunks`; default: False).
 
     Shapes:
         score_fn output: ``[B, num_items]``.
@@ -197,7 +201,7 @@ def rank_metrics(score_fn: ScoreFn, target: UserItems, *, exclude: Sequence[User
     seen = {k: torch.zeros(num_items, dtype=torch.bool) for k in ks}
     start = 0
     for top in topk_chunks(score_fn, chosen, k=k_max, num_items=num_items, exclude=exclude, candidates=candidates,
-                           batch_size=batch_size, device=device, progress=progress):
+                           batch_size=batch_size, device=device, progress=progress, owned=owned):
         chunk = chosen[start:start + len(top.users)]
         start += len(chunk)
         for key, values in _per_user(top, target, chunk, ks, discount, idcg, counts).items():
@@ -257,9 +261,13 @@ def evaluate_model(model: Any, split: Any, *, part: str, config: Any, device: to
         return Metrics({**out.values, "threshold": threshold}, out.count)
     train = split.user_items("train")
     exclude = [train] if part == "valid" else [train, split.user_items("valid")]
+    from .models.base import RecModel
+
+    # the base class's scores are a fresh matrix product each call; a model's own may not be
+    owned = getattr(type(model), "score_all_items", None) is RecModel.score_all_items
     return rank_metrics(model.score_all_items, split.user_items(part), exclude=exclude, ks=config.ks,
                         batch_size=config.eval_batch_size, candidates=split.candidates(part), device=device,
-                        progress=progress, users=users)
+                        progress=progress, users=users, owned=owned)
 
 
 def auc_score(scores: np.ndarray, labels: np.ndarray) -> float:

@@ -127,3 +127,43 @@ def test_validation_sample_is_fixed_and_only_when_users_are_many(graph_split):
     assert np.array_equal(a, b) and len(a) == 10 and np.all(np.diff(a) > 0)
     assert set(a) <= set(with_valid)
     assert not np.array_equal(a, validation_sample(split, 10, seed=4))
+
+
+def test_an_owned_scorer_is_masked_in_place_with_the_same_result(graph_split):
+    split, scores = graph_split
+    train, target = split.user_items("train"), split.user_items("valid")
+    handed: list[torch.Tensor] = []
+
+    def fresh(u):  # a new tensor per call, as the base model's matrix product is
+        handed.append(scores[u].clone())
+        return handed[-1]
+
+    copied = rank_metrics(lambda u: scores[u], target, exclude=[train], ks=(10, 20), batch_size=7)
+    owned = rank_metrics(fresh, target, exclude=[train], ks=(10, 20), batch_size=7, owned=True)
+    assert owned.to_dict() == copied.to_dict()
+    # owned: no copy was made, so the scorer's own tensors carry the masks
+    assert any(not torch.isfinite(t).all() for t in handed)
+    assert torch.isfinite(scores).all()
+
+
+def test_evaluation_never_writes_to_scores_a_model_of_its_own_hands_out(graph_split):
+    from kgrec.gnn import TrainConfig
+    from kgrec.gnn.evaluate import evaluate_model
+
+    split, scores = graph_split
+
+    class Own:  # not the base class: the tensors it hands out may be ones it keeps
+        kept: list[torch.Tensor] = []
+
+        def eval(self):
+            return self
+
+        def score_all_items(self, users):
+            self.kept.append(scores[users].clone())
+            return self.kept[-1]
+
+    model = Own()
+    m = evaluate_model(model, split, part="valid", config=TrainConfig(eval_batch_size=5))
+    assert m.count > 0 and len(model.kept) > 1
+    assert all(torch.isfinite(t).all() for t in model.kept)
+    assert torch.isfinite(scores).all()
