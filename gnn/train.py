@@ -174,7 +174,7 @@ class Trainer:
                         "validation runs at the end", len(sample))
         step = _LossModule(model)
         if self.ranks is not None:
-            step = self.ranks.wrap(step, find_unused_parameters=loader is not None)
+            step = self.ranks.wrap(step, find_unused_parameters=loader is not None, apart=sparse_params)
         amp = self.device.type == "cuda" and cfg.amp
         monitor = cfg.monitor_metric
         bar = None
@@ -210,6 +210,8 @@ class Trainer:
                         raise TrainingError(f"{model.name}: non-finite loss {loss.item()} at epoch {epoch}, batch {b} "
                                             f"(lr={cfg.lr}; try a smaller lr or a larger reg)")
                     loss.backward()
+                    if self.ranks is not None and sparse_params:
+                        self.ranks.reduce_sparse(sparse_params)
                     for opt in optimizers:
                         opt.step()
                     model.invalidate()
