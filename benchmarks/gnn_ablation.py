@@ -8,7 +8,9 @@ Usage::
 Each ``--variant NAME=OVERRIDES`` is a name and space-separated ``key=value`` config overrides
 (applied on top of ``--set`` overrides shared by all variants). Prints a markdown table (test
 metrics at the best validation epoch, mean ± std over seeds) and writes it, with the raw numbers,
-to ``--out``. The graph comes from ``load_dataset`` and its text vectors from the text layer (cached).
+to ``--out`` after every variant. The graph comes from ``crossval.build`` (a loader's dataset or a
+variant built from one, e.g. ``movielens-dense``, with its split kind) and its text vectors from the
+text layer (cached). The split's seed stays 0 for every variant and seed, as in ``heldout.py``.
 """
 
 from __future__ import annotations
@@ -41,9 +43,13 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     from kgrec.gnn import load_config, train
     from kgrec.gnn.train import _vector_table
-    from kgrec.kg.sources import load_dataset
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from crossval import DATASETS, build  # the loaders' graphs and the variants crossval builds
 
-    kg = load_dataset(args.dataset)
+    if args.dataset not in DATASETS:
+        parser.error(f"unknown dataset {args.dataset!r}; datasets: {', '.join(DATASETS)}")
+    kg, split = build(args.dataset)
+    args.overrides = [f"split={split}", *args.overrides]
     vectors = _vector_table(kg, None, needed=True, progress=False)
     seeds = [int(s) for s in args.seeds.split(",")]
     variants = []
@@ -59,9 +65,15 @@ def main(argv: list[str] | None = None) -> None:
             run = train(kg, config, vectors=vectors, save=False)
             times.append(time.perf_counter() - t0)
             metrics.append({**run.metrics.test.to_dict(), "best_epoch": run.metrics.best_epoch,
-                            "valid_ndcg@20": run.metrics.valid.get("ndcg@20", float("nan"))})
+                            "valid_ndcg@20": run.metrics.valid.get("ndcg@20", float("nan")),
+                            "selection": run.metrics.extra.get("selection")})
             logging.info("%s seed %d: %s", name, seed, run.summary())
         rows.append({"variant": name, "overrides": extra, "seeds": seeds, "metrics": metrics, "seconds": times})
+        write(args, seeds, rows)  # after every variant, so a stopped run keeps what it finished
+
+
+def write(args, seeds: list[int], rows: list[dict]) -> None:
+    """Print the table of the variants finished so far and write it, with the raw numbers, to --out."""
     keys = ["ndcg@20", "recall@20", "valid_ndcg@20", "best_epoch"]
     lines = [f"`{args.dataset}`, seeds {seeds}, shared overrides: {' '.join(args.overrides) or 'none'}", "",
              "| variant | overrides | " + " | ".join(keys) + " | minutes |", "|---|---|" + "---|" * (len(keys) + 1)]
@@ -78,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "ablation.md").write_text(table + "\nCommand: `python " + " ".join(map(shlex.quote, sys.argv)) + "`\n")
-        (args.out / "ablation.json").write_text(json.dumps(rows, indent=2))
+        (args.out / "ablation.json").write_text(json.dumps(rows, indent=2, default=str))
 
 
 if __name__ == "__main__":

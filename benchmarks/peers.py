@@ -9,7 +9,8 @@ deterministic: one seed tells all, though the matrix runs every seed asked for.
 
 Steps, all in this one command:
 
-1. ``load_dataset(DATASET)`` (kgrec's loader, ``KGREC_DATA_HOME``).
+1. ``load_dataset(DATASET)`` (kgrec's loader, ``KGREC_DATA_HOME``), or a variant that
+   ``crossval.py`` builds from one (``movielens-dense``: random splits only).
 2. kgrec's split, made by kgrec's own :func:`kgrec.gnn.split_interactions` with the arguments that
    :func:`kgrec.gnn.train` uses (``random``, split seed ``--split-seed``, 10 % validation, 10 % test
    per user). As in ``kgrec benchmark``, the split is the same for every model and every seed; the
@@ -108,6 +109,21 @@ def export_recbole(kg, split, folder: str | os.PathLike, *, name: str) -> Export
         raise ValueError("the kgcn click protocol has labelled negatives; RecBole's ranking runs need a ranking split")
     parts = {p: split.positives(p) for p in ("train", "valid", "test")}
     return write_recbole(kg, folder, name=name, parts=parts)
+
+
+def load_graph(dataset: str):
+    """A loader's dataset, or a variant ``crossval.py`` builds from one (its random split only)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from crossval import DATASETS, build
+
+    if dataset not in DATASETS:
+        from kgrec.kg.sources import load_dataset
+
+        return load_dataset(dataset)
+    kg, kind = build(dataset)
+    if kind != "random":
+        raise SystemExit(f"peers.py: {dataset!r} is validated on a {kind!r} split; peers run on kgrec's random split only")
+    return kg
 
 
 def make_split(kg, *, split_seed: int = 0):
@@ -441,8 +457,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from kgrec.gnn import TrainConfig, benchmark
-    from kgrec.kg.sources import load_dataset
-
     if args.threads:
         import torch
 
@@ -456,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python benchmarks/peers.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     started = datetime.now(UTC)
     state = _git_state()
-    kg = load_dataset(args.dataset)
+    kg = load_graph(args.dataset)
     split = make_split(kg, split_seed=args.split_seed)
     name = f"kgrec-{args.dataset}"
     report = export_recbole(kg, split, out / "data", name=name)

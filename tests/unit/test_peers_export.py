@@ -158,3 +158,17 @@ def test_a_setting_run_py_fixes_is_refused_before_anything_runs(peers, tmp_path)
     with pytest.raises(SystemExit, match="run.py fixes 'stopping_step'"):
         peers.main(["movielens-small", "--models", "KGCN+stopping_step=3", "--out", str(tmp_path)])
     assert not (tmp_path / "data").exists()
+
+
+def test_a_crossval_variant_is_exported_on_the_split_heldout_py_scores(peers, tmp_path):
+    """movielens-dense (built by crossval.py, not a loader) gets the split kgrec's harness trains on."""
+    from kgrec.gnn import TrainConfig
+    from kgrec.gnn.train import prepare
+
+    kg = peers.load_graph("movielens-dense")
+    assert kg.name == "movielens-dense" and kg.stats().nodes["Movie"] < 1000
+    inputs, _ = prepare(kg, TrainConfig(model="pop").effective())
+    split = peers.make_split(kg, split_seed=0)
+    assert np.array_equal(split.positives("test"), inputs.split.positives("test"))
+    with pytest.raises(SystemExit, match="temporal"):
+        peers.load_graph("movielens-temporal")
