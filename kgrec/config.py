@@ -23,9 +23,9 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from kgrec.errors import ConfigError
 
@@ -134,6 +134,23 @@ def _has_ipywidgets() -> bool:
 
 
 # -- typed sections --------------------------------------------------------------------------------
+_YAML_BOOLEAN_WORDS = {False: {"off", "no", "n", "false"}, True: {"on", "yes", "y", "true"}}
+
+
+def _literal_words(annotation: Any) -> list[str]:
+    """The string values of a ``Literal`` annotation (also inside ``X | None``); none where a
+    boolean is itself allowed."""
+    if get_origin(annotation) is Literal:
+        values = get_args(annotation)
+    elif get_origin(annotation) is Union or type(annotation).__name__ == "UnionType":
+        values = [v for arg in get_args(annotation) if get_origin(arg) is Literal for v in get_args(arg)]
+        if bool in get_args(annotation):
+            return []
+    else:
+        return []
+    return [] if any(isinstance(v, bool) for v in values) else [v for v in values if isinstance(v, str)]
+
+
 class Section(BaseModel):
     """Base of every config section: typed, unknown keys refused, frozen.
 
@@ -155,6 +172,24 @@ class Section(BaseModel):
             return super().model_validate(obj, **options)
         except ValidationError as e:
             raise config_error(cls, e) from e
+
+    @model_validator(mode="before")
+    @classmethod
+    def _words_yaml_read_as_booleans(cls, data: Any) -> Any:
+        """YAML (a config file, a ``--set`` value) reads ``off``/``no``/``on``/``yes`` as booleans:
+        a field whose allowed values are words, one of them such a word, gets the word back
+        (``closed_form: off`` means ``"off"``, not ``False``)."""
+        if not isinstance(data, Mapping):
+            return data
+        fixed = None
+        for name, value in data.items():
+            field = cls.model_fields.get(name) if isinstance(value, bool) else None
+            words = _literal_words(field.annotation) if field is not None else []
+            match = [w for w in words if w.lower() in _YAML_BOOLEAN_WORDS[value]]
+            if len(match) == 1:
+                fixed = dict(data) if fixed is None else fixed
+                fixed[name] = match[0]
+        return data if fixed is None else fixed
 
     def __setattr__(self, name: str, value: Any) -> None:
         try:

@@ -274,3 +274,19 @@ def test_progress_is_auto_on_a_terminal_and_off_otherwise(monkeypatch):
     logger = logging.getLogger("kgrec")
     monkeypatch.setattr(logger, "level", logging.ERROR)
     assert show_progress(None) is False  # follows logging: quieter than WARNING turns bars off
+
+
+def test_words_yaml_reads_as_booleans_stay_words(tmp_path):
+    """YAML reads off/no as False: `--set model.closed_form=off`, `closed_form: off` in a file and
+    `feedback_fsync: no` mean the words, while a field that takes a boolean keeps the boolean."""
+    from kgrec.gnn import load_config
+    from kgrec.serving.config import ServeConfig
+
+    assert load_config(None, ["model.closed_form=off"]).model_options.closed_form == "off"
+    path = tmp_path / "train.yaml"
+    path.write_text("model: kgrec\nmodel_options:\n  closed_form: off\n  item_bias: off\n")
+    options = load_config(path).model_options
+    assert options.closed_form == "off" and options.item_bias is False
+    assert ServeConfig.model_validate({"feedback_fsync": False}).feedback_fsync == "no"
+    with pytest.raises(ConfigError, match="closed_form"):
+        load_config(None, ["model.closed_form=yes"])  # no allowed word means True
