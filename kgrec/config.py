@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import types
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
@@ -142,7 +143,7 @@ def _literal_words(annotation: Any) -> list[str]:
     boolean is itself allowed."""
     if get_origin(annotation) is Literal:
         values = get_args(annotation)
-    elif get_origin(annotation) is Union or type(annotation).__name__ == "UnionType":
+    elif get_origin(annotation) in (Union, types.UnionType):
         values = [v for arg in get_args(annotation) if get_origin(arg) is Literal for v in get_args(arg)]
         if bool in get_args(annotation):
             return []
