@@ -61,10 +61,13 @@ class XSimGCLOptions(ModelOptions):
     Args:
         cl_weight: weight λ of the contrastive (InfoNCE) loss (default: 0.2).
         cl_noise: size ε of the noise added to each layer while training (default: 0.2).
+        include_layer0: the final vectors average layers ``0..K`` (LightGCN's mean, the embedding
+            table itself included) instead of ``1..K`` (the authors' code) (default: False).
     """
 
     cl_weight: float = Field(0.2, ge=0.0)
     cl_noise: float = Field(0.2, ge=0.0)
+    include_layer0: bool = False
 
 
 MODEL_OPTIONS: Registry[type[ModelOptions]] = Registry("model")

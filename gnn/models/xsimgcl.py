@@ -5,7 +5,7 @@ TKDE 2023; the SimGCL of SIGIR 2022 with one propagation per step instead of thr
 The encoder is LightGCN's propagation over the user–item graph (users first, then items). While
 training, each layer's output gets a small random vector in the direction of its own signs,
 ``h ← h + sign(h) ⊙ ε · normalize(U(0, 1))``; the final vectors (the mean of layers ``1..K``, as in
-the authors' code) go into BPR, and the InfoNCE between those final vectors and the layer-``l*``
+the authors' code, or ``0..K`` as in LightGCN with ``include_layer0``) go into BPR, and the InfoNCE between those final vectors and the layer-``l*``
 vectors (``l* = 1``) of the batch's distinct users and items, at temperature ``τ``, is added with
 weight ``λ``. Validation, test and serving use the noise-free encoder, so scores are dot products.
 
@@ -72,9 +72,9 @@ class XSimGCL(RecModel):
             out.append(h)
         return out
 
-    @staticmethod
-    def _final(layers: list[torch.Tensor]) -> torch.Tensor:
-        return torch.stack(layers[1:]).mean(0) if len(layers) > 1 else layers[0]
+    def _final(self, layers: list[torch.Tensor]) -> torch.Tensor:
+        first = 0 if self.config.model_options.include_layer0 or len(layers) == 1 else 1
+        return torch.stack(layers[first:]).mean(0)
 
     def compute_embeddings(self) -> dict[str, torch.Tensor]:
         e = self._final(self._layers(perturbed=False))
@@ -99,11 +99,13 @@ class XSimGCL(RecModel):
     @torch.no_grad()
     def fold_in(self) -> FoldIn:
         """One propagation layer for a new user over its items' states ``0..K-1`` (the noise-free
-        encoder); the final vector averages layers ``1..K``, so each state counts ``1/K``."""
+        encoder); the final vector averages ``K`` layers (``1..K``) or ``K + 1`` (``0..K``, a new
+        user's layer 0 being zero), so each state counts ``1/K`` or ``1/(K + 1)``."""
         layers = self._layers(perturbed=False)
         k = len(layers) - 1
         if k == 0:
             return super().fold_in()
-        items = torch.stack(layers[:k]).sum(0)[self.num_users:] / k
+        count = k + 1 if self.config.model_options.include_layer0 else k
+        items = torch.stack(layers[:k]).sum(0)[self.num_users:] / count
         scale = _inv_sqrt(self.degree[self.num_users:])
         return FoldIn("propagate", to_numpy(items * scale.unsqueeze(1)))

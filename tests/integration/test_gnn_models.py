@@ -66,6 +66,28 @@ def test_kgrec_embeds_every_label(lastfm_small_kg, gnn_small_vectors):
     assert run.metrics.extra["relation_weights"]
 
 
+@pytest.mark.parametrize("include_layer0", [False, True])
+def test_xsimgcl_fold_in_reproduces_a_users_vector(include_layer0, lastfm_small_kg, gnn_small_vectors):
+    """A user's fold-in from its training items is its propagated vector: all of it when the mean
+    is over layers 1..K, all but its own layer 0's share (``1/(K + 1)`` of its table row) over 0..K."""
+    import torch
+
+    from kgrec.gnn.train import prepare
+
+    config = make_config(model="xsimgcl", **{"model_options": {"include_layer0": include_layer0}})
+    inputs, _ = prepare(lastfm_small_kg, config, vectors=gnn_small_vectors)
+    torch.manual_seed(0)
+    model = model_class("xsimgcl")(inputs, config)
+    users = model.compute_embeddings()[model.user_type].detach().numpy()
+    fold = model.fold_in()
+    train_items = inputs.split.user_items("train")
+    k = config.layers
+    for u in (0, 7, 21):
+        folded = fold.apply(train_items[u], None)
+        own = model.embedding.weight[u].detach().numpy() / (k + 1) if include_layer0 else 0.0
+        np.testing.assert_allclose(folded, users[u] - own, rtol=1e-4, atol=1e-6)
+
+
 def test_neighbour_sampled_training(lastfm_small_kg, gnn_small_vectors, caplog):
     from kgrec.gnn.train import sampling_available
 
