@@ -4,10 +4,10 @@ TKDE 2023; the SimGCL of SIGIR 2022 with one propagation per step instead of thr
 
 The encoder is LightGCN's propagation over the user–item graph (users first, then items). While
 training, each layer's output gets a small random vector in the direction of its own signs,
-``h ← h + sign(h) ⊙ ε · normalize(U(0, 1))``; the final vectors (the mean of layers ``1..K``, as in
-the authors' code, or ``0..K`` as in LightGCN with ``include_layer0``) go into BPR, and the InfoNCE between those final vectors and the layer-``l*``
-vectors (``l* = 1``) of the batch's distinct users and items, at temperature ``τ``, is added with
-weight ``λ``. Validation, test and serving use the noise-free encoder, so scores are dot products.
+``h ← h + sign(h) ⊙ ε · normalize(U(0, 1))``; the final vectors (the mean of layers ``0..K`` as in
+LightGCN with ``include_layer0``, else ``1..K`` as in the authors' code) go into BPR, and the
+InfoNCE between those final vectors and the layer-``l*`` vectors (``l* = 1``) of the batch's
+distinct users and items, at temperature ``τ``, is added with weight ``λ``. Validation, test and serving use the noise-free encoder, so scores are dot products.
 
 Settings: ``cl_noise`` (ε, default 0.2), ``temperature`` (τ, default 0.15), ``layers`` (default 2)
 are the authors' (SELFRec's XSimGCL config); lr 2e-3 with batches of 4096 for the CPU here (the
