@@ -7,7 +7,8 @@ training, each layer's output gets a small random vector in the direction of its
 ``h ← h + sign(h) ⊙ ε · normalize(U(0, 1))``; the final vectors (the mean of layers ``0..K`` as in
 LightGCN with ``include_layer0``, else ``1..K`` as in the authors' code) go into BPR, and the
 InfoNCE between those final vectors and the layer-``l*`` vectors (``l* = 1``) of the batch's
-distinct users and items, at temperature ``τ``, is added with weight ``λ``. Validation, test and serving use the noise-free encoder, so scores are dot products.
+distinct users and items, at temperature ``τ``, is added with weight ``λ``. Validation, test and
+serving use the noise-free encoder, so scores are dot products.
 
 Settings: ``cl_noise`` (ε, default 0.2), ``temperature`` (τ, default 0.15), ``layers`` (default 2)
 are the authors' (SELFRec's XSimGCL config); lr 2e-3 with batches of 4096 for the CPU here (the
@@ -15,9 +16,9 @@ authors: 1e-3, 2048). Two defaults are not the authors', chosen on validation ND
 datasets (``benchmarks/crossval.py``, the rule kgrec's own defaults follow: the best minimum over
 datasets of the difference to LightGCN): ``include_layer0=True`` and ``cl_weight`` (λ) 0.01. At the
 authors' λ = 0.2 without layer 0 it collapsed on the two movielens datasets (best epoch 2–4, a third
-below LightGCN, below popularity on movielens-small); with layer 0 every λ from 0.2 to 0.05 still
-collapsed on at least one, while λ = 0.01 stays within 0.001 of LightGCN on lastfm and above it on
-the others (benchmarks/notes/accuracy.md). ``--set model.cl_weight=0.2
+below LightGCN, below popularity on movielens-small); with layer 0, λ 0.2 and 0.1 still collapsed
+on movielens-dense and λ 0.05 stayed 0.04 below LightGCN there, while λ 0.01 is within 0.001 of
+LightGCN on lastfm and above it on the other three (benchmarks/notes/accuracy.md). ``--set model.cl_weight=0.2
 --set model.include_layer0=false`` gives the authors' model.
 """
 
