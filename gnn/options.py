@@ -39,10 +39,20 @@ class KGRecOptions(ModelOptions):
             :mod:`kgrec.gnn.models.cfblend`); ``residual`` fits that block first and trains the
             GNN on what it misses (its scores are offsets in the GNN's loss), the blend again
             chosen on validation; ``off`` leaves the GNN alone (default: ``auto``).
+        best_epoch_by: which validation score keeps the best epoch and stops training early with the
+            closed-form block on (``closed_form="auto"``): ``blend``, the best blend of the epoch's
+            GNN with the block (fitted once, at the first validation), or ``gnn``, the GNN alone
+            (default: ``blend``, chosen by cross-dataset validation: benchmarks/notes/accuracy.md).
         feature_gates: KG relation groups and the item text enter through learned scalar gates
             that start at 0, so training starts from the interactions-only backbone (default: False).
         mask_seen_negatives: a shared negative that is one of the user's training items is left
             out of the loss (default: False).
+        cl_noise: while training, each propagation layer's output gets XSimGCL's sign-aligned
+            random vector, scaled to this share of the row's own norm (the scores are cosines, so
+            the noise is relative) (default: 0, none).
+        cl_weight: weight of XSimGCL's cross-layer InfoNCE (the batch's users' and positives'
+            final vectors against their layer-1 vectors, at ``temperature``) added to the loss
+            (default: 0, none).
     """
 
     score: Literal["cosine", "dot"] = "cosine"
@@ -51,8 +61,11 @@ class KGRecOptions(ModelOptions):
     text_dim: int = Field(64, ge=0)
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     closed_form: Literal["auto", "residual", "off"] = "auto"
+    best_epoch_by: Literal["blend", "gnn"] = "blend"
     feature_gates: bool = False
     mask_seen_negatives: bool = False
+    cl_noise: float = Field(0.0, ge=0.0)
+    cl_weight: float = Field(0.0, ge=0.0)
 
 
 class XSimGCLOptions(ModelOptions):

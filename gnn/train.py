@@ -228,7 +228,9 @@ class Trainer:
                 if self.is_main and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs or over_budget):
                     model.eval()
                     valid = self.validate(model, inputs, sample).to_dict()
-                    score = valid[monitor]
+                    score = model.monitor(valid, monitor)
+                    if score != valid[monitor]:  # the model keeps its epoch by a score of its own (kgrec's blend)
+                        valid["monitored"] = score
                     if score > state.best_score:
                         state.best_score, state.best_epoch, state.bad = score, epoch, 0
                         state.best_valid = valid

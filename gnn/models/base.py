@@ -124,6 +124,11 @@ class RecModel(torch.nn.Module):
         """Forget cached embeddings (after a parameter update)."""
         self._cache = None
 
+    def monitor(self, valid: dict[str, float], metric: str) -> float:
+        """The validation score by which the trainer keeps the best epoch and stops early, given the
+        epoch's validation metrics (default: ``valid[metric]``; kgrec's can score its blend)."""
+        return valid[metric]
+
     def after_fit(self) -> dict[str, Any]:
         """Choices made on the validation part once fitting is over (best weights loaded), such as
         kgrec's closed-form block and its blend weight; returns what the run records under
@@ -197,6 +202,15 @@ def ranking_loss(config: TrainConfig, pos: torch.Tensor, neg: torch.Tensor) -> t
     if config.loss == "softmax":
         return softmax_loss(pos, neg, config.temperature)
     return bpr_loss(pos, neg)
+
+
+def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
+    """InfoNCE of matching rows of ``a`` and ``b`` (cosine, every other row of ``b`` a negative).
+
+    Shapes: ``a``, ``b``: ``[n, d]``."""
+    a, b = F.normalize(a, dim=-1), F.normalize(b, dim=-1)
+    logits = a @ b.T / temperature
+    return F.cross_entropy(logits, torch.arange(len(a), device=a.device))
 
 
 def l2_penalty(*tensors: torch.Tensor) -> torch.Tensor:

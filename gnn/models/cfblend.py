@@ -16,7 +16,10 @@ is made on validation NDCG@20 (the test part is never looked at), greedily:
 Then :func:`choose_blend` picks the share ``w`` of the two standardised scores,
 ``score = (1 − w)·s_gnn/σ_gnn + w·s_cf/σ_cf``, from 0 to 1 (``BLEND``), on validation again;
 ``w = 0`` (the GNN alone) is one of the choices, so the blend is never worse than the GNN on
-validation. Both are recorded in the run (``metrics.extra["selection"]``).
+validation. Both are recorded in the run (``metrics.extra["selection"]``). With kgrec's default
+``best_epoch_by="blend"`` the block is selected at the first validation and ``choose_blend`` runs at
+every validation, on the block's validation scores computed once; the trainer keeps the epoch whose
+blend scores best.
 
 Size rule: the exact forms (primal or Woodbury-dual, :func:`closedform.choose_form`) while their
 largest dense matrix has at most ``closedform.MAX_ENTRIES`` entries; past that the low-rank form
@@ -242,14 +245,17 @@ def select(inputs, config, validator: Validator | LabelledValidator) -> tuple[cf
 
 def choose_blend(gnn: tuple[torch.Tensor, torch.Tensor], item_item: cf.ItemItemFactors,
                  validator: Validator | LabelledValidator, *, trained: float | None = None,
-                 spread_cf: float | None = None) -> dict[str, Any]:
+                 spread_cf: float | None = None, cf_matrix: torch.Tensor | None = None,
+                 log: bool = True) -> dict[str, Any]:
     """The share ``w`` of the closed-form score, and the two spreads that standardise the scores.
 
     ``trained``: the closed-form block's weight the GNN was trained with (``closed_form="residual"``:
     ``score = s_gnn + trained · s_cf/σ_cf``), added to the grid as the ``w`` that gives that mix.
+    ``cf_matrix``: the block's validation scores (``validator.matrix`` of its vectors) when already
+    computed; ``item_item`` is then not read.
     """
     s_g = validator.matrix(*gnn)
-    s_c = validator.matrix(item_item.users, item_item.items)
+    s_c = cf_matrix if cf_matrix is not None else validator.matrix(item_item.users, item_item.items)
     sd_g = validator.spread(s_g)
     sd_c = spread_cf if spread_cf is not None else validator.spread(s_c)
     s_g, s_c = s_g / sd_g, s_c / sd_c
@@ -260,7 +266,8 @@ def choose_blend(gnn: tuple[torch.Tensor, torch.Tensor], item_item: cf.ItemItemF
     for w in grid:
         scores[w] = validator.cached((1 - w) * s_g + w * s_c if 0 < w < 1 else (s_g if w == 0 else s_c))
     w_best = max(scores, key=lambda w: (scores[w], -abs(w - 0.5)))
-    logger.info("kgrec blend: w=%.1f of the closed-form block; validation %.4f (GNN alone %.4f, closed form "
-                "alone %.4f)", w_best, scores[w_best], scores[0.0], scores[1.0])
+    (logger.info if log else logger.debug)(
+        "kgrec blend: w=%.2f of the closed-form block; validation %.4f (GNN alone %.4f, closed form alone %.4f)",
+        w_best, scores[w_best], scores[0.0], scores[1.0])
     return {"weight": w_best, "spread_gnn": sd_g, "spread_closed_form": sd_c,
             "valid": {f"{w:.4g}": round(v, 6) for w, v in scores.items()}}

@@ -10,15 +10,20 @@ scaled by a learnable positive weight; the final vector of a node is the mean of
 vector column: ``[u, 1] · [i, τ·b_i]``, so scores stay dot products), trained with BPR or a sampled
 softmax over negatives (``loss``), L2 on the batch's layer-0 vectors.
 
-The closed-form block (``closed_form``, see :mod:`~kgrec.gnn.models.cfblend`): after training, a
-side-information EASE over the training interactions with the items' text and KG neighbours as
-extra rows (each group kept only if validation improves) is blended with the GNN's score by a
-weight chosen on validation (0, the GNN alone, is one of the choices). The blend is one dot product
-of concatenated vectors: users ``[a·u_gnn, b·a_u]``, items ``[i_gnn, c_i]``. With
-``closed_form="residual"`` the block is fitted first and the GNN trains on what it misses.
-Optional: ``feature_gates`` (KG groups and text start closed, so training starts from the
-interactions-only backbone) and ``mask_seen_negatives`` (a user's own training items among the
-shared negatives are left out of the loss).
+The closed-form block (``closed_form``, see :mod:`~kgrec.gnn.models.cfblend`): a side-information
+EASE over the training interactions with the items' text and KG neighbours as extra rows (each
+group kept only if validation improves), blended with the GNN's score by a weight chosen on
+validation (0, the GNN alone, is one of the choices). The block is chosen at the first validation;
+every validation then scores the best blend of that epoch's GNN with it, and the epoch kept (and
+early stopping) follows that score (``best_epoch_by="blend"``): the GNN the blend needs is an
+earlier, less fitted one than the GNN best alone (validation across nine datasets,
+benchmarks/notes/accuracy.md). The blend is one dot product of concatenated vectors: users
+``[a·u_gnn, b·a_u]``, items ``[i_gnn, c_i]``. With ``closed_form="residual"`` the block is fitted
+first and the GNN trains on what it misses. Optional, screened and left off by default:
+``feature_gates`` (KG groups and text start closed, so training starts from the interactions-only
+backbone), ``mask_seen_negatives`` (a user's own training items among the shared negatives are
+left out of the loss), and XSimGCL's layer noise and cross-layer contrastive loss (``cl_noise``,
+``cl_weight``).
 
 References: LightGCN (He et al., SIGIR 2020) for the propagation and layer combination; KGAT /
 KGIN for propagating over KG relations with relation-specific weights; sampled-softmax losses for
@@ -43,9 +48,9 @@ import torch.nn.functional as F
 from ..foldin import ColdStart, FoldIn
 from ..options import KGRecOptions
 from ..registry import register_model
-from .base import Batch, ModelInputs, RecModel, l2_penalty, ranking_loss, to_numpy
+from .base import Batch, ModelInputs, RecModel, info_nce, l2_penalty, ranking_loss, to_numpy
 from .cfblend import MAX_CACHE, Validator, choose_blend, select
-from .closedform import ItemItemFactors
+from .closedform import ItemItemFactors, interaction_matrix
 from .propagation import BlockGraph
 
 logger = logging.getLogger(__name__)
@@ -144,6 +149,7 @@ class KGRec(RecModel):
         self.residual: dict | None = None
         if options.closed_form == "residual":
             self._fit_residual_block()
+        self._prefit: tuple | None = None  # (validator, block, record) chosen during training (best_epoch_by="blend")
         self._seen: torch.Tensor | None = None
         if options.mask_seen_negatives:
             self._build_seen_lookup()
@@ -184,12 +190,31 @@ class KGRec(RecModel):
 
     def propagate(self, h0: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
         w = self.weights()
+        perturb = self._perturber()
         states = [h0]
         h = h0
         for _ in range(self.config.layers):
             h = self.blocks.layer(h, w)
+            if perturb is not None:
+                h = perturb(h)
             states.append(h)
         return states
+
+    def _perturber(self):
+        """While training with ``cl_noise`` ε: XSimGCL's noise for each layer's output,
+        ``h + sign(h) ⊙ ε‖h‖ · normalize(U(0, 1))`` (relative to each row's norm; scores are cosines);
+        else None."""
+        eps = self.config.model_options.cl_noise
+        if not self.training or eps <= 0:
+            return None
+
+        def perturb(h: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            out = {}
+            for nt, x in h.items():
+                size = eps * x.detach().norm(dim=-1, keepdim=True)
+                out[nt] = x + torch.sign(x) * F.normalize(torch.rand_like(x), dim=-1) * size
+            return out
+        return perturb
 
     def _combine(self, states, types) -> dict[str, torch.Tensor]:
         return {nt: torch.stack([s[nt] for s in states]).mean(0) for nt in types}
@@ -321,9 +346,37 @@ class KGRec(RecModel):
                 hit = self._seen_mask(user_i, neg_i[0] if shared else neg_i)
                 neg_s = neg_s.masked_fill(hit, -1e4)  # softmax: no weight; BPR: a zero term
         loss = ranking_loss(self.config, pos_s, neg_s)
+        cl_weight = self.config.model_options.cl_weight
+        if cl_weight > 0 and len(states) > 1:  # XSimGCL's cross-layer InfoNCE on the batch's distinct rows
+            tau = self.config.temperature
+            for nt, rows in ((u_t, torch.unique(batch.users)), (i_t, torch.unique(batch.pos))):
+                final = torch.stack([s[nt][rows] for s in states]).mean(0)
+                loss = loss + cl_weight * info_nce(final, states[1][nt][rows], tau)
         return loss + self.config.reg * l2_penalty(h0[u_t][batch.users], h0[i_t][batch.pos])
 
     # -- after training: the closed-form block, chosen on validation ------------------------------------
+    @torch.no_grad()
+    def monitor(self, valid: dict[str, float], metric: str) -> float:
+        """With ``best_epoch_by="blend"`` (and ``closed_form="auto"``): the validation score of the best blend
+        of this epoch's GNN with the closed-form block, so the epoch kept is the one the blend needs,
+        which is often not the GNN's best alone (benchmarks/notes/accuracy.md). The block is chosen on
+        validation once, at the first call, and reused by :meth:`after_fit`."""
+        options = self.config.model_options
+        if options.closed_form != "auto" or options.best_epoch_by != "blend":
+            return valid[metric]
+        if self._prefit is None:
+            validator = Validator.build(self.inputs.split, seed=self.config.seed)
+            factors, record = select(self.inputs, self.config, validator)
+            # kept while training: the block's validation scores and its items' side; its users' vectors
+            # (one row per user) are rebuilt from the basis in after_fit
+            cf_matrix = validator.matrix(factors.users, factors.items)
+            self._prefit = (validator, dataclasses.replace(factors, users=torch.empty(0)), record, cf_matrix)
+        validator, factors, _, cf_matrix = self._prefit
+        gnn = {k: v.float().cpu() for k, v in self.gnn_embeddings().items()}
+        blend = choose_blend((gnn[self.user_type], gnn[self.item_type]), factors, validator, cf_matrix=cf_matrix,
+                             log=False)
+        return blend["valid"][f"{blend['weight']:.4g}"]
+
     @torch.no_grad()
     def after_fit(self) -> dict:
         """Fit the side-information EASE block (unless the GNN was trained on it) and the blend
@@ -340,6 +393,12 @@ class KGRec(RecModel):
             factors, record = self.closed_form, dict(self.residual["record"])
             trained, spread = float(self.config.temperature * self.cf_beta.detach()), self.residual["spread"]
             record["trained_weight"] = trained
+        elif self._prefit is not None:  # chosen at the first validation (best_epoch_by="blend")
+            validator, factors, record, _ = self._prefit
+            self._prefit, record = None, dict(record)
+            pairs = torch.from_numpy(self.inputs.split.positives("train")).long()
+            x = interaction_matrix(pairs, self.num_users, self.num_items)
+            factors = dataclasses.replace(factors, users=torch.sparse.mm(x, factors.basis))  # a_u = Σ_j x_uj basis[j]
         else:
             factors, record = select(self.inputs, self.config, validator)
         gnn = {k: v.float().cpu() for k, v in self.gnn_embeddings().items()}
@@ -359,7 +418,8 @@ class KGRec(RecModel):
         layers on the subgraph (:meth:`BlockGraph.propagate_sampled`)."""
         n_id = batch.graph.n_id
         h0 = self.layer0(list(n_id), n_id)
-        return h0, self.blocks.propagate_sampled(h0, batch.graph, layers=self.config.layers, weights=self.weights())
+        return h0, self.blocks.propagate_sampled(h0, batch.graph, layers=self.config.layers, weights=self.weights(),
+                                                 perturb=self._perturber())
 
     # -- recipes ----------------------------------------------------------------------------------
     @torch.no_grad()

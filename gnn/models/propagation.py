@@ -23,7 +23,7 @@ edges drawn in hops ``1 … L - l + 1``: the other rows' states would never reac
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping
 from typing import Literal
 
 import torch
@@ -81,7 +81,9 @@ def sampled_layers(h0: Mapping[str, torch.Tensor], edge_index: Mapping[EdgeType,
                    n_id: Mapping[str, torch.Tensor], degree: Mapping[EdgeType, tuple[torch.Tensor, torch.Tensor]],
                    *, layers: int,
                    weights: Mapping[Hashable, torch.Tensor] | None = None,
-                   group_of: Mapping[EdgeType, Hashable] | None = None) -> list[dict[str, torch.Tensor]]:
+                   group_of: Mapping[EdgeType, Hashable] | None = None,
+                   perturb: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None
+                   ) -> list[dict[str, torch.Tensor]]:
     """``layers`` propagation layers on a sampled subgraph; the states ``[h0, h1, …]``.
 
     Args:
@@ -99,6 +101,8 @@ def sampled_layers(h0: Mapping[str, torch.Tensor], edge_index: Mapping[EdgeType,
         group_of: edge type → its group; the edge types of a group join the same two node types and
             are propagated as one block (each still normalised and rescaled on its own)
             (default: None, every edge type its own group).
+        perturb: applied to each layer's output before the next layer reads it (default: None;
+            kgrec's training noise).
 
     Only the seeds' final states are complete; read only them.
     """
@@ -140,7 +144,7 @@ def sampled_layers(h0: Mapping[str, torch.Tensor], edge_index: Mapping[EdgeType,
         for nt, x in h.items():
             if nt not in out:
                 out[nt] = torch.zeros_like(x)
-        h = out
+        h = out if perturb is None else perturb(out)
         states.append(h)
     return states
 
@@ -236,12 +240,15 @@ class BlockGraph(torch.nn.Module):
         return out
 
     def propagate_sampled(self, h0: Mapping[str, torch.Tensor], graph, *, layers: int,
-                          weights: Mapping[tuple, torch.Tensor] | None = None) -> list[dict[str, torch.Tensor]]:
+                          weights: Mapping[tuple, torch.Tensor] | None = None,
+                          perturb: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None
+                          ) -> list[dict[str, torch.Tensor]]:
         """``layers`` layers on a sampled subgraph (``graph``: ``n_id``, and ``edge_index``, ``hop`` and
         ``scale`` per edge type, see :class:`kgrec.gnn.sampling.Subgraph`), normalised with the whole
-        graph's degrees (:func:`sampled_layers`); ``weights``: group → scalar."""
+        graph's degrees (:func:`sampled_layers`); ``weights``: group → scalar; ``perturb``: applied
+        to each layer's output."""
         return sampled_layers(h0, graph.edge_index, graph.hop, graph.scale, graph.n_id, self.degree,
-                              layers=layers, weights=weights, group_of=self.group_of)
+                              layers=layers, weights=weights, group_of=self.group_of, perturb=perturb)
 
     def source_scale(self, et: EdgeType) -> torch.Tensor:
         """``1 / sqrt(deg)`` of the source nodes of an edge type (the per-node factor of a message)."""

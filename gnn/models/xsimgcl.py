@@ -30,20 +30,11 @@ import torch.nn.functional as F
 from ..options import XSimGCLOptions
 from ..foldin import FoldIn
 from ..registry import register_model
-from .base import Batch, ModelInputs, RecModel, bpr_loss, l2_penalty, to_numpy
+from .base import Batch, ModelInputs, RecModel, bpr_loss, info_nce, l2_penalty, to_numpy
 from .lightgcn import bipartite_adjacency
 from .propagation import _inv_sqrt, spmm
 
 CL_LAYER = 1  # l*: the layer whose vectors are contrasted with the final ones
-
-
-def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
-    """InfoNCE of matching rows of ``a`` and ``b`` (cosine, every other row of ``b`` a negative).
-
-    Shapes: ``a``, ``b``: ``[n, d]``."""
-    a, b = F.normalize(a, dim=-1), F.normalize(b, dim=-1)
-    logits = a @ b.T / temperature
-    return F.cross_entropy(logits, torch.arange(len(a), device=a.device))
 
 
 @register_model

@@ -120,6 +120,21 @@ def test_kgrec_closed_form_block_is_chosen_on_validation_and_round_trips(lastfm_
     assert np.allclose(loaded.fold_in(run.train_items(0)), run.fold_in(run.train_items(0)))
 
 
+def test_kgrec_keeps_the_epoch_its_blend_scores_best(lastfm_small_kg, gnn_small_vectors):
+    """The default ``best_epoch_by="blend"``: each validation scores the best blend of that epoch's GNN with the block
+    (chosen once); the epoch kept is the best of those scores, and the run's blend is that epoch's."""
+    run = train(lastfm_small_kg, make_config(model="kgrec", epochs=4), vectors=gnn_small_vectors,
+                save=False)
+    scored = [(r.epoch, r.valid["monitored"]) for r in run.history if r.valid]
+    assert len(scored) == 4
+    best_epoch, best = max(scored, key=lambda e: e[1])
+    assert run.metrics.best_epoch == best_epoch
+    blend = run.metrics.extra["selection"]["closed_form"]["blend"]
+    assert max(blend["valid"].values()) == pytest.approx(best, abs=1e-6)
+    # the monitored score is the blend's, not the GNN's alone (which is one of the blend's choices)
+    assert all(score >= r.valid["ndcg@20"] - 1e-6 for r, (_, score) in zip([r for r in run.history if r.valid], scored))
+
+
 def test_kgrec_closed_form_can_be_switched_off(lastfm_small_kg, gnn_small_vectors):
     run = train(lastfm_small_kg, make_config(model="kgrec", epochs=1, closed_form="off"), vectors=gnn_small_vectors,
                 save=False)

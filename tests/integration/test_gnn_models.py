@@ -88,6 +88,34 @@ def test_xsimgcl_fold_in_reproduces_a_users_vector(include_layer0, lastfm_small_
         np.testing.assert_allclose(folded, users[u] - own, rtol=1e-4, atol=1e-6)
 
 
+def test_kgrec_training_noise_is_relative_and_only_while_training(lastfm_small_kg, gnn_small_vectors):
+    """``cl_noise`` ε moves each layer-1 row by exactly ε times its own norm while training, and
+    leaves evaluation deterministic; ``cl_weight`` trains (full graph and sampled subgraphs)."""
+    import torch
+
+    from kgrec.gnn.train import prepare
+
+    config = make_config(model="kgrec", **{"model_options": {"cl_noise": 0.2, "cl_weight": 0.1}})
+    inputs, _ = prepare(lastfm_small_kg, config, vectors=gnn_small_vectors)
+    torch.manual_seed(0)
+    model = model_class("kgrec")(inputs, config)
+    with torch.no_grad():
+        h0 = model.layer0()
+        model.eval()
+        clean = model.propagate(h0)[1]
+        assert all(torch.equal(clean[nt], model.propagate(h0)[1][nt]) for nt in clean)
+        model.train()
+        noisy = model.propagate(h0)[1]
+    for nt in clean:
+        moved, norm = (noisy[nt] - clean[nt]).norm(dim=-1), clean[nt].norm(dim=-1)
+        np.testing.assert_allclose(moved.numpy(), 0.2 * norm.numpy(), rtol=1e-4, atol=1e-6)
+    for sampler in ("full", "neighbor"):
+        run = train(lastfm_small_kg, make_config(model="kgrec", epochs=1, sampler=sampler, batch_size=256,
+                                                 cl_noise=0.2, cl_weight=0.1, closed_form="off"),
+                    vectors=gnn_small_vectors, save=False)
+        assert np.isfinite(run.history[0].loss) and np.isfinite(run.item_vectors).all()
+
+
 def test_neighbour_sampled_training(lastfm_small_kg, gnn_small_vectors, caplog):
     from kgrec.gnn.train import sampling_available
 
