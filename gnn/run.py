@@ -559,6 +559,10 @@ def plot_history(history: Sequence[EpochRecord], path: Path, *, title: str = "",
         if validated:
             ax2 = ax.twinx()
             ax2.plot(*zip(*validated), color="tab:orange", marker=".", label=f"valid {metric}")
+            monitored = [(r.epoch, r.valid["monitored"]) for r in history if "monitored" in r.valid]
+            if monitored:  # the model's own score that kept the epoch (kgrec: its blend with the block)
+                ax2.plot(*zip(*monitored), color="tab:green", marker=".", label="valid, the score that keeps the epoch")
+                ax2.legend(loc="lower right")
             ax2.set_ylabel(f"validation {metric}", color="tab:orange")
         ax.set_title(title)
         fig.tight_layout()

@@ -245,8 +245,10 @@ class Trainer:
                 state.seconds = elapsed_before + time.perf_counter() - t_start
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix({"loss": f"{mean_loss:.4f}", monitor: f"{valid.get(monitor, float('nan')):.4f}",
-                                     "best": f"{state.best_score:.4f}"})
+                    shown = {"loss": f"{mean_loss:.4f}", monitor: f"{valid.get(monitor, float('nan')):.4f}"}
+                    if "monitored" in valid:  # the model's own score keeps the epoch (kgrec: its blend)
+                        shown["monitored"] = f"{valid['monitored']:.4f}"
+                    bar.set_postfix({**shown, "best": f"{state.best_score:.4f}"})
                 logger.debug("%s epoch %d loss %.5f %s", model.name, epoch, mean_loss, valid)
                 stop = state.bad >= cfg.patience or over_budget
                 if self.ranks is not None:  # rank 0 decides for every rank
