@@ -43,6 +43,9 @@ class KGRecOptions(ModelOptions):
             closed-form block on (``closed_form="auto"``): ``blend``, the best blend of the epoch's
             GNN with the block (fitted once, at the first validation), or ``gnn``, the GNN alone
             (default: ``blend``, chosen by cross-dataset validation: benchmarks/notes/accuracy.md).
+            ``blend`` applies where the block's exact forms do; past them (its low-rank form, e.g.
+            100 k users × 10 k items) the block's search is long and would sit beside the training
+            state, so the epoch is kept by the GNN and the block chosen after training.
         feature_gates: KG relation groups and the item text enter through learned scalar gates
             that start at 0, so training starts from the interactions-only backbone (default: False).
         mask_seen_negatives: a shared negative that is one of the user's training items is left

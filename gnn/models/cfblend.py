@@ -157,6 +157,12 @@ def side_groups(inputs, *, text: bool, seed: int = 0) -> dict[str, torch.Tensor]
     return groups
 
 
+def exact_size(num_users: int, num_items: int) -> bool:
+    """Whether the block's exact forms apply to the interactions alone (else its low-rank form:
+    a graph past ``closedform.MAX_ENTRIES`` / ``MAX_SOLVE``)."""
+    return cf.choose_form(num_users, num_items, 0, max_entries=cf.MAX_ENTRIES, max_solve=cf.MAX_SOLVE) != "low-rank"
+
+
 # -- selection -------------------------------------------------------------------------------------
 def select(inputs, config, validator: Validator | LabelledValidator) -> tuple[cf.ItemItemFactors, dict[str, Any]]:
     """The closed-form model chosen on validation (module docstring, steps 1-3) and its record."""

@@ -49,6 +49,7 @@ from ..foldin import ColdStart, FoldIn
 from ..options import KGRecOptions
 from ..registry import register_model
 from .base import Batch, ModelInputs, RecModel, info_nce, l2_penalty, ranking_loss, to_numpy
+from . import cfblend
 from .cfblend import MAX_CACHE, Validator, choose_blend, select
 from .closedform import ItemItemFactors, interaction_matrix
 from .propagation import BlockGraph
@@ -149,7 +150,8 @@ class KGRec(RecModel):
         self.residual: dict | None = None
         if options.closed_form == "residual":
             self._fit_residual_block()
-        self._prefit: tuple | None = None  # (validator, block, record) chosen during training (best_epoch_by="blend")
+        self._prefit: tuple | None = None  # (validator, block, record, scores) chosen while training (best_epoch_by="blend")
+        self._warned_size = False
         self._seen: torch.Tensor | None = None
         if options.mask_seen_negatives:
             self._build_seen_lookup()
@@ -363,6 +365,15 @@ class KGRec(RecModel):
         validation once, at the first call, and reused by :meth:`after_fit`."""
         options = self.config.model_options
         if options.closed_form != "auto" or options.best_epoch_by != "blend":
+            return valid[metric]
+        if self._prefit is None and not cfblend.exact_size(self.num_users, self.num_items):
+            # past the exact forms the block's search costs minutes to an hour and a second set of
+            # factorisations beside the training state: it stays after training, as measured at 1 M
+            if not self._warned_size:
+                logger.info("kgrec: %d users × %d items is past the closed-form block's exact forms; the epoch "
+                            "is kept by the GNN's own %s and the block is chosen after training",
+                            self.num_users, self.num_items, metric)
+                self._warned_size = True
             return valid[metric]
         if self._prefit is None:
             validator = Validator.build(self.inputs.split, seed=self.config.seed)

@@ -135,6 +135,15 @@ def test_kgrec_keeps_the_epoch_its_blend_scores_best(lastfm_small_kg, gnn_small_
     assert all(score >= r.valid["ndcg@20"] - 1e-6 for r, (_, score) in zip([r for r in run.history if r.valid], scored))
 
 
+def test_past_the_exact_forms_the_epoch_is_kept_by_the_gnn(lastfm_small_kg, gnn_small_vectors, monkeypatch):
+    """A graph past the block's exact forms keeps the GNN's own best epoch (no blend score while
+    training) and still gets its block after training."""
+    monkeypatch.setattr(cf, "MAX_SOLVE", 10)
+    run = train(lastfm_small_kg, make_config(model="kgrec", epochs=2), vectors=gnn_small_vectors, save=False)
+    assert all("monitored" not in r.valid for r in run.history)
+    assert "blend" in run.metrics.extra["selection"]["closed_form"]
+
+
 def test_kgrec_closed_form_can_be_switched_off(lastfm_small_kg, gnn_small_vectors):
     run = train(lastfm_small_kg, make_config(model="kgrec", epochs=1, closed_form="off"), vectors=gnn_small_vectors,
                 save=False)
