@@ -49,8 +49,7 @@ from ..foldin import ColdStart, FoldIn
 from ..options import KGRecOptions
 from ..registry import register_model
 from .base import Batch, ModelInputs, RecModel, info_nce, l2_penalty, ranking_loss, to_numpy
-from . import cfblend
-from .cfblend import MAX_CACHE, Validator, choose_blend, select
+from .cfblend import MAX_CACHE, Validator, choose_blend, exact_size, select
 from .closedform import ItemItemFactors, interaction_matrix
 from .propagation import BlockGraph
 
@@ -366,7 +365,7 @@ class KGRec(RecModel):
         options = self.config.model_options
         if options.closed_form != "auto" or options.best_epoch_by != "blend":
             return valid[metric]
-        if self._prefit is None and not cfblend.exact_size(self.num_users, self.num_items):
+        if self._prefit is None and not exact_size(self.num_users, self.num_items):
             # past the exact forms the block's search costs minutes to an hour and a second set of
             # factorisations beside the training state: it stays after training, as measured at 1 M
             if not self._warned_size:
