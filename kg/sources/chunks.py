@@ -1,6 +1,6 @@
 """Reading a large delimited file in chunks of rows, with every check and line number of a whole read.
 
-:func:`read_table_chunks` yields the tables that :func:`kgrec.kg.sources._io.read_table` would give
+:func:`read_table_chunks` yields the tables that :func:`read_table` (the whole-file reader) would give
 for the whole file, a block of about ``chunk_rows`` rows at a time: strings, a ``_line`` column with
 each row's line in the file, and the same refusals (short rows, stray fields, over-long fields,
 undecodable bytes, a repeated header name), each naming the file and its real line. Memory holds one
@@ -9,7 +9,7 @@ block of the file's bytes and its table, never the file.
 A block ends at a line end outside quotes: after ``chunk_rows`` lines, at the first line end with an
 even count of ``"`` since the block began (a quoted field may span lines). A lone ``"`` inside an
 unquoted field (which the parser reads as a character) cannot keep a block open: no field is longer
-than :data:`~kgrec.kg.sources._io.MAX_FIELD_LENGTH` characters, so past that many bytes (four per
+than :data:`MAX_FIELD_LENGTH` characters, so past that many bytes (four per
 character) the block ends at the line end after ``chunk_rows`` lines anyway.
 
 Files in an encoding where a line end or a quote is not the one byte it is in ASCII (UTF-16, UTF-32)
@@ -30,20 +30,20 @@ import pandas as pd
 
 from kgrec.errors import InputError
 
-from . import _io
+from ._io import MAX_FIELD_LENGTH, check_regular_file, decode, guess_delimiter, parse_table, read_table
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_ROWS = 200_000
 """Rows per chunk of a streamed file (about 10-40 MB of table for an interactions file)."""
 _READ_BYTES = 1 << 22
-_MAX_QUOTED_BYTES = 4 * _io.MAX_FIELD_LENGTH + 4
+_MAX_QUOTED_BYTES = 4 * MAX_FIELD_LENGTH + 4
 
 
 def read_table_chunks(path: str | Path, *, sep: str | None = None, encoding: str = "utf-8",
                       quoting: int = csv.QUOTE_MINIMAL, expected: str = "",
                       chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[pd.DataFrame]:
-    """The file's table (as :func:`~kgrec.kg.sources._io.read_table` reads it) in chunks of about
+    """The file's table (as :func:`read_table` reads it) in chunks of about
     ``chunk_rows`` rows, in order. Blank lines are dropped; the first chunk is yielded even when
     the file has no rows (an empty table with the header's columns), later chunks only when they
     hold rows.
@@ -57,7 +57,7 @@ def read_table_chunks(path: str | Path, *, sep: str | None = None, encoding: str
         chunk_rows: lines per chunk (default: :data:`DEFAULT_CHUNK_ROWS`).
 
     Raises:
-        InputError: as :func:`~kgrec.kg.sources._io.read_table`, when the chunk holding the bad row
+        InputError: as :func:`read_table`, when the chunk holding the bad row
             is read; the line is the row's line in the file.
     """
     path = Path(path)
@@ -66,21 +66,21 @@ def read_table_chunks(path: str | Path, *, sep: str | None = None, encoding: str
     if not _byte_aligned(encoding):
         logger.warning("%s: encoding %s is read whole, not in chunks (a line end is not one byte in it)", path,
                        encoding)
-        yield _io.read_table(path, sep=sep, encoding=encoding, quoting=quoting, expected=expected)
+        yield read_table(path, sep=sep, encoding=encoding, quoting=quoting, expected=expected)
         return
     yielded = False
     blocks = _blocks(path, chunk_rows, quoting)
     header = next(blocks)[0]  # a blank or repeated header name is refused with the first block
     if sep is None:
-        sep = _io.guess_delimiter(path, _io.decode(header, path, encoding).split("\n", 1)[0])
+        sep = guess_delimiter(path, decode(header, path, encoding).split("\n", 1)[0])
     for block, first_line in blocks:
-        df = _io.parse_table(header + block, path, sep=sep, encoding=encoding, quoting=quoting, expected=expected,
+        df = parse_table(header + block, path, sep=sep, encoding=encoding, quoting=quoting, expected=expected,
                              line_offset=first_line - 2)
         if len(df) or not yielded:
             yielded = True
             yield df
     if not yielded:
-        yield _io.parse_table(header, path, sep=sep, encoding=encoding, quoting=quoting, expected=expected)
+        yield parse_table(header, path, sep=sep, encoding=encoding, quoting=quoting, expected=expected)
 
 
 def _byte_aligned(encoding: str) -> bool:
@@ -93,7 +93,7 @@ def _byte_aligned(encoding: str) -> bool:
 
 def _blocks(path: Path, chunk_rows: int, quoting: int) -> Iterator[tuple[bytes, int]]:
     """The header line, then blocks of whole rows: ``(bytes, first line in the file)``."""
-    _io.check_regular_file(path)
+    check_regular_file(path)
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as e:

@@ -84,13 +84,13 @@ def test_memory_holds_a_chunk_not_the_file(tmp_path, monkeypatch):
     path.write_text("a,b\n" + "".join(f"{i},{i}\n" for i in range(50_000)), encoding="utf-8")
     monkeypatch.setattr(module, "_READ_BYTES", 4096)
     seen = []
-    original = module._io.parse_table
+    original = module.parse_table
 
     def spy(raw, *args, **kwargs):
         seen.append(len(raw))
         return original(raw, *args, **kwargs)
 
-    monkeypatch.setattr(module._io, "parse_table", spy)
+    monkeypatch.setattr(module, "parse_table", spy)
     total = sum(len(c) for c in read_table_chunks(path, chunk_rows=500))
     assert total == 50_000
     assert max(seen) < 10_000 < path.stat().st_size // 20
