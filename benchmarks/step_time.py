@@ -4,7 +4,8 @@
 
 Runs the trainer's step as ``Trainer.fit`` does (draw the batch's subgraph, the loss, backward,
 the optimizers: Adam for dense weights, the lazy Adam for the embedding tables) on the same seeded
-batches, and prints the median of each part over the timed steps (the first two are not timed).
+batches, and prints the median of each part over the timed steps (the first two are not timed), with the
+median number of edges in a batch's sampled subgraph (what a step's cost follows).
 To compare two versions of kgrec, run it from each checkout in turn on a quiet machine.
 """
 from __future__ import annotations
@@ -44,6 +45,7 @@ def main() -> None:
     g = torch.Generator().manual_seed(0)
     n = inputs.split.positives("train").shape[1]
     parts: dict[str, list[float]] = {"sample": [], "forward": [], "backward": [], "optimizer": [], "step": []}
+    edges: list[int] = []
     for s in range(args.steps + 2):
         idx = torch.randperm(n, generator=g)[:config.batch_size]
         t0 = time.perf_counter()
@@ -62,9 +64,11 @@ def main() -> None:
         if s >= 2:
             for key, value in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)):
                 parts[key].append(value)
+            edges.append(batch.graph.num_edges)
     opt_names = "+".join(type(o).__name__ for o in optimizers)
     print(f"{args.model}, {args.users:,} users x {args.items:,} items, {args.steps} steps, {args.threads} threads, "
-          f"{opt_names}: " + ", ".join(f"{k} {statistics.median(v):.3f}" for k, v in parts.items()) + " s (medians)")
+          f"{opt_names}: " + ", ".join(f"{k} {statistics.median(v):.3f}" for k, v in parts.items())
+          + f" s; subgraph {statistics.median(edges):,.0f} edges (medians)")
 
 
 if __name__ == "__main__":
