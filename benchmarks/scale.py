@@ -22,7 +22,8 @@ the load average before and after:
 ``text``       ``embed_graph`` of items, tags and genres: once to fill the cache (``text_first``), then
                the cached run (``text``: what every later training pays)
 ``train``      one epoch of ``--model`` (the sampler ``auto`` picks, recorded), then the validation on
-               the fixed user sample timed on its own (``valid_sample``)
+               the fixed user sample timed on its own (``valid_sample``), then ``finish`` (the run saved,
+               with the closed-form block's search; ``--no-finish`` skips it)
 ``evaluate``   full-ranking test evaluation of every test user, in chunks
 ``recommend``  ``Recommender.load(run_dir, graph=kg)``, then ``recommend(u, k=10, explain=False)`` for
                200 users (p50 / p99) and with ``explain=True`` for 30 users
@@ -207,9 +208,10 @@ def run_size(label: str, args: argparse.Namespace, row: dict[str, Any]) -> None:
             with Step(row, "evaluate") as s:
                 m = evaluate_model(model, inputs.split, part="test", config=config)
                 s.note(users=m.count, ndcg20=round(m["ndcg@20"], 5), items=inputs.num_items)
-        with Step(row, "finish") as s:
-            run = finish(kg, model, inputs, data, config, fit, trainer.device, vectors=vectors).save(run_dir)
-        del model, inputs, data, run
+        if not args.no_finish:
+            with Step(row, "finish") as s:
+                finish(kg, model, inputs, data, config, fit, trainer.device, vectors=vectors).save(run_dir)
+        del model, inputs, data
 
     if "recommend" in steps and run_dir.is_dir():
         from kgrec.serving import Recommender
@@ -390,6 +392,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="reuse the one-process runs an earlier --ddp run of the same settings recorded")
     parser.add_argument("--recbole", action="store_true", help="100k: RecBole's LightGCN, one epoch")
     parser.add_argument("--no-text", action="store_true", help="train without text vectors (the text step, if asked, is still timed)")
+    parser.add_argument("--no-finish", action="store_true",
+                        help="train: the epoch and its validation only, no saved run (no closed-form search: "
+                             "an hour of the 1m row's time); recommend then needs a run an earlier invocation saved")
     parser.add_argument("--stream-ingest", action="store_true",
                         help="ingest with synthetic_stream + store.write_stream (one block of users in memory at a "
                              "time); the graph is never built in memory: the steps after load use the one read back")
