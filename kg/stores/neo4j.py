@@ -136,7 +136,8 @@ class Neo4jStore(CypherStore):
             (default: None; 3500 for FalkorDB's Bolt endpoint).
         max_retry_time: seconds the driver retries a transaction that failed transiently
             (default: 30).
-        connection_timeout: seconds to wait for a connection (default: 10).
+        connection_timeout: seconds to wait for a connection, its Bolt handshake included
+            (default: 10). :meth:`open` tries once more when a connection is not answered.
         query_timeout, max_query_timeout, max_rows: the limits of analyst queries (see
             :class:`~kgrec.kg.stores.base.Store`).
 
@@ -196,13 +197,20 @@ class Neo4jStore(CypherStore):
         neo4j = _neo4j()
         if self._driver is None:
             try:
+                # the acquisition timeout bounds the handshake too (the driver's default waits 60 s)
                 self._driver = neo4j.GraphDatabase.driver(
                     self.url, auth=self.auth, max_transaction_retry_time=self.max_retry_time,
-                    connection_timeout=self.connection_timeout)
+                    connection_timeout=self.connection_timeout,
+                    connection_acquisition_timeout=self.connection_timeout)
             except (ValueError, neo4j.exceptions.ConfigurationError) as e:
                 raise ConfigError(f"{self.url!r} is not a usable Neo4j URL: {e}") from e
         try:
-            self._driver.verify_connectivity()
+            try:
+                self._driver.verify_connectivity()
+            except neo4j.exceptions.ServiceUnavailable:
+                # once more: FalkorDB's Bolt endpoint never answers the first connection opened after
+                # a client said GOODBYE; the next one is answered (a real outage fails again)
+                self._driver.verify_connectivity()
         except Exception as e:
             if self._owns_driver:
                 self._driver.close()

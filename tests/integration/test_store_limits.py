@@ -77,14 +77,16 @@ def test_a_cartesian_query_stops_at_its_limit_and_a_write_during_it_succeeds(bac
     # it (FalkorDB's Bolt endpoint ignores transaction timeouts), or kills its process (rdf)
     assert outcome["seconds"] < timeout + 3, outcome["seconds"]
     if write_error is not None and backend == "bolt":
-        # FalkorDB's experimental Bolt endpoint has, once in many CI runs, stopped answering new
-        # connections for over a minute after this query (not reproduced here in 12 runs). kgrec's
-        # part, stopping the wait at the limit, is checked above; the stand-in's hang is not kgrec's.
+        # FalkorDB's experimental Bolt endpoint loses the first connection opened after a client's
+        # GOODBYE; the driver's retry (BOLT_OPTIONS) normally gets past it. Should the stand-in still
+        # not answer, that is not kgrec's fault: kgrec's part, stopping the wait at the limit, is
+        # checked above.
         pytest.xfail(f"FalkorDB's Bolt endpoint stopped answering after the cartesian query: {write_error}")
     assert write_error is None, write_error
     # the write went through: during the query (rdf), or as soon as the server stopped it; the Bolt
-    # stand-in stops the query itself at the embedded server's TIMEOUT_DEFAULT (10 s)
-    assert write_seconds < (15 if backend == "bolt" else timeout + 3), write_seconds
+    # stand-in stops the query itself at the embedded server's TIMEOUT_DEFAULT (10 s), and its
+    # write may first lose a connection (BOLT_OPTIONS: 5 s) before the driver retries
+    assert write_seconds < (20 if backend == "bolt" else timeout + 3), write_seconds
     assert run(store, graph, USER, {"id": "written-during"}).rows == [("written-during",)]
 
 
@@ -204,3 +206,26 @@ def test_the_embedded_server_stops_queries_that_name_no_limit(tmp_path):
         assert store.read().num_nodes() == make_tiny_kg("t").num_nodes() + 1500  # bulk reads are not cut
     finally:
         store.stop()
+
+
+def test_a_bolt_store_opens_right_after_another_one_said_goodbye(bolt_server):
+    """FalkorDB's Bolt endpoint never answers the first connection opened after a client's GOODBYE
+    (a driver's close): ``open()`` tries once more within its connection timeout, so a store opened
+    right after another one closed connects instead of failing."""
+    from tests.fixtures.store import BOLT_OPTIONS, bolt_alive, restart_bolt_server
+
+    server, port = bolt_server
+    if not server._ping() or not bolt_alive(port):  # crashed in an earlier test
+        restart_bolt_server(server, port)
+    url = f"bolt://127.0.0.1:{port}"
+    for _ in range(2):
+        first = open_store(url, **BOLT_OPTIONS)
+        first.graphs()
+        first.close()  # GOODBYE
+        started = time.monotonic()
+        second = open_store(url, **BOLT_OPTIONS)
+        try:
+            assert isinstance(second.graphs(), list)
+        finally:
+            second.close()
+        assert time.monotonic() - started < 2 * BOLT_OPTIONS["connection_timeout"] + 3
