@@ -41,8 +41,8 @@ endpoint, which the tests use because no Neo4j server can be installed here:
 - Transaction timeouts are ignored there; the server's ``TIMEOUT_DEFAULT`` (which the embedded
   store sets) stops a query, with an empty ``DatabaseError``.
 - Requests over about 4 KB crash that server: use ``batch_size=50`` and ``max_batch_bytes=3500``.
-- The first connection opened after a client said GOODBYE (a driver's close, or a pooled
-  connection the driver drops) is never answered; the next one is. :meth:`Neo4jStore.open` tries
+- The first connection opened after a client said GOODBYE (a driver's close sends it) is never
+  answered; the next one is. :meth:`Neo4jStore.open` tries
   a second connection, the connection timeout bounds the handshake (the driver's own default
   waits 60 s), and ``max_retry_time > 0`` lets the driver's managed transactions get past it.
 - ``elementId()`` fails there; kgrec never uses element ids.
