@@ -4,7 +4,7 @@ its time, its peak memory and how each grows with the graph.
 Usage::
 
     KGREC_DATA_HOME=../shared/data python benchmarks/scale.py --sizes 10k 100k [--steps all] \\
-        [--model kgrec] [--ddp] [--recbole] [--out benchmarks/results/scale] [--work /tmp/kgrec-scale]
+        [--model kgrec] [--sampler auto] [--ddp] [--recbole] [--out benchmarks/results/scale] [--work /tmp/kgrec-scale]
 
 Sizes (users, items; about 20 interactions per user; tags, genres as the generator makes them):
 ``10k`` = 10,000 × 2,000, ``100k`` = 100,000 × 10,000, ``1m`` = 1,000,000 × 100,000.
@@ -21,7 +21,7 @@ the load average before and after:
 ``load``       ``store.read()``: the graph back from the store
 ``text``       ``embed_graph`` of items, tags and genres: once to fill the cache (``text_first``), then
                the cached run (``text``: what every later training pays)
-``train``      one epoch of ``--model`` (the sampler ``auto`` picks, recorded), then the validation on
+``train``      one epoch of ``--model`` (the sampler ``auto`` picks, or ``--sampler``; recorded), then the validation on
                the fixed user sample timed on its own (``valid_sample``), then ``finish`` (the run saved,
                with the closed-form block's search; ``--no-finish`` skips it)
 ``evaluate``   full-ranking test evaluation of every test user, in chunks
@@ -186,7 +186,7 @@ def run_size(label: str, args: argparse.Namespace, row: dict[str, Any]) -> None:
     run_dir = work / f"run-{args.model}"
     if "train" in steps:
         config = TrainConfig(model=args.model, epochs=1, seed=0, checkpoint_every=0, device="cpu",
-                             text=vectors is not None and not args.no_text).effective()
+                             text=vectors is not None and not args.no_text, sampler=args.sampler).effective()
         with Step(row, "prepare") as s:
             inputs, data = prepare(kg, config, vectors=vectors)
             torch.manual_seed(config.seed)
@@ -384,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", nargs="+", default=["10k", "100k"], choices=list(SIZES))
     parser.add_argument("--steps", nargs="+", default=["all"], choices=["all", *STEPS])
     parser.add_argument("--model", default="kgrec")
+    parser.add_argument("--sampler", default="auto", help="TrainConfig.sampler for the train step (default auto)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--ddp", action="store_true", help="100k: the 2-process gloo run against one process")
     parser.add_argument("--ddp-model", default="kgrec")

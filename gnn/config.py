@@ -95,10 +95,12 @@ class TrainConfig(Section):
         amp: mixed precision on CUDA (default: True).
         sampler: ``auto`` (full-graph steps where they fit and are no slower, else neighbour-sampled:
             the rule in :mod:`kgrec.gnn.sampling`), ``full`` (the whole graph each step) or ``neighbor``
-            (``LinkNeighborLoader`` mini-batches bounded by the batch; needs torch-sparse or pyg-lib,
-            else falls back to ``full``) (default: ``auto``).
-        num_neighbors: neighbours sampled per hop for ``neighbor``; the last repeats for deeper
-            layers (default: ``[10, 5]``).
+            (``LinkNeighborLoader``'s sampling: a ``layers``-hop subgraph per batch, bounded by the
+            batch) or ``history`` (a one-hop subgraph per batch, the deeper layers' states of its
+            other nodes read from a table refreshed at each epoch's start: a step's cost stays
+            bounded by the batch and one hop's fan-out at every graph size) (default: ``auto``).
+        num_neighbors: neighbours sampled per hop for ``neighbor`` (``history`` uses the first);
+            the last repeats for deeper layers (default: ``[10, 5]``).
         eval_batch_size: the most users per scoring matrix in evaluation (default: 1024).
         valid_users: validate during training on a fixed sample of this many users when more have
             validation items (the full validation runs at the end); 0 = always all (default: 20000).
@@ -133,7 +135,7 @@ class TrainConfig(Section):
     checkpoint_every: int = Field(5, ge=0)
     device: Device = "auto"
     amp: bool = True
-    sampler: Literal["auto", "full", "neighbor"] = "auto"
+    sampler: Literal["auto", "full", "neighbor", "history"] = "auto"
     num_neighbors: list[int] = Field(default_factory=lambda: [10, 5])
     eval_batch_size: int = Field(1024, ge=1)
     valid_users: int = Field(20000, ge=0)

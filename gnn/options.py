@@ -101,6 +101,7 @@ SAMPLERS: Registry[str] = Registry("sampler")
 SAMPLERS.register("auto", "auto")
 SAMPLERS.register("full", "full", aliases=("full-graph", "whole"))
 SAMPLERS.register("neighbor", "neighbor", aliases=("neighbour", "sampled", "link-neighbor", "mini-batch"))
+SAMPLERS.register("history", "history", aliases=("historical", "gas", "one-hop"))
 
 
 def resolve_sampler(name: str) -> str:

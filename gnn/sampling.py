@@ -44,7 +44,15 @@ touches only the batch's rows. Negatives come from the same :class:`NegativeSamp
 4. ``full`` otherwise: on graphs the size of the bundled datasets a full-graph step is cheap and
    exact, so their benchmark numbers stay what they were.
 
-Explicit ``sampler="full"`` or ``"neighbor"`` is obeyed (rule 1 aside). The choice, its reason and
+Explicit ``sampler="full"``, ``"neighbor"`` or ``"history"`` is obeyed (rule 1 aside).
+
+**``history``** draws one hop only (the first fan-out) and reads the deeper layers' states of a
+subgraph's non-seed rows from a table of every node's states (:class:`~kgrec.gnn.models.propagation.History`,
+GNNAutoScale's historical embeddings), refreshed by one full-graph propagation without gradient at
+each epoch's start (``O(edges)`` per epoch) and by every step for its seeds. A two-hop subgraph
+grows with the graph until the catalogue stops being shared between batches (2.1× the edges from
+100 k to 1 M synthetic users, benchmarks/notes/scale.md); a one-hop one is bounded by the seeds and
+one fan-out from the smallest graph on. The choice, its reason and
 the estimates are logged and kept in the run (``run.metrics.extra["sampler"]``, ``"sampler_reason"``).
 """
 
@@ -61,7 +69,6 @@ import numpy as np
 import torch
 
 from kgrec.errors import ConfigError
-from kgrec.resolver import Registry
 
 from .data import UserItems
 from .options import SAMPLERS, resolve_sampler  # noqa: F401 (declared without torch, for TrainConfig)
@@ -70,7 +77,9 @@ from .models.base import Batch, ModelInputs
 logger = logging.getLogger(__name__)
 
 EdgeType = tuple[str, str, str]
-SamplerName = Literal["full", "neighbor"]
+SamplerName = Literal["full", "neighbor", "history"]
+#: The samplers that train on subgraphs.
+SUBGRAPH_SAMPLERS = ("neighbor", "history")
 
 
 #: A full-graph step may use at most this share of the available memory.
@@ -142,7 +151,7 @@ def choose_sampler(requested: str, *, model: Any, inputs: ModelInputs, config: A
     """Apply the rule of the module docstring.
 
     Args:
-        requested: ``auto``, ``full`` or ``neighbor``.
+        requested: ``auto``, ``full``, ``neighbor`` or ``history``.
         model, inputs, config: the model, its inputs and the effective config.
         device: where training runs.
         probe: the sampler to draw one batch with (built on demand otherwise).
@@ -152,11 +161,11 @@ def choose_sampler(requested: str, *, model: Any, inputs: ModelInputs, config: A
     if requested == "full":
         return SamplerChoice("full", "asked for")
     if not model.supports_sampling:
-        if requested == "neighbor":
-            logger.warning("model %r trains on the full graph only; ignoring sampler='neighbor'", model.name)
+        if requested in SUBGRAPH_SAMPLERS:
+            logger.warning("model %r trains on the full graph only; ignoring sampler=%r", model.name, requested)
         return SamplerChoice("full", f"model {model.name!r} trains on the full graph only")
-    if requested == "neighbor":
-        return SamplerChoice("neighbor", "asked for")
+    if requested in SUBGRAPH_SAMPLERS:
+        return SamplerChoice(requested, "asked for")
     graph = inputs.graph
     types = model.sampling_edge_types()
     labels = {t for et in types for t in (et[0], et[2])}
@@ -238,7 +247,7 @@ def fanout(num_neighbors: list[int] | tuple[int, ...], layers: int) -> list[int]
 class Subgraph:
     """A sampled subgraph.
 
-    ``n_id[type]``: the global row of each local row (seeds first). Per edge type: ``edge_index``
+    ``n_id[type]``: the global row of each local row (seeds first; ``seeds[type]`` of them). Per edge type: ``edge_index``
     ``[2, E]`` local (source, target) rows of the sampled edges (each edge of the graph at most once),
     ``hop`` ``[E]`` the hop that drew it (1: into a seed), ``scale`` ``[E]`` what its message is
     multiplied by so that a node's sampled sum estimates its full sum (``in-degree / sampled``, 1
@@ -249,10 +258,11 @@ class Subgraph:
     edge_index: dict[EdgeType, torch.Tensor]
     hop: dict[EdgeType, torch.Tensor] = field(default_factory=dict)
     scale: dict[EdgeType, torch.Tensor] = field(default_factory=dict)
+    seeds: dict[str, int] = field(default_factory=dict)
 
     def to(self, device: torch.device | str) -> Subgraph:
         return Subgraph(*({k: v.to(device) for k, v in part.items()}
-                          for part in (self.n_id, self.edge_index, self.hop, self.scale)))
+                          for part in (self.n_id, self.edge_index, self.hop, self.scale)), seeds=self.seeds)
 
     @property
     def num_edges(self) -> int:
@@ -326,6 +336,7 @@ class NeighborBatches:
             uniq, inverse = torch.unique(rows, return_inverse=True)
             self._local[nt][uniq] = torch.arange(len(uniq))
             n_id[nt], count[nt], frontier[nt], seed_local[nt] = [uniq], len(uniq), uniq, inverse
+        seed_rows = dict(count)
         parts: dict[EdgeType, list[tuple[torch.Tensor, torch.Tensor, int, torch.Tensor]]] = {}
         try:
             for hop, f in enumerate(self.fanout, start=1):
@@ -363,7 +374,7 @@ class NeighborBatches:
             for nt, rows in n_id.items():
                 for r in rows:
                     self._local[nt][r] = -1
-        return Subgraph(ids, edge_index, hops, scales), seed_local
+        return Subgraph(ids, edge_index, hops, scales, seeds=seed_rows), seed_local
 
     def _draw(self, unit: tuple[str, str], targets: torch.Tensor, f: int, generator: torch.Generator | None
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -42,9 +42,11 @@ from .evaluate import Metrics, evaluate_model, validation_sample
 from .lazy_adam import RowAdam
 from .memory import PeakMemory
 from .models.base import Batch, ModelInputs, RecModel
+from .models.propagation import History
 from .registry import model_class
 from .run import EpochRecord, Run, RunMetrics, package_versions
-from .sampling import NegativeSampler, NeighborBatches, SamplerChoice, choose_sampler, sampling_available
+from .sampling import (SUBGRAPH_SAMPLERS, NegativeSampler, NeighborBatches, SamplerChoice, choose_sampler,
+                       sampling_available)
 
 if TYPE_CHECKING:
     from .distributed import Ranks
@@ -160,6 +162,8 @@ class Trainer:
         choice = self.choice
         sparse = loader is not None and not (self.ranks is not None and self.ranks.backend == "nccl")
         sparse_params = _sparse_embeddings(model, sparse)
+        if choice.name == "history":
+            model.history = History()
         optimizers = _optimizers(model, cfg, sparse_params)
         generator = torch.Generator().manual_seed(cfg.seed)
         state = TrainState()
@@ -190,6 +194,8 @@ class Trainer:
         try:
             for epoch in range(state.epoch + 1, cfg.epochs + 1):
                 t_epoch = time.perf_counter()
+                if model.history is not None:  # the deeper layers' states, from this epoch's weights
+                    model.refresh_history()
                 model.train()
                 draws = self._draws(epoch, generator)
                 total, count = 0.0, 0
@@ -267,6 +273,7 @@ class Trainer:
             if bar is not None:
                 bar.close()
             _sparse_embeddings(model, False)
+            model.history = None
         if state.best_state is not None:
             model.load_state_dict(state.best_state)
         model.eval()
@@ -284,12 +291,13 @@ class Trainer:
         cfg = self.config
         probe = None
         if cfg.sampler != "full" and model.supports_sampling:
+            hops = 1 if cfg.sampler == "history" else cfg.layers  # history: the deeper layers from its table
             probe = NeighborBatches(inputs, edge_types=model.sampling_edge_types(), num_neighbors=cfg.num_neighbors,
-                                    layers=cfg.layers, negatives=negatives)
+                                    layers=hops, negatives=negatives)
         self.choice = choose_sampler(cfg.sampler, model=model, inputs=inputs, config=cfg, device=self.device,
                                      probe=probe)
         logger.info("%s: sampler %s (%s)", model.name, self.choice.name, self.choice.reason)
-        return probe if self.choice.name == "neighbor" else None
+        return probe if self.choice.name in SUBGRAPH_SAMPLERS else None
 
     def _rank_batch(self) -> int:
         """Pairs per step on this rank: the global ``batch_size`` split over the ranks."""

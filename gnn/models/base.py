@@ -135,6 +135,25 @@ class RecModel(torch.nn.Module):
         ``metrics.extra["selection"]`` (default: nothing chosen, ``{}``). Never reads the test part."""
         return {}
 
+    #: ``sampler="history"``: the table of deeper layer states a one-hop step reads (set by the
+    #: trainer for the length of a fit, refreshed at each epoch's start; not saved).
+    history: Any = None
+
+    def layer_states(self) -> list[dict[str, torch.Tensor]]:
+        """The full-graph layer states ``[h0, h1, …, hL]`` per label, as in evaluation (models with
+        ``supports_sampling``): what ``sampler="history"`` keeps of layers ``1 … L-1``."""
+        raise NotImplementedError(f"{type(self).__name__} does not train on one-hop subgraphs with history")
+
+    @torch.no_grad()
+    def refresh_history(self) -> None:
+        """Recompute :attr:`history` from the current weights (one full-graph propagation)."""
+        was = self.training
+        self.eval()
+        try:
+            self.history.refresh(self.layer_states())
+        finally:
+            self.train(was)
+
     def sampling_edge_types(self) -> list[tuple[str, str, str]]:
         """The edge types a neighbour-sampled step draws from (models with ``supports_sampling``;
         default: every edge type of the training graph)."""

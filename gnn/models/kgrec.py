@@ -429,7 +429,10 @@ class KGRec(RecModel):
         n_id = batch.graph.n_id
         h0 = self.layer0(list(n_id), n_id)
         return h0, self.blocks.propagate_sampled(h0, batch.graph, layers=self.config.layers, weights=self.weights(),
-                                                 perturb=self._perturber())
+                                                 perturb=self._perturber(), history=self.history)
+
+    def layer_states(self) -> list[dict[str, torch.Tensor]]:
+        return self.propagate(self.layer0())
 
     # -- recipes ----------------------------------------------------------------------------------
     @torch.no_grad()

@@ -97,6 +97,10 @@ class LightGCN(RecModel):
         inter = tuple(self.inputs.interaction)
         return [inter, reverse_edge_type(inter)]
 
+    def layer_states(self) -> list[dict[str, torch.Tensor]]:
+        n_u = self.num_users
+        return [{self.user_type: x[:n_u], self.item_type: x[n_u:]} for x in self._layers()]
+
     def _sampled_loss(self, batch: Batch) -> torch.Tensor:
         """The same BPR loss on a neighbour-sampled subgraph: the alpha-weighted layers of the batch's
         rows (:func:`~kgrec.gnn.models.propagation.sampled_layers`, the full graph's degrees), L2 on
@@ -109,7 +113,8 @@ class LightGCN(RecModel):
         rev = reverse_edge_type(inter)
         deg_u, deg_i = self.degree[:n_u], self.degree[n_u:]
         degree = {inter: (deg_u, deg_i), rev: (deg_i, deg_u)}
-        states = sampled_layers(h0, g.edge_index, g.hop, g.scale, n_id, degree, layers=len(self.net.convs))
+        states = sampled_layers(h0, g.edge_index, g.hop, g.scale, n_id, degree, layers=len(self.net.convs),
+                                history=self.history, seeds=g.seeds)
         alpha = self.net.alpha.to(h0[u_t].device)
         final = {nt: sum(a * s[nt] for a, s in zip(alpha, states)) for nt in (u_t, i_t)}
         u = final[u_t][batch.users]

@@ -19,6 +19,12 @@ which ``k`` were sampled uniformly gets ``(d / k) Σ_sampled``, an unbiased esti
 vectors computed for evaluation and serving. Layer ``l`` of ``L`` only updates the
 nodes within ``L - l`` hops of the seeds (the rows whose final vectors the loss reads), with the
 edges drawn in hops ``1 … L - l + 1``: the other rows' states would never reach a seed.
+
+**Historical states** (:class:`History`, ``sampler="history"``): a subgraph of one hop, whose
+layers after the first read the non-seed rows' states from a table of every node's layer states
+(GNNAutoScale's historical embeddings, Fey et al., ICML 2021). A step then touches the seeds and their
+sampled neighbours only, whatever the graph's size; the table is refreshed by one full-graph
+propagation (no gradient) at each epoch's start and, for the seeds, by every step.
 """
 
 from __future__ import annotations
@@ -82,7 +88,8 @@ def sampled_layers(h0: Mapping[str, torch.Tensor], edge_index: Mapping[EdgeType,
                    *, layers: int,
                    weights: Mapping[Hashable, torch.Tensor] | None = None,
                    group_of: Mapping[EdgeType, Hashable] | None = None,
-                   perturb: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None
+                   perturb: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None,
+                   history: History | None = None, seeds: Mapping[str, int] | None = None
                    ) -> list[dict[str, torch.Tensor]]:
     """``layers`` propagation layers on a sampled subgraph; the states ``[h0, h1, …]``.
 
@@ -103,6 +110,9 @@ def sampled_layers(h0: Mapping[str, torch.Tensor], edge_index: Mapping[EdgeType,
             (default: None, every edge type its own group).
         perturb: applied to each layer's output before the next layer reads it (default: None;
             kgrec's training noise).
+        history: where the next layer reads the non-seed rows' states from (a one-hop subgraph;
+            default: None, every state computed on the subgraph).
+        seeds: node type → how many of its first rows are seeds (with ``history``).
 
     Only the seeds' final states are complete; read only them.
     """
@@ -146,7 +156,51 @@ def sampled_layers(h0: Mapping[str, torch.Tensor], edge_index: Mapping[EdgeType,
                 out[nt] = torch.zeros_like(x)
         h = out if perturb is None else perturb(out)
         states.append(h)
+        if history is not None and layer < layers:
+            h = history.fill(layer, h, n_id, seeds or {})
     return states
+
+
+class History:
+    """Every node's states of layers ``1 … L-1``, for one-hop sampled steps (see the module docstring).
+
+    A one-hop subgraph computes layer ``l`` exactly only at its seeds (its other rows receive no
+    edges); :meth:`fill` stores the seeds' fresh states (detached) and gives the next layer the
+    others' stored ones, without gradient. What a step loses against a full ``L``-hop subgraph is
+    the gradient through the neighbours' deeper states; what it gains is a cost bounded by the
+    seeds and the fan-out of one hop at every graph size.
+    """
+
+    def __init__(self) -> None:
+        self.states: list[dict[str, torch.Tensor]] = []
+
+    def refresh(self, states: list[Mapping[str, torch.Tensor]]) -> None:
+        """Take layers ``1 … L-1`` of a full-graph propagation ``[h0, h1, …, hL]`` (detached)."""
+        self.states = [{nt: x.detach().clone() for nt, x in s.items()} for s in states[1:-1]]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(x.numel() * x.element_size() for s in self.states for x in s.values())
+
+    def fill(self, layer: int, h: Mapping[str, torch.Tensor], n_id: Mapping[str, torch.Tensor],
+             seeds: Mapping[str, int]) -> dict[str, torch.Tensor]:
+        """Layer ``layer``'s subgraph states: the seeds' rows as computed (and stored), the others'
+        from the table."""
+        if not self.states:
+            raise RuntimeError("History.fill before refresh: the trainer refreshes it at each epoch's start")
+        table = self.states[layer - 1]
+        out: dict[str, torch.Tensor] = {}
+        for nt, x in h.items():
+            if nt not in table:
+                out[nt] = x
+                continue
+            n = int(seeds.get(nt, 0))
+            rows = n_id[nt]
+            fresh = x[:n]
+            if n:
+                table[nt][rows[:n]] = fresh.detach().to(table[nt].dtype)
+            out[nt] = torch.cat([fresh, table[nt][rows[n:]].to(x.dtype)])
+        return out
 
 
 def _local_block(ei: torch.Tensor, values: torch.Tensor, n_target: int, n_source: int
@@ -241,14 +295,16 @@ class BlockGraph(torch.nn.Module):
 
     def propagate_sampled(self, h0: Mapping[str, torch.Tensor], graph, *, layers: int,
                           weights: Mapping[tuple, torch.Tensor] | None = None,
-                          perturb: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None
-                          ) -> list[dict[str, torch.Tensor]]:
-        """``layers`` layers on a sampled subgraph (``graph``: ``n_id``, and ``edge_index``, ``hop`` and
-        ``scale`` per edge type, see :class:`kgrec.gnn.sampling.Subgraph`), normalised with the whole
-        graph's degrees (:func:`sampled_layers`); ``weights``: group → scalar; ``perturb``: applied
-        to each layer's output."""
+                          perturb: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None,
+                          history: History | None = None) -> list[dict[str, torch.Tensor]]:
+        """``layers`` layers on a sampled subgraph (``graph``: ``n_id``, ``seeds``, and ``edge_index``,
+        ``hop`` and ``scale`` per edge type, see :class:`kgrec.gnn.sampling.Subgraph`), normalised
+        with the whole graph's degrees (:func:`sampled_layers`); ``weights``: group → scalar;
+        ``perturb``: applied to each layer's output; ``history``: the deeper layers' states of a
+        one-hop subgraph's non-seed rows."""
         return sampled_layers(h0, graph.edge_index, graph.hop, graph.scale, graph.n_id, self.degree,
-                              layers=layers, weights=weights, group_of=self.group_of, perturb=perturb)
+                              layers=layers, weights=weights, group_of=self.group_of, perturb=perturb,
+                              history=history, seeds=graph.seeds)
 
     def source_scale(self, et: EdgeType) -> torch.Tensor:
         """``1 / sqrt(deg)`` of the source nodes of an edge type (the per-node factor of a message)."""

@@ -107,15 +107,17 @@ def test_ddp_sampled_weights_identical_and_quality_within_seed_spread(users_file
         assert abs(ddp - values.mean()) <= max(3 * values.std(ddof=1), 0.005), (part, ddp, values)
 
 
-def test_ddp_sampled_kgrec_dense_and_sparse_gradients_keep_the_ranks_identical(users_file, tmp_path):
+@pytest.mark.parametrize("sampler", ["neighbor", "history"])
+def test_ddp_sampled_kgrec_dense_and_sparse_gradients_keep_the_ranks_identical(sampler, users_file, tmp_path):
     # kgrec has dense parameters (DDP averages them) beside its embedding tables, whose sparse
-    # gradients Ranks.reduce_sparse averages after the backward
+    # gradients Ranks.reduce_sparse averages after the backward; with history each rank reads its
+    # own table (its seeds' states differ), the weights must not
     out, sync = tmp_path / "run", tmp_path / "sync"
-    settings = {**SAMPLED, "model": "kgrec", "epochs": 2, "patience": 2}
+    settings = {**SAMPLED, "model": "kgrec", "epochs": 2, "patience": 2, "sampler": sampler}
     _run(_command(users_file, out, settings, "--sync-log", str(sync), "--seed", "0"))
     steps = _same_steps(sync)
     assert len({line.split()[2] for line in steps}) == len(steps) > 2
-    assert Run.load(out).metrics.extra["sampler"] == "neighbor"
+    assert Run.load(out).metrics.extra["sampler"] == sampler
 
 
 def test_ddp_resume_after_kill_equals_an_uninterrupted_run(users_file, tmp_path):

@@ -109,7 +109,7 @@ def test_kgrec_training_noise_is_relative_and_only_while_training(lastfm_small_k
     for nt in clean:
         moved, norm = (noisy[nt] - clean[nt]).norm(dim=-1), clean[nt].norm(dim=-1)
         np.testing.assert_allclose(moved.numpy(), 0.2 * norm.numpy(), rtol=1e-4, atol=1e-6)
-    for sampler in ("full", "neighbor"):
+    for sampler in ("full", "neighbor", "history"):
         run = train(lastfm_small_kg, make_config(model="kgrec", epochs=1, sampler=sampler, batch_size=256,
                                                  cl_noise=0.2, cl_weight=0.1, closed_form="off"),
                     vectors=gnn_small_vectors, save=False)

@@ -1,4 +1,4 @@
-"""The GPU paths: CUDA + AMP training (full-graph and neighbour-sampled), chunked evaluation on the
+"""The GPU paths: CUDA + AMP training (full-graph, neighbour-sampled and one-hop with history), chunked evaluation on the
 GPU, text encoding on the GPU. Marked ``gpu``; each skips with its reason where torch sees no CUDA
 device (this project's machines have none: these run where one is present)."""
 
@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: torch.cuda.is_available() is False")]
 
 
-@pytest.mark.parametrize("sampler", ["full", "neighbor"])
+@pytest.mark.parametrize("sampler", ["full", "neighbor", "history"])
 @pytest.mark.parametrize("model", ["kgrec", "lightgcn"])
 def test_cuda_amp_training_matches_the_cpu(model, sampler, lastfm_small_kg, gnn_small_vectors):
     settings = {"model": model, "sampler": sampler, "epochs": 8, "patience": 8, "seed": 0}
