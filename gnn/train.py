@@ -297,6 +297,8 @@ class Trainer:
         self.choice = choose_sampler(cfg.sampler, model=model, inputs=inputs, config=cfg, device=self.device,
                                      probe=probe)
         logger.info("%s: sampler %s (%s)", model.name, self.choice.name, self.choice.reason)
+        if self.choice.name == "history" and probe is not None:
+            probe.set_hops(1)  # auto's estimate drew layers hops; history samples one
         return probe if self.choice.name in SUBGRAPH_SAMPLERS else None
 
     def _rank_batch(self) -> int:
