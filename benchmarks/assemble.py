@@ -42,6 +42,8 @@ def main() -> None:
         for line in text.splitlines():
             if line.startswith("```"):
                 in_code = not in_code
+            if not in_code:  # a note's links are relative to benchmarks/notes/; BENCHMARKS.md is at the root
+                line = line.replace("](../../", "](").replace("](../", "](benchmarks/")
             lines.append("#" + line if line.startswith("#") and not in_code else line)
         parts.append(f'\n<a id="{name}"></a>\n\n' + "\n".join(lines) + "\n")
     (ROOT / "BENCHMARKS.md").write_text("".join(parts), encoding="utf-8")

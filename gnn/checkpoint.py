@@ -115,7 +115,8 @@ def load_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer, generator:
     state.bad = int(meta["bad"])
     state.seconds = float(meta["seconds"])
     state.seconds_to_best = float(meta["seconds_to_best"])
-    state.history = [EpochRecord(r["epoch"], r["loss"], r["seconds"], r["valid"]) for r in meta["history"]]
+    state.history = [EpochRecord(r["epoch"], r["loss"], r["seconds"], r["valid"], r.get("train_seconds"))
+                     for r in meta["history"]]
     best = {k[len("best."):]: v for k, v in tensors.items() if k.startswith("best.")}
     state.best_state = best or None
     return state

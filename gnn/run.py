@@ -77,12 +77,15 @@ CHECKPOINT = "checkpoint.safetensors"  # what an interrupted `kgrec train` leave
 
 @dataclass(frozen=True)
 class EpochRecord:
-    """One epoch of training: mean loss, validation metrics (when validated) and seconds."""
+    """One epoch of training: mean loss, validation metrics (when validated) and seconds (the whole
+    epoch; ``train_seconds``: its steps only, without validation; None in runs saved before it was
+    recorded)."""
 
     epoch: int
     loss: float
     seconds: float
     valid: Mapping[str, float] = field(default_factory=dict)
+    train_seconds: float | None = None
 
 
 @dataclass(frozen=True)

@@ -226,6 +226,7 @@ class Trainer:
                     memory.sample()
                     if self.sync_log is not None:
                         self._log_digest(model, epoch, b)
+                train_seconds = time.perf_counter() - t_epoch  # the steps (and the history's refresh)
                 if self.ranks is not None:
                     total, count = self.ranks.sum(total, count)
                 mean_loss = total / max(count, 1)
@@ -245,7 +246,7 @@ class Trainer:
                     else:
                         state.bad += 1
                 seconds = time.perf_counter() - t_epoch
-                history.append(EpochRecord(epoch, mean_loss, seconds, valid))
+                history.append(EpochRecord(epoch, mean_loss, seconds, valid, round(train_seconds, 3)))
                 state.epoch = epoch
                 state.history = history
                 state.seconds = elapsed_before + time.perf_counter() - t_start

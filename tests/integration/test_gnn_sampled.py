@@ -178,6 +178,8 @@ def test_auto_trains_on_one_hop_subgraphs_with_history_where_the_full_graph_does
     assert run.metrics.extra["sampler"] == "history" and "GiB" in run.metrics.extra["sampler_reason"]
     assert hops and set(hops) == {1}
     assert np.isfinite(run.item_vectors).all()
+    # each epoch's steps are timed apart from its validation (kgrec's first also chooses its block)
+    assert all(0 < h.train_seconds < h.seconds for h in run.history)
 
 
 def test_a_model_without_sampling_says_so_and_trains_on_the_full_graph(lastfm_small_kg, caplog):
