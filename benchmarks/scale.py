@@ -371,7 +371,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 5))
-    for name in ("generate", "ingest", "load", "text", "train", "evaluate", "recommend_load"):
+    for name in ("generate", "ingest", "load", "text", "train", "train_steps", "evaluate", "recommend_load"):
         pts = sorted((r["edges"], r["steps"][name]["seconds"]) for r in rows if name in r.get("steps", {}))
         if pts:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name)

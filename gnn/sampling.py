@@ -60,8 +60,11 @@ GNNAutoScale's historical embeddings), refreshed by one full-graph propagation w
 each epoch's start (``O(edges)`` per epoch) and by every step for its seeds. A two-hop subgraph
 grows with the graph until the catalogue stops being shared between batches (2.1× the edges from
 100 k to 1 M synthetic users, benchmarks/notes/scale.md); a one-hop one is bounded by the seeds and
-one fan-out from the smallest graph on. The choice, its reason and
-the estimates are logged and kept in the run (``run.metrics.extra["sampler"]``, ``"sampler_reason"``).
+one fan-out from the smallest graph on. After one epoch it is behind ``neighbor`` (the table
+starts from the random initial weights); trained to convergence the two are equal (above).
+
+The choice, its reason and the estimates are logged and kept in the run
+(``run.metrics.extra["sampler"]``, ``"sampler_reason"``).
 """
 
 from __future__ import annotations
