@@ -292,14 +292,13 @@ class Trainer:
         cfg = self.config
         probe = None
         if cfg.sampler != "full" and model.supports_sampling:
-            hops = 1 if cfg.sampler == "history" else cfg.layers  # history: the deeper layers from its table
             probe = NeighborBatches(inputs, edge_types=model.sampling_edge_types(), num_neighbors=cfg.num_neighbors,
-                                    layers=hops, negatives=negatives)
+                                    layers=cfg.layers, negatives=negatives)
         self.choice = choose_sampler(cfg.sampler, model=model, inputs=inputs, config=cfg, device=self.device,
                                      probe=probe)
         logger.info("%s: sampler %s (%s)", model.name, self.choice.name, self.choice.reason)
-        if self.choice.name == "history" and probe is not None:
-            probe.set_hops(1)  # auto's estimate drew layers hops; history samples one
+        if self.choice.name == "history":
+            probe.set_hops(1)  # auto's estimate draws layers hops; history samples one, the rest from its table
         return probe if self.choice.name in SUBGRAPH_SAMPLERS else None
 
     def _rank_batch(self) -> int:

@@ -178,10 +178,6 @@ class History:
         """Take layers ``1 … L-1`` of a full-graph propagation ``[h0, h1, …, hL]`` (detached)."""
         self.states = [{nt: x.detach().clone() for nt, x in s.items()} for s in states[1:-1]]
 
-    @property
-    def nbytes(self) -> int:
-        return sum(x.numel() * x.element_size() for s in self.states for x in s.values())
-
     def fill(self, layer: int, h: Mapping[str, torch.Tensor], n_id: Mapping[str, torch.Tensor],
              seeds: Mapping[str, int]) -> dict[str, torch.Tensor]:
         """Layer ``layer``'s subgraph states: the seeds' rows as computed (and stored), the others'
