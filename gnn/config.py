@@ -93,7 +93,7 @@ class TrainConfig(Section):
         checkpoint_every: epochs between checkpoints in the run directory; 0 = none (default: 5).
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda`` (default: ``auto``).
         amp: mixed precision on CUDA (default: True).
-        sampler: ``auto`` (full-graph steps where they fit and are no slower, else ``history``:
+        sampler: ``auto`` (full-graph steps where they fit and are no slower, else ``neighbor``:
             the rule in :mod:`kgrec.gnn.sampling`), ``full`` (the whole graph each step) or ``neighbor``
             (``LinkNeighborLoader``'s sampling: a ``layers``-hop subgraph per batch, bounded by the
             batch) or ``history`` (a one-hop subgraph per batch, the deeper layers' states of its

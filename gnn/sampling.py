@@ -32,27 +32,30 @@ touches only the batch's rows. Negatives come from the same :class:`NegativeSamp
 
 1. ``full`` when the model cannot train on subgraphs (``supports_sampling`` is False; a warning
    if ``neighbor`` was asked for).
-2. ``history`` (:data:`AUTO_SUBGRAPHS`) when a full-graph step would not fit: its estimated peak
+2. ``neighbor`` (:data:`AUTO_SUBGRAPHS`) when a full-graph step would not fit: its estimated peak
    (:func:`full_graph_bytes`: two sparse copies of every message edge, the node states of every
    layer with their gradients, the parameters with their gradient and two Adam moments) is more than
    :data:`MEMORY_SHARE` of the memory available (CUDA: free device memory; CPU: ``MemAvailable``).
-3. ``history`` when it is estimated to be faster: a full-graph epoch visits
+3. ``neighbor`` when it is estimated to be faster: a full-graph epoch visits
    ``steps × layers × message edges``; a sampled epoch ``steps × (edges of one sampled subgraph)``,
    measured by drawing one batch of ``layers`` hops. A sampled edge costs about
    :data:`SAMPLED_EDGE_COST` times a full-graph edge visit (drawing it, building the subgraph's
-   blocks, per-step overheads; measured here), so the sampled epoch must win by that factor. The
-   estimate is the ``layers``-hop subgraph's as it was when ``neighbor`` was the sampled choice: a
-   one-hop step costs less, so the rule is conservative and picks the same graphs as before.
+   blocks, per-step overheads; measured here), so the sampled epoch must win by that factor.
 4. ``full`` otherwise: on graphs the size of the bundled datasets a full-graph step is cheap and
    exact, so their benchmark numbers stay what they were.
 
 Explicit ``sampler="full"``, ``"neighbor"`` or ``"history"`` is obeyed (rule 1 aside).
 
-Why ``history`` where ``auto`` samples: on validation (``benchmarks/crossval.py``, seed 0, six
-datasets, ``benchmarks/results/crossval/sampler-s0.md``) kgrec trained with ``history`` scores as
-well as with ``neighbor`` (the minimum over datasets of kgrec − LightGCN +0.0130 against +0.0125, the
-mean equal), and its step stays bounded as the graph grows (0.25 / 0.30 / 0.37 s at 10 k / 100 k /
-1 M synthetic users against 0.27 / 0.36 / 0.62 s; benchmarks/notes/scale.md).
+Why ``neighbor`` where ``auto`` samples, not ``history``: for the quality a given training time
+buys. On the 100 k-user synthetic graph, side by side on the current code, a ``history`` epoch costs
+0.88 of a ``neighbor`` one (125 s against 143 s), and ``neighbor`` is ahead at every time measured:
+two epochs of it score above two of ``history`` in each of three seeds, and above four of
+``history`` in the seed run that long (validation NDCG@20; benchmarks/notes/scale.md). Trained to convergence
+on six real datasets the two are equal (``benchmarks/results/crossval/sampler-s0.md``: the minimum
+over datasets of kgrec − LightGCN +0.0125 against +0.0130). What ``history`` buys is a step that stays
+bounded as the graph grows (0.25 / 0.30 / 0.37 s at 10 k / 100 k / 1 M synthetic users against
+0.27 / 0.36 / 0.62 s): ask for it by name where an epoch's time must grow with the edges and no
+faster (edges^1.09 from 10 k to 1 M users, against 1.28 for ``neighbor`` from 100 k).
 
 **``history``** draws one hop only (the first fan-out) and reads the deeper layers' states of a
 subgraph's non-seed rows from a table of every node's states (:class:`~kgrec.gnn.models.propagation.History`,
@@ -60,8 +63,8 @@ GNNAutoScale's historical embeddings), refreshed by one full-graph propagation w
 each epoch's start (``O(edges)`` per epoch) and by every step for its seeds. A two-hop subgraph
 grows with the graph until the catalogue stops being shared between batches (2.1× the edges from
 100 k to 1 M synthetic users, benchmarks/notes/scale.md); a one-hop one is bounded by the seeds and
-one fan-out from the smallest graph on. After one epoch it is behind ``neighbor`` (the table
-starts from the random initial weights); trained to convergence the two are equal (above).
+one fan-out from the smallest graph on. A step leaves out the gradient through its neighbours'
+deeper states, so an epoch of it teaches less than an epoch of ``neighbor`` (above).
 
 The choice, its reason and the estimates are logged and kept in the run
 (``run.metrics.extra["sampler"]``, ``"sampler_reason"``).
@@ -92,7 +95,7 @@ SamplerName = Literal["full", "neighbor", "history"]
 #: The samplers that train on subgraphs.
 SUBGRAPH_SAMPLERS = ("neighbor", "history")
 #: What ``auto`` trains on where it does not take the full graph (see the module docstring).
-AUTO_SUBGRAPHS = "history"
+AUTO_SUBGRAPHS = "neighbor"
 
 
 #: A full-graph step may use at most this share of the available memory.

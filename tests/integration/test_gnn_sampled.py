@@ -155,12 +155,12 @@ def test_auto_picks_the_full_graph_where_it_fits_and_sampling_where_it_does_not(
     assert roomy.name == "full" and roomy.full_step_bytes > 0 and roomy.sampled_epoch_edges > 0
     tight = choose_sampler("auto", model=model, inputs=inputs, config=config, device=device,
                            available=roomy.full_step_bytes)  # a step would need all of it: too much
-    assert tight.name == "history" and "GiB" in tight.reason  # auto's subgraphs: one hop with history
+    assert tight.name == "neighbor" and "GiB" in tight.reason  # auto's subgraphs: every hop sampled
     assert choose_sampler("Neighbour", model=model, inputs=inputs, config=config, device=device).name == "neighbor"
 
 
-def test_auto_trains_on_one_hop_subgraphs_with_history_where_the_full_graph_does_not_fit(lastfm_small_kg,
-                                                                                          monkeypatch):
+def test_auto_trains_on_sampled_subgraphs_of_every_hop_where_the_full_graph_does_not_fit(lastfm_small_kg,
+                                                                                           monkeypatch):
     import kgrec.gnn.sampling as sampling
 
     monkeypatch.setattr(sampling, "available_bytes", lambda device: 1024)  # no full-graph step fits
@@ -175,8 +175,8 @@ def test_auto_trains_on_one_hop_subgraphs_with_history_where_the_full_graph_does
     monkeypatch.setattr(sampling.NeighborBatches, "batch", spy)
     run = train(lastfm_small_kg, make_config(model="kgrec", text=False, epochs=2, batch_size=256, negatives=16),
                 save=False)
-    assert run.metrics.extra["sampler"] == "history" and "GiB" in run.metrics.extra["sampler_reason"]
-    assert hops and set(hops) == {1}
+    assert run.metrics.extra["sampler"] == "neighbor" and "GiB" in run.metrics.extra["sampler_reason"]
+    assert hops and max(hops) == run.config.effective().layers == 2  # a hop per layer (history draws one)
     assert np.isfinite(run.item_vectors).all()
     # each epoch's steps are timed apart from its validation (kgrec's first also chooses its block)
     assert all(0 < h.train_seconds < h.seconds for h in run.history)
