@@ -50,12 +50,12 @@ Why ``neighbor`` where ``auto`` samples, not ``history``: for the quality a give
 buys. On the 100 k-user synthetic graph, side by side on the current code, a ``history`` epoch costs
 0.88 of a ``neighbor`` one (125 s against 143 s), and ``neighbor`` is ahead at every time measured:
 two epochs of it score above two of ``history`` in each of three seeds, and above four of
-``history`` in the seed run that long (validation NDCG@20; benchmarks/notes/scale.md). Trained to convergence
-on six real datasets the two are equal (``benchmarks/results/crossval/sampler-s0.md``: the minimum
-over datasets of kgrec − LightGCN +0.0125 against +0.0130). What ``history`` buys is a step that stays
-bounded as the graph grows (0.25 / 0.30 / 0.37 s at 10 k / 100 k / 1 M synthetic users against
-0.27 / 0.36 / 0.62 s): ask for it by name where an epoch's time must grow with the edges and no
-faster (edges^1.09 from 10 k to 1 M users, against 1.28 for ``neighbor`` from 100 k).
+``history`` in the seed run that long (validation NDCG@20; benchmarks/notes/scale.md). Trained to
+convergence on six real datasets the two are equal (``benchmarks/results/crossval/sampler-s0.md``:
+the minimum over datasets of kgrec − LightGCN +0.0125 against +0.0130). What ``history`` buys is a
+step that stays bounded as the graph grows (0.25 / 0.30 / 0.37 s at 10 k / 100 k / 1 M synthetic
+users against 0.27 / 0.36 / 0.62 s): ask for it by name where an epoch's time must grow with the
+edges and no faster (edges^1.09 from 10 k to 1 M users, against 1.28 for ``neighbor`` from 100 k).
 
 **``history``** draws one hop only (the first fan-out) and reads the deeper layers' states of a
 subgraph's non-seed rows from a table of every node's states (:class:`~kgrec.gnn.models.propagation.History`,
