@@ -159,8 +159,9 @@ def test_auto_picks_the_full_graph_where_it_fits_and_sampling_where_it_does_not(
     assert choose_sampler("Neighbour", model=model, inputs=inputs, config=config, device=device).name == "neighbor"
 
 
-def test_auto_trains_on_sampled_subgraphs_of_every_hop_where_the_full_graph_does_not_fit(lastfm_small_kg,
-                                                                                           monkeypatch):
+@pytest.mark.parametrize("requested, ran, most_hops", [("auto", "neighbor", 2), ("history", "history", 1)])
+def test_sampled_training_draws_a_hop_per_layer_or_one_for_history_where_the_full_graph_does_not_fit(
+        requested, ran, most_hops, lastfm_small_kg, monkeypatch):
     import kgrec.gnn.sampling as sampling
 
     monkeypatch.setattr(sampling, "available_bytes", lambda device: 1024)  # no full-graph step fits
@@ -173,10 +174,13 @@ def test_auto_trains_on_sampled_subgraphs_of_every_hop_where_the_full_graph_does
         return batch
 
     monkeypatch.setattr(sampling.NeighborBatches, "batch", spy)
-    run = train(lastfm_small_kg, make_config(model="kgrec", text=False, epochs=2, batch_size=256, negatives=16),
-                save=False)
-    assert run.metrics.extra["sampler"] == "neighbor" and "GiB" in run.metrics.extra["sampler_reason"]
-    assert hops and max(hops) == run.config.effective().layers == 2  # a hop per layer (history draws one)
+    run = train(lastfm_small_kg, make_config(model="kgrec", text=False, epochs=2, batch_size=256, negatives=16,
+                                             sampler=requested), save=False)
+    assert run.metrics.extra["sampler"] == ran
+    if requested == "auto":  # auto's reason: the full-graph step does not fit
+        assert "GiB" in run.metrics.extra["sampler_reason"]
+    assert run.config.effective().layers == 2
+    assert hops and max(hops) == most_hops  # auto: a hop per layer; history: one, the rest from its table
     assert np.isfinite(run.item_vectors).all()
     # each epoch's steps are timed apart from its validation (kgrec's first also chooses its block)
     assert all(0 < h.train_seconds < h.seconds for h in run.history)
