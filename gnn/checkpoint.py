@@ -1,9 +1,10 @@
 """Training checkpoints: everything the :class:`~kgrec.gnn.Trainer` needs to continue exactly.
 
-A checkpoint is two files in the run directory, written atomically: ``checkpoint.safetensors``
-(the model's weights, the best weights so far, every optimizer's tensors, the random generators)
-and ``checkpoint.json`` (epoch, best score, patience count, timings, history, optimizer settings,
-the config). Never pickle.
+A checkpoint is one file in the run directory, ``checkpoint.safetensors``: the model's weights, the
+best weights so far, every optimizer's tensors and the random generators, with the training state
+(epoch, best score, patience count, timings, history, optimizer settings, the config) as JSON in the
+file's header. One file replaced atomically, so a process killed while it writes leaves the previous
+checkpoint whole: never weights of one epoch beside the state of another. Never pickle.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import torch
 
 from kgrec.errors import TrainingError
 
-from .run import EpochRecord, write_text
+from .run import EpochRecord
 
 CHECKPOINT = "checkpoint.safetensors"
-CHECKPOINT_META = "checkpoint.json"
+CHECKPOINT_META = "checkpoint.json"  # where checkpoints before the state moved into the header kept it
+_HEADER_KEY = "kgrec.checkpoint"
 
 
 class TrainState:
@@ -77,20 +79,38 @@ def save_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer, generator:
                             for r in state.history],
                 "optimizer": metas[0], "optimizers": metas[1:], "config": config.model_dump(mode="json")}
     tmp = run_dir / (CHECKPOINT + ".tmp")
-    save_file(tensors, str(tmp))
+    save_file(tensors, str(tmp), metadata={_HEADER_KEY: json.dumps(meta_all)})
     os.replace(tmp, run_dir / CHECKPOINT)
-    write_text(run_dir / CHECKPOINT_META, json.dumps(meta_all))
+    (run_dir / CHECKPOINT_META).unlink(missing_ok=True)  # an older checkpoint's state, now stale
+
+
+def read_checkpoint_state(run_dir: Path) -> dict[str, Any]:
+    """The training state stored with ``run_dir``'s checkpoint (``epoch``, ``best_score``, ``history``, …),
+    read from the file's header without loading its tensors."""
+    from safetensors import safe_open
+
+    path = Path(run_dir) / CHECKPOINT
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = (f.metadata() or {}).get(_HEADER_KEY)
+        if header is None and (Path(run_dir) / CHECKPOINT_META).is_file():
+            header = (Path(run_dir) / CHECKPOINT_META).read_text(encoding="utf-8")
+        if header is None:
+            raise ValueError("no training state in its header")
+        return json.loads(header)
+    except Exception as e:
+        raise TrainingError(f"{path}: cannot read the checkpoint to resume from: {e}") from e
 
 
 def load_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer, generator: torch.Generator) -> TrainState:
     """Restore ``model``, its optimizer(s) and the generator from ``run_dir``; the training state."""
     from safetensors.torch import load_file
 
+    meta = read_checkpoint_state(run_dir)
     try:
         tensors = load_file(str(run_dir / CHECKPOINT))
-        meta = json.loads((run_dir / CHECKPOINT_META).read_text(encoding="utf-8"))
     except Exception as e:
-        raise TrainingError(f"{run_dir}: cannot read the checkpoint to resume from: {e}") from e
+        raise TrainingError(f"{run_dir / CHECKPOINT}: cannot read the checkpoint to resume from: {e}") from e
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
     optimizers = _optimizers(optimizer)

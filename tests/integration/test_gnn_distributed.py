@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kgrec.errors import TrainingError
 from kgrec.gnn import Run, train
+from kgrec.gnn.checkpoint import CHECKPOINT, read_checkpoint_state
 from tests.fixtures.gnn import make_config
 from tests.fixtures.kg import lastfm_small_users
 
@@ -125,21 +127,21 @@ def test_ddp_resume_after_kill_equals_an_uninterrupted_run(users_file, tmp_path)
     _run(_command(users_file, whole, FULL, "--sync-log", str(tmp_path / "sync-whole")))
     proc = subprocess.Popen(_command(users_file, killed, FULL), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env=_env(), cwd=os.getcwd())
-    meta = killed / "checkpoint.json"
     deadline = time.monotonic() + 600
     try:
         while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if json.loads(meta.read_text())["epoch"] >= 2:
-                    break
-            except (OSError, ValueError, KeyError):
-                pass
+            if (killed / CHECKPOINT).is_file():
+                try:
+                    if read_checkpoint_state(killed)["epoch"] >= 2:
+                        break
+                except TrainingError:
+                    pass
             time.sleep(0.2)
         assert proc.poll() is None, "the run ended before it could be killed"
     finally:
         _kill_tree(proc.pid)  # torchrun starts each worker in a session of its own: kill them by id
         proc.wait(timeout=60)
-    stopped_at = json.loads(meta.read_text())["epoch"]
+    stopped_at = read_checkpoint_state(killed)["epoch"]  # what the resume reads, whenever the kill landed
     assert 2 <= stopped_at < FULL["epochs"] and not (killed / "metrics.json").exists()
     log = _run(_command(users_file, killed, FULL, "--resume", "--sync-log", str(tmp_path / "sync-resumed")))
     resumed = _same_steps(tmp_path / "sync-resumed")

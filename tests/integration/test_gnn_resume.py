@@ -3,7 +3,6 @@ metrics as an uninterrupted run with the same seed."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -15,6 +14,7 @@ import pytest
 
 from kgrec.errors import TrainingError
 from kgrec.gnn import train
+from kgrec.gnn.checkpoint import CHECKPOINT, read_checkpoint_state
 from tests.fixtures.gnn import make_config
 
 EPOCHS = 12
@@ -48,15 +48,14 @@ def test_resume_after_kill_gives_the_same_result(synthetic_kg, synthetic_vectors
     script = SCRIPT.replace("{config}", repr(config.model_dump(mode="json", exclude_unset=True)))
     proc = subprocess.Popen([sys.executable, "-c", script, str(vectors_dir), str(killed_dir)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=os.getcwd(), env=os.environ.copy())
-    meta = killed_dir / "checkpoint.json"
     deadline = time.monotonic() + 600
     try:
         while time.monotonic() < deadline:
-            if meta.is_file():
+            if (killed_dir / CHECKPOINT).is_file():
                 try:
-                    if json.loads(meta.read_text())["epoch"] >= 3:
+                    if read_checkpoint_state(killed_dir)["epoch"] >= 3:
                         break
-                except (ValueError, KeyError):
+                except TrainingError:
                     pass
             if proc.poll() is not None:
                 pytest.fail(f"training ended before it could be killed: {proc.stderr.read().decode()[-2000:]}")
@@ -68,7 +67,7 @@ def test_resume_after_kill_gives_the_same_result(synthetic_kg, synthetic_vectors
     finally:
         if proc.poll() is None:
             proc.kill()
-    epoch_at_kill = json.loads(meta.read_text())["epoch"]
+    epoch_at_kill = read_checkpoint_state(killed_dir)["epoch"]
     assert 3 <= epoch_at_kill < EPOCHS
     assert not (killed_dir / "manifest.json").exists()      # the killed run never finished
 
