@@ -84,6 +84,12 @@ def save_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer, generator:
     (run_dir / CHECKPOINT_META).unlink(missing_ok=True)  # an older checkpoint's state, now stale
 
 
+def remove_checkpoint(run_dir: Path) -> None:
+    """Delete ``run_dir``'s checkpoint, an older one's state file and a write cut short (the run is saved)."""
+    for name in (CHECKPOINT, CHECKPOINT_META, CHECKPOINT + ".tmp"):
+        (run_dir / name).unlink(missing_ok=True)
+
+
 def read_checkpoint_state(run_dir: Path) -> dict[str, Any]:
     """The training state stored with ``run_dir``'s checkpoint (``epoch``, ``best_score``, ``history``, …),
     read from the file's header without loading its tensors."""

@@ -208,8 +208,9 @@ def train_distributed(kg: Any, config: Any, *, ranks: Ranks, out: str | os.PathL
     """:func:`kgrec.gnn.train` on every rank of ``ranks``: the same preparation, DDP training on
     each rank's shard of the pairs; rank 0 tests the best epoch, writes the run directory and
     returns the :class:`~kgrec.gnn.Run` (the other ranks return None)."""
+    from .checkpoint import remove_checkpoint
     from .registry import model_class
-    from .train import CHECKPOINT, CHECKPOINT_META, Trainer, default_run_dir, finish, prepare
+    from .train import CHECKPOINT, Trainer, default_run_dir, finish, prepare
 
     config = config.effective()
     main = ranks.rank == 0
@@ -234,8 +235,7 @@ def train_distributed(kg: Any, config: Any, *, ranks: Ranks, out: str | os.PathL
         run = finish(kg, model, inputs, data, config, fit, trainer.device, vectors=vectors)
         extra = {**run.metrics.extra, "distributed": {"world": ranks.world, "backend": ranks.backend}}
         run = replace(run, metrics=replace(run.metrics, extra=extra)).save(run_dir)
-        for name in (CHECKPOINT, CHECKPOINT_META):
-            (run_dir / name).unlink(missing_ok=True)
+        remove_checkpoint(run_dir)
         logger.info("%s → %s", run.summary(), run_dir)
     ranks.barrier()
     return run

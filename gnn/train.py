@@ -35,7 +35,8 @@ from kgrec.config import kgrec_home
 from kgrec.errors import ConfigError, TrainingError
 from kgrec.kg import KnowledgeGraph
 
-from .checkpoint import CHECKPOINT, CHECKPOINT_META, TrainState, load_checkpoint, save_checkpoint
+from .checkpoint import (CHECKPOINT, CHECKPOINT_META, TrainState, load_checkpoint, remove_checkpoint,
+                         save_checkpoint)
 from .config import TrainConfig
 from .data import split_interactions, to_heterodata, train_graph
 from .evaluate import Metrics, evaluate_model, validation_sample
@@ -447,8 +448,7 @@ def train(kg: KnowledgeGraph, config: TrainConfig | None = None, *, vectors: Any
     run = finish(kg, model, inputs, data, config, fit, trainer.device, vectors=vectors)
     if save:
         run = run.save(run_dir)
-        for name in (CHECKPOINT, CHECKPOINT_META):
-            (run_dir / name).unlink(missing_ok=True)
+        remove_checkpoint(run_dir)
         logger.info("%s → %s", run.summary(), run_dir)
     return run
 

@@ -11,7 +11,8 @@ from safetensors.torch import save_file
 
 from kgrec.errors import TrainingError
 from kgrec.gnn import checkpoint as ckpt
-from kgrec.gnn.checkpoint import CHECKPOINT, CHECKPOINT_META, TrainState, load_checkpoint, read_checkpoint_state
+from kgrec.gnn.checkpoint import (CHECKPOINT, CHECKPOINT_META, TrainState, load_checkpoint, read_checkpoint_state,
+                                  remove_checkpoint)
 from tests.fixtures.gnn import make_config
 
 
@@ -62,6 +63,8 @@ def test_a_write_cut_short_leaves_one_whole_checkpoint(renames_before_the_kill, 
     model, optimizer, generator = _parts(seed=5)
     epoch = load_checkpoint(tmp_path, model, optimizer, generator).epoch
     assert torch.equal(model.weight, weights[epoch])  # the weights of the epoch the state names
+    remove_checkpoint(tmp_path)  # once the run is saved: nothing of the checkpoint stays, a cut write neither
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_checkpoint_from_before_the_state_moved_into_the_file_still_resumes(tmp_path):
