@@ -41,10 +41,11 @@ endpoint, which the tests use because no Neo4j server can be installed here:
 - Transaction timeouts are ignored there; the server's ``TIMEOUT_DEFAULT`` (which the embedded
   store sets) stops a query, with an empty ``DatabaseError``.
 - Requests over about 4 KB crash that server: use ``batch_size=50`` and ``max_batch_bytes=3500``.
-- The first connection opened after a client said GOODBYE (a driver's close sends it) is never
-  answered; the next one is. :meth:`Neo4jStore.open` tries
-  a second connection, the connection timeout bounds the handshake (the driver's own default
-  waits 60 s), and ``max_retry_time > 0`` lets the driver's managed transactions get past it.
+- The first connection opened after a client said GOODBYE (a driver's close sends one per pooled
+  connection) is never answered; the next one is. :meth:`Neo4jStore.open` tries up to
+  ``OPEN_ATTEMPTS`` connections (a client that closed with two connections costs two), the
+  connection timeout bounds the handshake (the driver's own default waits 60 s), and
+  ``max_retry_time > 0`` lets the driver's managed transactions get past it.
 - ``elementId()`` fails there; kgrec never uses element ids.
 """
 
@@ -81,6 +82,10 @@ logger = logging.getLogger(__name__)
 TIMEOUT_GRACE_S = 1.0
 """How long after an analyst query's time limit the call stops waiting for a server that has not
 stopped the query itself."""
+
+OPEN_ATTEMPTS = 3
+"""How many connections :meth:`Neo4jStore.open` tries before it gives up: FalkorDB's Bolt endpoint
+loses one after each GOODBYE, and a store closed with two pooled connections sent two."""
 
 _ACCESS_MODE_CODES = ("Neo.ClientError.Statement.AccessMode", "Neo.ClientError.Cluster.NotALeader")
 
@@ -141,7 +146,8 @@ class Neo4jStore(CypherStore):
         max_retry_time: seconds the driver retries a transaction that failed transiently
             (default: 30).
         connection_timeout: seconds to wait for a connection, its Bolt handshake included
-            (default: 10). :meth:`open` tries once more when a connection is not answered.
+            (default: 10). :meth:`open` tries up to ``OPEN_ATTEMPTS`` (3) connections when one is
+            not answered, so a silent server fails after three timeouts.
         query_timeout, max_query_timeout, max_rows: the limits of analyst queries (see
             :class:`~kgrec.kg.stores.base.Store`).
 
@@ -209,12 +215,16 @@ class Neo4jStore(CypherStore):
             except (ValueError, neo4j.exceptions.ConfigurationError) as e:
                 raise ConfigError(f"{self.url!r} is not a usable Neo4j URL: {e}") from e
         try:
-            try:
-                self._driver.verify_connectivity()
-            except neo4j.exceptions.ServiceUnavailable:
-                # once more: FalkorDB's Bolt endpoint never answers the first connection opened after
-                # a client said GOODBYE; the next one is answered (a real outage fails again)
-                self._driver.verify_connectivity()
+            # FalkorDB's Bolt endpoint never answers one connection per GOODBYE a client sent (a
+            # driver's close sends one per pooled connection); the next is answered. A real outage
+            # fails every try: at once when refused, after the connection timeout each when silent.
+            for attempt in range(OPEN_ATTEMPTS):
+                try:
+                    self._driver.verify_connectivity()
+                    break
+                except neo4j.exceptions.ServiceUnavailable:
+                    if attempt == OPEN_ATTEMPTS - 1:
+                        raise
         except Exception as e:
             if self._owns_driver:
                 self._driver.close()
