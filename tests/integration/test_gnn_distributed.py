@@ -18,10 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kgrec.errors import TrainingError
 from kgrec.gnn import Run, train
-from kgrec.gnn.checkpoint import CHECKPOINT, read_checkpoint_state
-from tests.fixtures.gnn import make_config
+from tests.fixtures.gnn import checkpoint_epoch, make_config
 from tests.fixtures.kg import lastfm_small_users
 
 pytestmark = pytest.mark.distributed
@@ -130,18 +128,14 @@ def test_ddp_resume_after_kill_equals_an_uninterrupted_run(users_file, tmp_path)
     deadline = time.monotonic() + 600
     try:
         while time.monotonic() < deadline and proc.poll() is None:
-            if (killed / CHECKPOINT).is_file():
-                try:
-                    if read_checkpoint_state(killed)["epoch"] >= 2:
-                        break
-                except TrainingError:
-                    pass
+            if checkpoint_epoch(killed) >= 2:
+                break
             time.sleep(0.2)
         assert proc.poll() is None, "the run ended before it could be killed"
     finally:
         _kill_tree(proc.pid)  # torchrun starts each worker in a session of its own: kill them by id
         proc.wait(timeout=60)
-    stopped_at = read_checkpoint_state(killed)["epoch"]  # what the resume reads, whenever the kill landed
+    stopped_at = checkpoint_epoch(killed)  # what the resume reads, whenever the kill landed
     assert 2 <= stopped_at < FULL["epochs"] and not (killed / "metrics.json").exists()
     log = _run(_command(users_file, killed, FULL, "--resume", "--sync-log", str(tmp_path / "sync-resumed")))
     resumed = _same_steps(tmp_path / "sync-resumed")

@@ -14,8 +14,7 @@ import pytest
 
 from kgrec.errors import TrainingError
 from kgrec.gnn import train
-from kgrec.gnn.checkpoint import CHECKPOINT, read_checkpoint_state
-from tests.fixtures.gnn import make_config
+from tests.fixtures.gnn import checkpoint_epoch, make_config
 
 EPOCHS = 12
 
@@ -51,12 +50,8 @@ def test_resume_after_kill_gives_the_same_result(synthetic_kg, synthetic_vectors
     deadline = time.monotonic() + 600
     try:
         while time.monotonic() < deadline:
-            if (killed_dir / CHECKPOINT).is_file():
-                try:
-                    if read_checkpoint_state(killed_dir)["epoch"] >= 3:
-                        break
-                except TrainingError:
-                    pass
+            if checkpoint_epoch(killed_dir) >= 3:
+                break
             if proc.poll() is not None:
                 pytest.fail(f"training ended before it could be killed: {proc.stderr.read().decode()[-2000:]}")
             time.sleep(0.05)
@@ -67,7 +62,7 @@ def test_resume_after_kill_gives_the_same_result(synthetic_kg, synthetic_vectors
     finally:
         if proc.poll() is None:
             proc.kill()
-    epoch_at_kill = read_checkpoint_state(killed_dir)["epoch"]
+    epoch_at_kill = checkpoint_epoch(killed_dir)
     assert 3 <= epoch_at_kill < EPOCHS
     assert not (killed_dir / "manifest.json").exists()      # the killed run never finished
 
