@@ -497,10 +497,12 @@ class EmbeddedStore(FalkorDBStore):
     def stop(self, *, timeout: float = 30.0) -> bool:
         """Shut the server down cleanly (``SHUTDOWN``: the AOF is flushed) and wait for it to exit.
         Returns False when none was running."""
-        import redis
-
         self.close()
         pid = self.pid()
+        if pid is None and not (self.socket_path.exists() or self.socket_path.is_symlink()):
+            return False  # never started here: nothing to ask, so no client library needed either
+        import redis
+
         running = self._ping()
         if not running and (pid is None or not _pid_alive(pid) or not _is_redis(pid)):
             self._remove_stale(pid)
