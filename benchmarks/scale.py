@@ -72,6 +72,12 @@ class Step:
 
         self.load0 = os.getloadavg()
         self.meter = PeakMemory()
+        self.cuda = str(self.row.get("device", "")).startswith("cuda")
+        if self.cuda:
+            import torch
+
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
         self.t0 = time.perf_counter()
         return self
 
@@ -79,6 +85,11 @@ class Step:
         self.extra.update(values)
 
     def __exit__(self, kind, value, tb) -> None:
+        if self.cuda:  # the GPU's queued work belongs to this step's time
+            import torch
+
+            torch.cuda.synchronize()
+            self.extra["gpu_peak_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
         seconds = time.perf_counter() - self.t0
         self.meter.sample()
         self.row.setdefault("steps", {})[self.name] = {
@@ -109,10 +120,11 @@ def run_size(label: str, args: argparse.Namespace, row: dict[str, Any]) -> None:
     from kgrec.gnn import TrainConfig
     from kgrec.gnn.evaluate import evaluate_model, validation_sample
     from kgrec.gnn.registry import model_class
-    from kgrec.gnn.train import Trainer, finish, prepare
+    from kgrec.gnn.train import Trainer, finish, prepare, resolve_device
     from kgrec.kg.sources.synthetic import synthetic
 
     torch.set_num_threads(args.threads)
+    row["device"] = str(resolve_device(args.device))
     users, items = SIZES[label]
     steps = set(args.steps)
     work = Path(args.work) / label
@@ -186,7 +198,7 @@ def run_size(label: str, args: argparse.Namespace, row: dict[str, Any]) -> None:
 
     run_dir = work / f"run-{args.model}"
     if "train" in steps:
-        config = TrainConfig(model=args.model, epochs=1, seed=0, checkpoint_every=0, device="cpu",
+        config = TrainConfig(model=args.model, epochs=1, seed=0, checkpoint_every=0, device=args.device,
                              text=vectors is not None and not args.no_text, sampler=args.sampler).effective()
         with Step(row, "prepare") as s:
             inputs, data = prepare(kg, config, vectors=vectors)
@@ -348,6 +360,8 @@ def markdown(rows: list[dict[str, Any]], alpha: dict[str, float]) -> str:
                 cells.append("–")
                 continue
             cell = f"{st['seconds']:.1f} s, {st['peak_rss_mb'] / 1024:.2f} GiB"
+            if st.get("gpu_peak_mb") is not None:
+                cell += f" (GPU {st['gpu_peak_mb'] / 1024:.2f} GiB)"
             if name == "ingest":
                 cell += f", {st.get('edges_per_s', 0):,} edges/s"
             if name == "train":
@@ -396,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="kgrec")
     parser.add_argument("--sampler", default="auto", help="TrainConfig.sampler for the train step (default auto)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--device", default="auto",
+                        help="TrainConfig.device for train and evaluate: auto (CUDA when present), cpu, cuda")
     parser.add_argument("--ddp", action="store_true", help="100k: the 2-process gloo run against one process")
     parser.add_argument("--ddp-model", default="kgrec")
     parser.add_argument("--ddp-epochs", type=int, default=2)
