@@ -38,6 +38,9 @@ info = {"python": platform.python_version(), "torch": torch.__version__, "cuda":
         "torch_geometric": torch_geometric.__version__, "transformers": transformers.__version__,
         "numpy": numpy.__version__, "pandas": pandas.__version__, "kgrec": kgrec.__version__,
         "kgrec_from": kgrec.__file__, "cpus": os.cpu_count(), "load": os.getloadavg()}
+from kgrec.kg.sources import load_dataset  # the data travelled whole (the tests would skip without it)
+lastfm = load_dataset("lastfm", download=False)
+info["lastfm"] = {"nodes": lastfm.num_nodes(), "edges": lastfm.num_edges()}
 try:
     info["nvidia_smi"] = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True).stdout.strip()
 except OSError:
