@@ -15,6 +15,8 @@ exec > >(tee -a "$OUT/run.log") 2>&1
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 KGREC_HOME=/tmp/kgrec-home
 export KGREC_DATA_HOME="$repo/.devkit/data"
 step() { echo; echo "=== $(date -u +%H:%M:%S) $*"; }
+# STEPS_ONLY="scale lastfm" runs those of tests, scale, scale_cpu, lastfm (default: all four)
+wanted() { [ -z "${STEPS_ONLY:-}" ] || [[ " $STEPS_ONLY " == *" $1 "* ]]; }
 # Each step gets SIGINT at its limit (then SIGKILL 15 s later): pytest prints its summary and scale.py
 # writes the rows it has in its finally, so a step cut short still reports what it measured.
 
@@ -48,26 +50,34 @@ except OSError:
 print(json.dumps(info, indent=1))
 PY
 
+if wanted tests; then
 step "gpu-marked tests (limit ${T_TESTS:=120} s)"
 (cd /tmp/kgrec-tests && timeout -s INT -k 15 "$T_TESTS" "$PY" -m pytest -m gpu -v -p no:cacheprovider \
   tests/integration/test_gpu_paths.py)
+fi
 
-step "scale benchmark on the default device (limit ${T_SCALE:=180} s)"
-(cd /tmp && timeout -s INT -k 15 "$T_SCALE" "$PY" "$repo/benchmarks/scale.py" --sizes ${SCALE_SIZES:-10k 100k 1m} \
+if wanted scale; then
+step "scale benchmark on the default device (limit ${T_SCALE:=150} s)"
+(cd /tmp && timeout -s INT -k 15 "$T_SCALE" "$PY" "$repo/benchmarks/scale.py" --sizes ${SCALE_SIZES:-10k 100k} \
   --steps generate train evaluate --no-text --no-finish --threads "$(nproc)" --out "$OUT/scale" --work /tmp/kgrec-scale)
 rm -f "$OUT/scale/growth.png"  # at most 8 files come back; the table and its JSON say it all
+fi
 
+if wanted scale_cpu; then
 step "scale benchmark, CPU beside it (limit ${T_SCALE_CPU:=60} s)"
 (cd /tmp && timeout -s INT -k 15 "$T_SCALE_CPU" "$PY" "$repo/benchmarks/scale.py" --sizes ${SCALE_CPU_SIZES:-10k} --device cpu \
   --steps generate train evaluate --no-text --no-finish --threads "$(nproc)" --out "$OUT/scale-cpu" --work /tmp/kgrec-scale-cpu)
 rm -f "$OUT/scale-cpu/growth.png"
+fi
 
-step "lastfm benchmark on the default device (limit ${T_LASTFM:=150} s)"
+if wanted lastfm; then
+step "lastfm benchmark on the default device (limit ${T_LASTFM:=180} s)"
 rm -rf /tmp/kgrec-lastfm
 (cd /tmp && timeout -s INT -k 15 "$T_LASTFM" "$PY" "$repo/benchmarks/gpu/lastfm.py" --seeds 1 \
   --models "${LASTFM_MODELS:-kgrec,lightgcn}" --out /tmp/kgrec-lastfm)
 # the table is rewritten after each model, so a cut run still has the models it finished
 cp /tmp/kgrec-lastfm/benchmark.md "$OUT/lastfm.md" 2>/dev/null
 cp /tmp/kgrec-lastfm/benchmark.json "$OUT/lastfm.json" 2>/dev/null
+fi
 
 step "done"
