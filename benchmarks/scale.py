@@ -4,7 +4,8 @@ its time, its peak memory and how each grows with the graph.
 Usage::
 
     KGREC_DATA_HOME=../shared/data python benchmarks/scale.py --sizes 10k 100k [--steps all] \\
-        [--model kgrec] [--sampler auto] [--ddp] [--recbole] [--out benchmarks/results/scale] [--work /tmp/kgrec-scale]
+        [--model kgrec] [--sampler auto] [--device auto] [--ddp] [--recbole] [--out benchmarks/results/scale] \\
+        [--work /tmp/kgrec-scale]
 
 Sizes (users, items; about 20 interactions per user; tags, genres as the generator makes them):
 ``10k`` = 10,000 × 2,000, ``100k`` = 100,000 × 10,000, ``1m`` = 1,000,000 × 100,000.
@@ -124,7 +125,10 @@ def run_size(label: str, args: argparse.Namespace, row: dict[str, Any]) -> None:
     from kgrec.kg.sources.synthetic import synthetic
 
     torch.set_num_threads(args.threads)
-    row["device"] = str(resolve_device(args.device))
+    device = resolve_device(args.device)
+    row["device"] = str(device)
+    if device.type == "cuda":  # the context's start-up (a second or two) belongs to no step
+        torch.zeros(1, device=device)
     users, items = SIZES[label]
     steps = set(args.steps)
     work = Path(args.work) / label
