@@ -47,9 +47,7 @@ def pack(source: Path, out: Path) -> None:
             packed[name] = w
     out.mkdir(parents=True, exist_ok=True)
     save_file(packed, out / PACKED, metadata={"source": str(source), "scheme": "int8 per row, float32 vectors"})
-    for name in SIDE_FILES:
-        if (source / name).exists():
-            shutil.copy2(source / name, out / name)
+    _copy_side_files(source, out)
 
 
 def unpack(packed_dir: Path, out: Path) -> None:
@@ -65,9 +63,14 @@ def unpack(packed_dir: Path, out: Path) -> None:
             weights[name] = value
     out.mkdir(parents=True, exist_ok=True)
     save_file(weights, out / WEIGHTS, metadata={"format": "pt"})
+    _copy_side_files(packed_dir, out)
+
+
+def _copy_side_files(source: Path, out: Path) -> None:
+    """The tokenizer and config files travel as they are."""
     for name in SIDE_FILES:
-        if (packed_dir / name).exists():
-            shutil.copy2(packed_dir / name, out / name)
+        if (source / name).exists():
+            shutil.copy2(source / name, out / name)
 
 
 def compare_encodings(original: Path, copy: Path, texts: list[str]) -> float:
